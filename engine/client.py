@@ -1,0 +1,307 @@
+"""Streaming HTTP client for OpenAI-compatible chat and completions endpoints.
+
+The API is ``httpx.AsyncClient``; the transport underneath is aiohttp (``httpx-aiohttp``),
+because httpx's own transport caps out near 13k streamed tokens/s on two cores while the
+aiohttp transport sustains ~75k (../shared/MEASURED.md).
+
+Timing-relevant choices:
+
+* The connection pool holds as many connections as requests may be in flight, so no request
+  waits inside the client. The wait is measured anyway with aiohttp's tracing hooks
+  (``client_queue_wait_s``).
+* No overall timeout: a long generation is never cut. A dead server is caught by the connect
+  timeout, by connection errors, and by the stall timeout (longest silence between two reads).
+* A request that fails before any response byte on a *reused* keep-alive connection is sent
+  once more on a fresh one: llama-server closes the connection after every stream while
+  advertising keep-alive, so the next request on it would otherwise fail spuriously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+from engine.exchange import Exchange, StreamError
+from engine.records import ErrorKind
+from engine.sse import SseDecoder
+
+MAX_ERROR_BODY_BYTES = 64 * 1024
+_current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=None)
+_TAGS = re.compile(rb"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
+
+
+@dataclass
+class ServerQuirks:
+    """What the run has learned about the server's tolerance of optional request fields.
+
+    Shared by all requests of a run: once a server rejects a field, later requests omit it.
+    """
+
+    stream_usage: bool = True
+    """Send ``stream_options: {"include_usage": true}`` (dropped if the server rejects it)."""
+    exact_output_fields: tuple[str, ...] = ("ignore_eos", "min_tokens")
+    """Fields sent to ask for exactly ``max_tokens`` tokens; rejected ones are dropped."""
+    notices: list[str] = field(default_factory=list)
+    """Human-readable notes about each adaptation, for the run's metadata and the console."""
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What to send: the route and the body fields that are not streaming plumbing."""
+
+    endpoint: str
+    """``chat`` (``/v1/chat/completions``) or ``completions`` (``/v1/completions``)."""
+    body: dict[str, Any]
+    """Model, messages or prompt, max_tokens, sampling and extra fields."""
+    exact_output: bool = False
+    """Ask the server for exactly ``max_tokens`` tokens."""
+
+
+class StreamingClient:
+    """Sends streamed requests and fills an ``Exchange`` per request. Never raises for a failed
+    request: failures are recorded on the exchange (cancellation still propagates)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int,
+        api_key: str | None = None,
+        connect_timeout_s: float = 10.0,
+        stall_timeout_s: float = 300.0,
+        quirks: ServerQuirks | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.quirks = quirks or ServerQuirks()
+        self._on_notice = on_notice or (lambda _msg: None)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._session_args = (max_connections, headers)
+        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=stall_timeout_s,
+                                      write=stall_timeout_s, pool=None)
+        self._base_url = base_url.rstrip("/")
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> StreamingClient:
+        max_connections, headers = self._session_args
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections,
+                                         ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, trace_configs=[_trace_config()],
+                                        auto_decompress=False)
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url, headers=headers, timeout=self._timeout,
+            transport=AiohttpTransport(client=session),
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def execute(self, spec: RequestSpec, exchange: Exchange) -> None:
+        """Send ``spec`` and stream the answer into ``exchange``; retry at most once."""
+        while True:
+            retry = await self._attempt(spec, exchange)
+            if not retry or exchange.retries >= 2:
+                return
+            exchange.retries += 1
+            exchange.reset()
+
+    async def _attempt(self, spec: RequestSpec, ex: Exchange) -> bool:
+        """One send; returns True when it should be re-sent."""
+        assert self._http is not None, "use StreamingClient as an async context manager"
+        path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
+        content = orjson.dumps(self._body(spec))
+        token = _current.set(ex)
+        ex.sent_ns = perf_counter_ns()
+        try:
+            async with self._http.stream(
+                "POST", path, content=content,
+                headers={"content-type": "application/json", "accept": "text/event-stream"},
+            ) as response:
+                ex.headers_ns = perf_counter_ns()
+                ex.http_status = response.status_code
+                if response.status_code != 200:
+                    return await self._on_http_error(response, ex)
+                await _read_stream(response, ex)
+        except StreamError as exc:
+            ex.fail(exc.kind, str(exc))
+        except asyncio.CancelledError:
+            ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")
+            raise
+        except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
+            if _is_stale_connection(ex, exc):
+                return True
+            kind, message = classify_exception(exc, ex)
+            ex.fail(kind, message)
+        finally:
+            _current.reset(token)
+        if not ex.end_ns:
+            ex.end_ns = perf_counter_ns()
+        return False
+
+    def _body(self, spec: RequestSpec) -> dict[str, Any]:
+        body = {**spec.body, "stream": True}
+        if self.quirks.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        if spec.exact_output and "max_tokens" in body:
+            for name in self.quirks.exact_output_fields:
+                body[name] = True if name == "ignore_eos" else body["max_tokens"]
+        return body
+
+    async def _on_http_error(self, response: httpx.Response, ex: Exchange) -> bool:
+        body = await _read_capped(response)
+        ex.end_ns = perf_counter_ns()
+        message = error_message_from_body(body)
+        if response.status_code in (400, 422) and self._drop_rejected_field(message):
+            return True
+        status = response.status_code
+        kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
+        ex.fail(kind, f"HTTP {status}: {message}")
+        return False
+
+    def _drop_rejected_field(self, message: str) -> bool:
+        """Adapt to a server that rejects an optional field; True when the request can be re-sent."""
+        lowered = message.lower()
+        if self.quirks.stream_usage and "stream_options" in lowered:
+            self.quirks.stream_usage = False
+            self._notice("server rejects stream_options; token counts fall back to other sources")
+            return True
+        for name in self.quirks.exact_output_fields:
+            if name in lowered:
+                self.quirks.exact_output_fields = tuple(
+                    f for f in self.quirks.exact_output_fields if f != name)
+                self._notice(f"server rejects '{name}'; exact output length may not be honoured")
+                return True
+        return False
+
+    def _notice(self, message: str) -> None:
+        self.quirks.notices.append(message)
+        self._on_notice(message)
+
+
+async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type and "event-stream" not in content_type:
+        body = await _read_capped(response)
+        raise StreamError(ErrorKind.PROTOCOL, "expected an SSE stream, got JSON: "
+                          + error_message_from_body(body))
+    decoder = SseDecoder()
+    on_payload = ex.on_payload
+    async for chunk in response.aiter_raw():
+        now = perf_counter_ns()
+        for payload in decoder.feed(chunk):
+            on_payload(payload, now)
+    now = perf_counter_ns()
+    for payload in decoder.close():
+        on_payload(payload, now)
+    ex.end_ns = now
+    if ex.finish_reason is None and not ex.done:
+        kind = ErrorKind.STREAM_BROKEN if ex.first_chunk_ns else ErrorKind.PROTOCOL
+        ex.fail(kind, "stream ended without a finish reason or [DONE]")
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= MAX_ERROR_BODY_BYTES:
+            break
+    return b"".join(parts)
+
+
+def error_message_from_body(body: bytes) -> str:
+    """Extract a readable message from a JSON error object, an HTML page or plain text."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = _TAGS.sub(b" ", body).decode("utf-8", "replace")
+        return " ".join(text.split())[:500] or "(empty body)"
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("detail") or error)[:500]
+        return str(error)[:500]
+    return str(data)[:500]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _is_stale_connection(ex: Exchange, exc: Exception) -> bool:
+    """A reused connection that the server had already closed: nothing was answered."""
+    if not ex.reused_connection or ex.headers_ns is not None:
+        return False
+    return any(isinstance(e, aiohttp.ServerDisconnectedError | ConnectionResetError
+                          | BrokenPipeError) for e in _chain(exc))
+
+
+def classify_exception(exc: BaseException, ex: Exchange) -> tuple[ErrorKind, str]:
+    """Map a transport exception to an error kind, looking through httpx's wrapping.
+
+    httpx-aiohttp re-raises aiohttp errors as httpx ones (a dropped connection becomes
+    ``ConnectTimeout``), so the original aiohttp error in the cause chain decides.
+    """
+    chain = _chain(exc)
+    root = chain[-1]
+    message = f"{type(root).__name__}: {root}".strip()
+    if any(isinstance(e, aiohttp.ClientConnectorError) for e in chain):
+        return ErrorKind.CONNECT, message
+    if any(isinstance(e, asyncio.TimeoutError | aiohttp.ServerTimeoutError) for e in chain):
+        phase = "connect" if ex.connection_ready_ns is None else "no data for the stall timeout"
+        return ErrorKind.TIMEOUT, f"{phase}: {message}"
+    if any(isinstance(e, aiohttp.ClientError | httpx.TransportError | OSError) for e in chain):
+        if ex.headers_ns is not None or ex.connection_ready_ns is not None:
+            return ErrorKind.STREAM_BROKEN, message
+        return ErrorKind.CONNECT, message
+    return ErrorKind.PROTOCOL, message
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    """Hooks that stamp pool wait and connection reuse on the current request's exchange."""
+    config = aiohttp.TraceConfig()
+
+    async def queued_start(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+        ex = _current.get()
+        if ex is not None:
+            ex.queued_ns = perf_counter_ns()
+
+    async def queued_end(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+        ex = _current.get()
+        if ex is not None and ex.queued_ns is not None:
+            ex.queue_wait_ns += perf_counter_ns() - ex.queued_ns
+
+    async def connected(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+        ex = _current.get()
+        if ex is not None:
+            ex.connection_ready_ns = perf_counter_ns()
+
+    async def reused(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+        ex = _current.get()
+        if ex is not None:
+            ex.connection_ready_ns = perf_counter_ns()
+            ex.reused_connection = True
+
+    config.on_connection_queued_start.append(queued_start)
+    config.on_connection_queued_end.append(queued_end)
+    config.on_connection_create_end.append(connected)
+    config.on_connection_reuseconn.append(reused)
+    return config

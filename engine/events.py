@@ -1,0 +1,147 @@
+"""Events the engine emits, and the bus that hands them to consumers.
+
+Events are small immutable records named in the past tense. Per-token activity never becomes an
+event: live figures travel in ``SnapshotTaken``, a few times a second. Consumers (the JSONL
+writer, the headless console, the TUI) implement ``EventSink``.
+
+The bus calls sinks synchronously, in subscription order, on the engine's event loop. That keeps
+records ordered and lossless, and it is why a sink must be cheap: write a line, update a counter,
+or hand the event to another thread (the TUI posts a message). The bus measures the time spent
+in sinks (``sink_time_s``) so a slow consumer shows up in the run summary instead of silently
+skewing timings, and a sink that raises is detached with a notice instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from engine.profile import Profile
+    from engine.records import RequestRecord
+    from engine.summary import ProfileSummary, RunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The run began: results folder created, server reachable."""
+
+    run_id: str
+    results_dir: str
+    url: str
+    model: str
+    server_kind: str
+    profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileStarted:
+    """A profile (scenario) began sending."""
+
+    profile: Profile
+    index: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    """A request was handed to the HTTP client."""
+
+    request_id: str
+    profile: str
+    warmup: bool
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """A request ended (success, failure or cancellation); its record is final."""
+
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    """Live figures of the running profile, a few times a second.
+
+    Rates are over the last ``window_s`` seconds; ``*_total`` counters are for the measured phase.
+    """
+
+    profile: str
+    t_ns: int
+    elapsed_s: float
+    window_s: float
+    in_flight: int
+    sent_total: int
+    finished_total: int
+    failed_total: int
+    planned_total: int | None
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    requests_per_s: float
+    ttft_p50_s: float | None
+    tpot_p50_s: float | None
+    warmup: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFinished:
+    """A profile ended; its aggregate is final."""
+
+    summary: ProfileSummary
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The run ended (completed, interrupted or failed); the summary is on disk."""
+
+    summary: RunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRaised:
+    """Something a person should know (an adaptation to the server, a detached sink)."""
+
+    level: str
+    message: str
+
+
+Event = (RunStarted | ProfileStarted | RequestStarted | RequestFinished | SnapshotTaken
+         | ProfileFinished | RunFinished | NoticeRaised)
+
+
+class EventSink(Protocol):
+    """A consumer of engine events. ``handle`` must return quickly and never block."""
+
+    def handle(self, event: Any) -> None:
+        """Take one event."""
+
+
+@dataclass
+class EventBus:
+    """Fans events out to sinks synchronously; isolates failing sinks; times them."""
+
+    sinks: list[EventSink] = field(default_factory=list)
+    sink_time_ns: int = 0
+
+    def subscribe(self, sink: EventSink) -> None:
+        """Add a consumer; it receives every later event."""
+        self.sinks.append(sink)
+
+    def publish(self, event: Any) -> None:
+        """Deliver ``event`` to every sink, in order."""
+        started = perf_counter_ns()
+        for sink in list(self.sinks):
+            try:
+                sink.handle(event)
+            except Exception as exc:  # noqa: BLE001 - a consumer must never stop the run
+                self.sinks.remove(sink)
+                self.publish(NoticeRaised("error", f"{type(sink).__name__} failed and was "
+                                                   f"detached: {type(exc).__name__}: {exc}"))
+        self.sink_time_ns += perf_counter_ns() - started
+
+    @property
+    def sink_time_s(self) -> float:
+        """Total time spent inside sinks so far."""
+        return self.sink_time_ns / 1e9

@@ -1,0 +1,179 @@
+"""Scenario profiles: what load to send, validated from TOML data files.
+
+A profile is one scenario (concurrency or arrival rate, how many requests, prompt and output
+lengths). Built-in profiles live in the project's ``profiles/`` folder; users pass their own by
+path. Every field is documented here and in README.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file, the field and what is allowed."""
+
+
+class Length(BaseModel):
+    """A token length: fixed (``min == max``) or drawn uniformly from ``[min, max]`` per request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int = Field(ge=1)
+    """Smallest length, in tokens."""
+    max: int = Field(ge=1)
+    """Largest length, in tokens (equal to ``min`` for a fixed length)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Length:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+    @classmethod
+    def parse(cls, value: Any) -> Any:
+        """Accept ``64``, ``[10, 200]`` or ``{min = 10, max = 200}``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"min": value, "max": value}
+        if isinstance(value, list | tuple) and len(value) == 2:
+            return {"min": value[0], "max": value[1]}
+        return value
+
+    def describe(self) -> str:
+        """``64`` or ``10-200``."""
+        return str(self.min) if self.min == self.max else f"{self.min}-{self.max}"
+
+
+class Profile(BaseModel):
+    """One load scenario. Exactly one of ``concurrency`` and ``rate_rps``; at least one of
+    ``requests`` and ``duration_s`` (the run stops at whichever comes first)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Identifier used in records and on the command line (letters, digits, ``_ . -``)."""
+    description: str = ""
+    """One line saying what the scenario is for."""
+    endpoint: Literal["chat", "completions"] = "chat"
+    """``chat`` sends ``/v1/chat/completions`` with messages; ``completions`` sends a prompt."""
+    concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    """Closed loop: this many requests in flight; each finished one is replaced at once."""
+    rate_rps: float | None = Field(default=None, gt=0, le=100_000)
+    """Open loop: requests arrive at this rate per second whether or not earlier ones finished."""
+    arrival: Literal["constant", "poisson"] = "constant"
+    """Open-loop arrival process: evenly spaced, or exponential gaps (Poisson) from ``seed``."""
+    max_in_flight: int = Field(default=4096, ge=1, le=100_000)
+    """Open loop only: arrivals beyond this many in-flight requests are recorded as failed
+    (``cancelled``) rather than queued, so the client never becomes unbounded."""
+    requests: int | None = Field(default=None, ge=1, le=10_000_000)
+    """Measured requests to send (warm-up not included)."""
+    duration_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+    """Stop sending after this many seconds of the measured phase; in-flight requests finish."""
+    warmup_requests: int = Field(default=0, ge=0, le=100_000)
+    """Requests sent first and excluded from every aggregate (they pay model load, caches)."""
+    input_tokens: Length = Length(min=64, max=64)
+    """Prompt length in tokens: ``64``, ``[10, 200]`` or ``{min=, max=}``."""
+    max_tokens: Length = Length(min=64, max=64)
+    """``max_tokens`` per request: fixed or a uniform range."""
+    exact_output: bool = False
+    """Ask the server to generate exactly ``max_tokens`` (``ignore_eos``, ``min_tokens``) and
+    record whether it did."""
+    system_prompt: str | None = None
+    """Chat only: a system message sent before the prompt."""
+    prompt_suffix: str = ""
+    """Appended to every prompt, e.g. ``" /no_think"`` to switch off Qwen3 thinking."""
+    temperature: float | None = Field(default=0.0, ge=0, le=2)
+    """Sampling temperature sent with each request (``None`` leaves the server default)."""
+    seed: int = 0
+    """Seed for prompt content, lengths and Poisson arrivals: the same seed, the same requests."""
+    round_pause_s: float = Field(default=0.0, ge=0, le=3600)
+    """Closed loop: send in rounds of ``concurrency`` requests, wait for the whole round, then
+    pause this long. Pauses are excluded from the measured duration. 0 = continuous."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Extra JSON fields merged into every request body (e.g. ``top_p``, ``chat_template_kwargs``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_lengths(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("input_tokens", "max_tokens"):
+                if key in data:
+                    data = {**data, key: Length.parse(data[key])}
+        return data
+
+    @model_validator(mode="after")
+    def _shape(self) -> Profile:
+        if (self.concurrency is None) == (self.rate_rps is None):
+            raise ValueError("set exactly one of 'concurrency' (closed loop) and 'rate_rps' (open loop)")
+        if self.requests is None and self.duration_s is None:
+            raise ValueError("set 'requests', 'duration_s' or both (the run stops at the first)")
+        if self.round_pause_s and self.concurrency is None:
+            raise ValueError("'round_pause_s' needs closed-loop 'concurrency'")
+        if self.system_prompt and self.endpoint != "chat":
+            raise ValueError("'system_prompt' needs endpoint = \"chat\"")
+        return self
+
+    @property
+    def load_label(self) -> str:
+        """``c=8`` or ``5.0 rps poisson``, for tables."""
+        if self.concurrency is not None:
+            return f"c={self.concurrency}"
+        return f"{self.rate_rps:g} rps {self.arrival}"
+
+    @property
+    def stop_label(self) -> str:
+        """``40 req``, ``60 s`` or ``40 req / 60 s``."""
+        parts = [f"{self.requests} req" if self.requests else "", f"{self.duration_s:g} s" if self.duration_s else ""]
+        return " / ".join(p for p in parts if p)
+
+
+def builtin_names() -> list[str]:
+    """Names of the profiles shipped in ``profiles/``."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(ref: str) -> Profile:
+    """Load a profile by built-in name or by path to a TOML file."""
+    path = Path(ref)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{ref}.toml"
+        if not path.is_file():
+            raise ProfileError(f"unknown profile '{ref}': built-in profiles are "
+                               f"{', '.join(builtin_names())}, or give a path to a .toml file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    return validate_profile(data, source=str(path))
+
+
+def validate_profile(data: dict[str, Any], source: str) -> Profile:
+    """Validate raw fields into a ``Profile``; errors name the source, field and rule."""
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``field 'concurrency': Input should be greater than or equal to 1
+    (got 0)``."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "profile"
+        got = f" (got {err['input']!r})" if err["type"] not in ("value_error", "missing") else ""
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; allowed fields are " + ", ".join(Profile.model_fields)
+            got = ""
+        lines.append(f"field '{where}': {message}{got}" if where != "profile" else message + got)
+    return "; ".join(lines)

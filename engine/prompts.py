@@ -1,0 +1,73 @@
+"""Synthetic prompts of a requested length.
+
+Each prompt is a seeded sequence of common English words. Common lowercase words are one token
+in the tokenizers of every mainstream model family, so ``n`` words is close to ``n`` prompt
+tokens (the chat template adds a few more; ``requested_input_tokens`` and the server-reported
+``prompt_tokens`` are both recorded, so the difference is visible). Every request draws
+different words from its first token on, so the server's prefix cache cannot serve a later
+request from an earlier one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from engine.profile import Length, Profile
+
+WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have from "
+    "or one had by word but not what all were we when your can said there use an each which she "
+    "do how their if will up other about out many then them these so some her would make like "
+    "him into time has look two more write go see number no way could people my than first water "
+    "been call who oil its now find long down day did get come made may part over new sound take "
+    "only little work know place year live me back give most very after thing our just name good "
+    "sentence man think say great where help through much before line right too mean old any same "
+    "tell boy follow came want show also around form three small set put end does another well "
+    "large must big even such because turn here why ask went men read need land different home us "
+    "move try kind hand picture again change off play spell air away animal house point page letter"
+).split()
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """The request content for one request of a profile."""
+
+    text: str
+    """The user prompt (suffix included)."""
+    input_tokens: int
+    """The length the prompt was built for, in tokens."""
+    max_tokens: int
+    """``max_tokens`` for this request."""
+
+
+class PromptFactory:
+    """Builds the i-th request's prompt for a profile; same seed and index, same prompt."""
+
+    def __init__(self, profile: Profile) -> None:
+        self._profile = profile
+
+    def plan(self, index: int) -> PromptPlan:
+        """Content for request number ``index`` (0-based, warm-up first)."""
+        rng = random.Random(f"{self._profile.seed}:{self._profile.name}:{index}")
+        n_in = _draw(rng, self._profile.input_tokens)
+        n_out = _draw(rng, self._profile.max_tokens)
+        text = " ".join(rng.choices(WORDS, k=n_in)) + self._profile.prompt_suffix
+        return PromptPlan(text=text, input_tokens=n_in, max_tokens=n_out)
+
+    def body(self, plan: PromptPlan, model: str) -> dict[str, object]:
+        """The request body fields for ``plan`` (streaming plumbing is the client's)."""
+        p = self._profile
+        body: dict[str, object] = {"model": model, "max_tokens": plan.max_tokens}
+        if p.endpoint == "chat":
+            messages = [{"role": "system", "content": p.system_prompt}] if p.system_prompt else []
+            body["messages"] = [*messages, {"role": "user", "content": plan.text}]
+        else:
+            body["prompt"] = plan.text
+        if p.temperature is not None:
+            body["temperature"] = p.temperature
+        return {**body, **p.extra_body}
+
+
+def _draw(rng: random.Random, length: Length) -> int:
+    return length.min if length.min == length.max else rng.randint(length.min, length.max)
