@@ -41,7 +41,7 @@ class ResultsWriter:
 
     def __init__(self, run_dir: Path, run_meta: dict[str, Any]) -> None:
         self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=False)
+        run_dir.mkdir(parents=True, exist_ok=True)
         self._meta = {**run_meta, "status": "running"}
         write_json_atomic(run_dir / RUN_FILE, self._meta)
         self._requests: TextIO = open(run_dir / REQUESTS_FILE, "a", encoding="utf-8")  # noqa: SIM115

