@@ -38,6 +38,9 @@ from engine.sse import SseDecoder
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
 _current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=None)
+_STALE, _FIELD = "stale connection", "rejected field"
+_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+_CLOSE_HEADERS = {**_HEADERS, "connection": "close"}
 _TAGS = re.compile(rb"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
 
 
@@ -50,6 +53,9 @@ class ServerQuirks:
 
     stream_usage: bool = True
     """Send ``stream_options: {"include_usage": true}`` (dropped if the server rejects it)."""
+    close_connections: bool = False
+    """Open a fresh connection per request (``Connection: close``). Switched on the first time
+    a reused keep-alive connection turns out to have been closed by the server."""
     exact_output_fields: tuple[str, ...] = ("ignore_eos", "min_tokens")
     """Fields sent to ask for exactly ``max_tokens`` tokens; rejected ones are dropped."""
     notices: list[str] = field(default_factory=list)
@@ -70,7 +76,8 @@ class RequestSpec:
 
 class StreamingClient:
     """Sends streamed requests and fills an ``Exchange`` per request. Never raises for a failed
-    request: failures are recorded on the exchange (cancellation still propagates)."""
+    request: failures are recorded on the exchange (cancellation still propagates).
+    """
 
     def __init__(
         self,
@@ -112,22 +119,27 @@ class StreamingClient:
         """Send ``spec`` and stream the answer into ``exchange``; retry at most once."""
         while True:
             retry = await self._attempt(spec, exchange)
-            if not retry or exchange.retries >= 2:
+            if retry is None or exchange.retries >= 2:
                 return
+            if retry == _STALE and not self.quirks.close_connections:
+                self.quirks.close_connections = True
+                self._notice("server closed a keep-alive connection before answering; llmtop now "
+                             "opens a fresh connection per request (connect time is in TTFT)")
             exchange.retries += 1
             exchange.reset()
 
-    async def _attempt(self, spec: RequestSpec, ex: Exchange) -> bool:
-        """One send; returns True when it should be re-sent."""
+    async def _attempt(self, spec: RequestSpec, ex: Exchange) -> str | None:
+        """One send; returns why it should be re-sent (``_STALE``, ``_FIELD``), else ``None``."""
         assert self._http is not None, "use StreamingClient as an async context manager"
         path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
         content = orjson.dumps(self._body(spec))
+        headers = _CLOSE_HEADERS if self.quirks.close_connections else _HEADERS
         token = _current.set(ex)
         ex.sent_ns = perf_counter_ns()
         try:
             async with self._http.stream(
                 "POST", path, content=content,
-                headers={"content-type": "application/json", "accept": "text/event-stream"},
+                headers=headers,
             ) as response:
                 ex.headers_ns = perf_counter_ns()
                 ex.http_status = response.status_code
@@ -141,14 +153,14 @@ class StreamingClient:
             raise
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
             if _is_stale_connection(ex, exc):
-                return True
+                return _STALE
             kind, message = classify_exception(exc, ex)
             ex.fail(kind, message)
         finally:
             _current.reset(token)
         if not ex.end_ns:
             ex.end_ns = perf_counter_ns()
-        return False
+        return None
 
     def _body(self, spec: RequestSpec) -> dict[str, Any]:
         body = {**spec.body, "stream": True}
@@ -159,19 +171,19 @@ class StreamingClient:
                 body[name] = True if name == "ignore_eos" else body["max_tokens"]
         return body
 
-    async def _on_http_error(self, response: httpx.Response, ex: Exchange) -> bool:
+    async def _on_http_error(self, response: httpx.Response, ex: Exchange) -> str | None:
         body = await _read_capped(response)
         ex.end_ns = perf_counter_ns()
         message = error_message_from_body(body)
         if response.status_code in (400, 422) and self._drop_rejected_field(message):
-            return True
+            return _FIELD
         status = response.status_code
         kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         ex.fail(kind, f"HTTP {status}: {message}")
-        return False
+        return None
 
     def _drop_rejected_field(self, message: str) -> bool:
-        """Adapt to a server that rejects an optional field; True when the request can be re-sent."""
+        """Adapt to a server that rejected an optional field; True when it can be re-sent."""
         lowered = message.lower()
         if self.quirks.stream_usage and "stream_options" in lowered:
             self.quirks.stream_usage = False

@@ -29,7 +29,7 @@ class ServerInfo:
     url: str
     """Base URL probed (no credentials, no ``/v1``)."""
     kind: str = "unknown"
-    """``vllm``, ``sglang``, ``lmdeploy``, ``llama.cpp``, ``ollama``, ``lmstudio`` or ``unknown``."""
+    """``vllm``, ``sglang``, ``lmdeploy``, ``llama.cpp``, ``ollama``, ``lmstudio``, ``unknown``."""
     models: list[str] = field(default_factory=list)
     """Model ids from ``/v1/models``."""
     version: str | None = None
@@ -61,7 +61,8 @@ async def detect(url: str, api_key: str | None = None) -> ServerInfo:
         try:
             response = await http.get("/v1/models")
         except httpx.HTTPError as exc:
-            raise ServerUnreachable(f"cannot reach {url}/v1/models: {type(exc).__name__}: {exc}") from None
+            raise ServerUnreachable(
+                f"cannot reach {url}/v1/models: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
             raise ServerUnreachable(f"{url}/v1/models answered HTTP {response.status_code}: "
                                     f"{response.text[:200]}")

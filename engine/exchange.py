@@ -90,11 +90,13 @@ class Exchange:
         except orjson.JSONDecodeError as exc:
             raise StreamError(ErrorKind.PROTOCOL, f"invalid JSON in stream: {exc}") from None
         if not isinstance(event, dict):
-            raise StreamError(ErrorKind.PROTOCOL, f"stream event is not an object: {payload[:80]!r}")
+            raise StreamError(ErrorKind.PROTOCOL,
+                              f"stream event is not an object: {payload[:80]!r}")
         choices = event.get("choices")
         if choices:
             self._on_choice(choices[0], now_ns)
-        elif "error" in event:
+        elif event.get("error") is not None:
+            # ``"error": null`` (an optional field serialised as null) is not an error.
             raise in_stream_error(event["error"])
         usage = event.get("usage")
         if usage:
@@ -251,7 +253,8 @@ class _TokenCounts:
         if chunks:
             self.by_source["chunks"] = chunks
         self.completion_source = next(iter(self.by_source), None)
-        self.completion = self.by_source.get(self.completion_source) if self.completion_source else None
+        self.completion = (self.by_source[self.completion_source]
+                           if self.completion_source else None)
         prompt_usage, prompt_timings = usage.get("prompt_tokens"), timings.get("prompt_n")
         cache_n = timings.get("cache_n")
         if isinstance(prompt_usage, int):
@@ -265,7 +268,13 @@ class _TokenCounts:
         server = [v for k, v in self.by_source.items() if k != "chunks"]
         self.mismatch = len(set(server)) > 1 or bool(server and chunks > max(server))
         details = usage.get("completion_tokens_details") or {}
-        self.reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        if reasoning is None:
+            # SGLang reports them at the top level of ``usage``, not under the details object.
+            reasoning = usage.get("reasoning_tokens")
+        self.reasoning = reasoning if isinstance(reasoning, int) else None
         prompt_details = usage.get("prompt_tokens_details") or {}
         cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
-        self.cached = cached if isinstance(cached, int) else (cache_n if isinstance(cache_n, int) else None)
+        if not isinstance(cached, int):
+            cached = cache_n if isinstance(cache_n, int) else None
+        self.cached = cached

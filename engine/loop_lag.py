@@ -1,5 +1,6 @@
 """Event-loop lag: how late a short timer fires. A validity signal for every latency llmtop
-reports: when the loop lags, chunk arrival times are stamped late by about that much."""
+reports: when the loop lags, chunk arrival times are stamped late by about that much.
+"""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ class Length(BaseModel):
 
 class Profile(BaseModel):
     """One load scenario. Exactly one of ``concurrency`` and ``rate_rps``; at least one of
-    ``requests`` and ``duration_s`` (the run stops at whichever comes first)."""
+    ``requests`` and ``duration_s`` (the run stops at whichever comes first).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -96,7 +97,7 @@ class Profile(BaseModel):
     """Closed loop: send in rounds of ``concurrency`` requests, wait for the whole round, then
     pause this long. Pauses are excluded from the measured duration. 0 = continuous."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
-    """Extra JSON fields merged into every request body (e.g. ``top_p``, ``chat_template_kwargs``)."""
+    """Extra JSON fields merged into every request body (``top_p``, ``chat_template_kwargs``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -110,7 +111,8 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _shape(self) -> Profile:
         if (self.concurrency is None) == (self.rate_rps is None):
-            raise ValueError("set exactly one of 'concurrency' (closed loop) and 'rate_rps' (open loop)")
+            raise ValueError(
+                "set exactly one of 'concurrency' (closed loop) and 'rate_rps' (open loop)")
         if self.requests is None and self.duration_s is None:
             raise ValueError("set 'requests', 'duration_s' or both (the run stops at the first)")
         if self.round_pause_s and self.concurrency is None:
@@ -129,8 +131,12 @@ class Profile(BaseModel):
     @property
     def stop_label(self) -> str:
         """``40 req``, ``60 s`` or ``40 req / 60 s``."""
-        parts = [f"{self.requests} req" if self.requests else "", f"{self.duration_s:g} s" if self.duration_s else ""]
-        return " / ".join(p for p in parts if p)
+        parts = []
+        if self.requests:
+            parts.append(f"{self.requests} req")
+        if self.duration_s:
+            parts.append(f"{self.duration_s:g} s")
+        return " / ".join(parts)
 
 
 def builtin_names() -> list[str]:
@@ -166,7 +172,8 @@ def validate_profile(data: dict[str, Any], source: str) -> Profile:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem: ``field 'concurrency': Input should be greater than or equal to 1
-    (got 0)``."""
+    (got 0)``.
+    """
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "profile"

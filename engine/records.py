@@ -144,7 +144,7 @@ class RequestRecord(BaseModel):
     requested_max_tokens: int | None = None
     """``max_tokens`` sent with the request."""
     exact_output_requested: bool = False
-    """Whether the request asked for exactly ``max_tokens`` tokens (``ignore_eos``/``min_tokens``)."""
+    """Whether the request asked for exactly ``max_tokens`` tokens (ignore_eos, min_tokens)."""
     exact_output_honoured: bool | None = None
     """Whether the server then generated exactly ``max_tokens`` tokens (``None`` if not asked
     or unknown)."""

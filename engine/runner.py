@@ -29,14 +29,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from engine import __version__
 from engine.client import RequestSpec, ServerQuirks, StreamingClient
 from engine.events import (
-    EventBus, NoticeRaised, ProfileFinished, ProfileStarted, RequestFinished, RequestStarted,
-    RunFinished, RunStarted, SnapshotTaken,
+    EventBus,
+    NoticeRaised,
+    ProfileFinished,
+    ProfileStarted,
+    RequestFinished,
+    RequestStarted,
+    RunFinished,
+    RunStarted,
+    SnapshotTaken,
 )
 from engine.exchange import NS, Exchange
 from engine.loop_lag import LoopLagMonitor
 from engine.profile import Profile
-from engine.records import ErrorKind
 from engine.prompts import PromptFactory
+from engine.records import ErrorKind
 from engine.results import ResultsWriter, new_run_id
 from engine.summary import ClientHealth, ProfileAggregate, ProfileSummary, RunSummary, Slo
 

@@ -61,8 +61,10 @@ class SseDecoder:
         elif line.startswith(b"data:"):
             value = line[6:] if line.startswith(b"data: ") else line[5:]
             # Servers that omit the blank line between events (one `data:` line per event) are
-            # common; a payload that is a complete JSON value on its own line is its own event.
-            if self._data and _looks_complete(self._data[-1]):
+            # common: a line that opens a new value after one that closed a JSON object starts a
+            # new event. In valid JSON a "}" line is never followed by a "{" line (a comma sits
+            # between), so a spec-valid event split over several `data:` lines stays whole.
+            if self._data and _looks_complete(self._data[-1]) and _opens_value(value):
                 self._dispatch(out)
             self._data.append(value)
         elif line.startswith(b"event:"):
@@ -76,6 +78,12 @@ class SseDecoder:
 
 
 def _looks_complete(payload: bytes) -> bool:
-    """True for a payload that is a whole JSON object or the ``[DONE]`` marker."""
+    """True for a data line that ends a JSON object or is the ``[DONE]`` marker."""
     stripped = payload.rstrip()
     return stripped.endswith(b"}") or stripped == DONE
+
+
+def _opens_value(line: bytes) -> bool:
+    """True for a data line that starts a JSON object or is the ``[DONE]`` marker."""
+    stripped = line.strip()
+    return stripped.startswith(b"{") or stripped == DONE

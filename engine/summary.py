@@ -153,7 +153,8 @@ class ProfileSummary(BaseModel):
 
 class ProfileAggregate:
     """Collects a profile's records; produces its ``ProfileSummary``. Keeps one float per
-    request per latency and one per token gap (8 bytes each), nothing else."""
+    request per latency and one per token gap (8 bytes each), nothing else.
+    """
 
     def __init__(self, profile: Profile, slo: Slo) -> None:
         self.profile = profile

@@ -207,6 +207,3 @@ def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.events import (
-    NoticeRaised, ProfileFinished, ProfileStarted, RunFinished, RunStarted, SnapshotTaken,
+    NoticeRaised,
+    ProfileFinished,
+    ProfileStarted,
+    RunFinished,
+    RunStarted,
+    SnapshotTaken,
 )
 from engine.summary import Distribution, ProfileSummary, RunSummary
 
@@ -77,8 +82,8 @@ class ConsoleReporter:
         if s is None:
             return Text("starting...")
         total = s.planned_total
-        bar = ProgressBar(total=float(total or 1), completed=float(s.finished_total if total else 0),
-                          width=30, pulse=total is None)
+        bar = ProgressBar(total=float(total or 1), width=30, pulse=total is None,
+                          completed=float(s.finished_total if total else 0))
         return Group(bar, self._progress_text(s))
 
     @staticmethod
@@ -129,10 +134,11 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
                        "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50"):
             table.add_column(column, justify="left" if column in ("profile", "load") else "right")
         for p in summary.profiles:
-            table.add_row(p.profile, p.load, f"{p.successes}/{p.requests}", f"{p.requests_per_s:.2f}",
-                          f"{p.output_tokens_per_s:,.1f}", *(_dist_ms(getattr(p, f), q) for f, q in (
-                              ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"),
-                              ("tpot_s", "p99"), ("e2e_s", "p50"))))
+            latencies = (_dist_ms(getattr(p, f), q) for f, q in (
+                ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"), ("tpot_s", "p99"),
+                ("e2e_s", "p50")))
+            table.add_row(p.profile, p.load, f"{p.successes}/{p.requests}",
+                          f"{p.requests_per_s:.2f}", f"{p.output_tokens_per_s:,.1f}", *latencies)
         console.print(table)
     c = summary.client
     if c.loop_lag_p99_ms is not None:
