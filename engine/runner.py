@@ -51,6 +51,10 @@ EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 RECENT_TTFT_SAMPLES = 256
 RATE_WINDOW_S = 2.0
+EXACT_OUTPUT_FIELDS = {"vllm": ("ignore_eos", "min_tokens"), "llama.cpp": ("ignore_eos",),
+                       "sglang": ("ignore_eos",)}
+"""Request fields that make each server generate exactly max_tokens tokens. Unknown servers
+get ``ignore_eos`` (dropped if rejected); ``exact_output_honoured`` records the outcome."""
 
 
 class RunConfig(BaseModel):
@@ -93,7 +97,8 @@ class Engine:
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
         self.run_dir = config.results_root / self.run_id
-        self.quirks = ServerQuirks()
+        self.quirks = ServerQuirks(exact_output_fields=EXACT_OUTPUT_FIELDS.get(
+            config.server_kind, ("ignore_eos",)))
         self._origin_ns = perf_counter_ns()
         self._origin_unix_ns = time.time_ns()
         self._ids = itertools.count(1)

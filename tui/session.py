@@ -16,6 +16,7 @@ from engine.profile import Profile
 from engine.results import new_run_id
 from engine.runner import Engine, RunConfig
 from engine.server_process import LocalServerMissing, ServerProcess, ServerStartError, llama_server
+from engine.sinks import ThreadedSink
 from engine.summary import Slo
 from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, UsageError, install_signal_handlers, run_meta
 from tui.headless import ConsoleReporter
@@ -63,9 +64,13 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
         server_kind=info.kind, run_meta=meta)
     bus = EventBus()
-    bus.subscribe(ConsoleReporter())
+    console = ThreadedSink(ConsoleReporter())
+    bus.subscribe(console)
     engine = Engine(config, bus, run_id=run_id)
-    summary = _run_engine(engine)
+    try:
+        summary = _run_engine(engine)
+    finally:
+        console.close()
     return EXIT_INTERRUPTED if summary.status == "interrupted" else summary.exit_code
 
 
