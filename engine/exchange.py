@@ -18,6 +18,8 @@ from engine.stats import mean, percentile
 
 NS = 1_000_000_000
 MAX_ERROR_CHARS = 500
+FAILED_FINISH_REASONS = frozenset({"error", "abort"})
+"""Finish reasons by which servers (vLLM, SGLang) say they gave up on a request."""
 
 
 class StreamError(Exception):
@@ -146,6 +148,9 @@ class Exchange:
         first_token = self.token_times[0] if self.token_times else None
         last_token = self.token_times[-1] if self.token_times else None
         gaps = self.gaps_s()
+        if self.finish_reason in FAILED_FINISH_REASONS and self.error_kind is None:
+            self.fail(ErrorKind.HTTP_5XX, f"server ended the stream with finish_reason="
+                                          f"{self.finish_reason!r}")
         ok = self.error_kind is None and (self.finish_reason is not None or self.done)
         ttft = _span(self.sent_ns, first_token)
         e2e = _span(self.sent_ns, end)

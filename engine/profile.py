@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -43,7 +50,10 @@ class Length(BaseModel):
             return {"min": value, "max": value}
         if isinstance(value, list | tuple) and len(value) == 2:
             return {"min": value[0], "max": value[1]}
-        return value
+        if isinstance(value, dict):
+            return value
+        raise ValueError(f"a token length is N, [MIN, MAX] or {{min = N, max = M}}; "
+                         f"got {value!r}")
 
     def describe(self) -> str:
         """``64`` or ``10-200``."""
@@ -99,14 +109,10 @@ class Profile(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Extra JSON fields merged into every request body (``top_p``, ``chat_template_kwargs``)."""
 
-    @model_validator(mode="before")
+    @field_validator("input_tokens", "max_tokens", mode="before")
     @classmethod
-    def _parse_lengths(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in ("input_tokens", "max_tokens"):
-                if key in data:
-                    data = {**data, key: Length.parse(data[key])}
-        return data
+    def _parse_length(cls, value: Any) -> Any:
+        return Length.parse(value)
 
     @model_validator(mode="after")
     def _shape(self) -> Profile:

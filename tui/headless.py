@@ -84,7 +84,9 @@ class ConsoleReporter:
         total = s.planned_total
         bar = ProgressBar(total=float(total or 1), width=30, pulse=total is None,
                           completed=float(s.finished_total if total else 0))
-        return Group(bar, self._progress_text(s))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(bar, self._progress_text(s))
+        return grid
 
     @staticmethod
     def _progress_text(s: SnapshotTaken) -> Text:
@@ -101,18 +103,18 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:,.1f} ms"
 
 
-def profile_table(summary: ProfileSummary) -> Table:
-    """Latency table plus throughput caption for one profile."""
+def profile_table(summary: ProfileSummary) -> Group:
+    """Latency table plus throughput lines for one profile."""
     s = summary
     failures = ", ".join(f"{k} {v}" for k, v in s.failures_by_kind.items()) or "none"
-    table = Table(title=f"{s.profile} ({s.load}) - {s.status}", title_justify="left",
-                  caption_justify="left", caption=(
-                      f"{s.successes}/{s.requests} ok (failures: {failures}; warm-up "
-                      f"{s.warmup_requests} excluded) in {s.duration_s:.2f} s | "
-                      f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | "
-                      f"out {s.output_tokens_per_s:,.1f} tok/s | total "
-                      f"{s.total_tokens_per_s:,.1f} tok/s | goodput {s.goodput_rps:.2f} req/s "
-                      f"({s.good_requests} within SLO)"))
+    table = Table(title=f"{s.profile} ({s.load}) - {s.status}", title_justify="left")
+    lines = Text(
+        f"{s.successes}/{s.requests} ok (failures: {failures}; {s.warmup_requests} warm-up "
+        f"excluded) in {s.duration_s:.2f} s\n"
+        f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | out "
+        f"{s.output_tokens_per_s:,.1f} tok/s | total {s.total_tokens_per_s:,.1f} tok/s\n"
+        f"goodput {s.goodput_rps:.2f} req/s ({s.good_requests} of {s.successes} within SLO: "
+        f"{_slo_label(s)})")
     table.add_column("ms")
     for column in ("mean", "p50", "p90", "p95", "p99", "max"):
         table.add_column(column, justify="right")
@@ -123,7 +125,14 @@ def profile_table(summary: ProfileSummary) -> Table:
             continue
         table.add_row(label, *(f"{getattr(dist, c) * 1000:,.1f}"
                                for c in ("mean", "p50", "p90", "p95", "p99", "max")))
-    return table
+    return Group(table, lines)
+
+
+def _slo_label(s: ProfileSummary) -> str:
+    parts = [f"TTFT <= {s.slo.ttft_s * 1000:g} ms"] if s.slo.ttft_s is not None else []
+    if s.slo.tpot_s is not None:
+        parts.append(f"TPOT <= {s.slo.tpot_s * 1000:g} ms")
+    return ", ".join(parts) or "none"
 
 
 def print_run_summary(console: Console, summary: RunSummary) -> None:
