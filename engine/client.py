@@ -22,7 +22,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter_ns
 from types import SimpleNamespace
 from typing import Any
@@ -37,6 +37,12 @@ from engine.records import ErrorKind
 from engine.sse import SseDecoder
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
+MAX_STALE_RETRIES = 2
+"""Re-sends after a reused connection turned out closed (the retry may get another one)."""
+MAX_RETRIES = 5
+"""All re-sends of one request: stale connections plus the three optional fields."""
+EXACT_OUTPUT_FIELDS = ("ignore_eos", "min_tokens")
+"""Body fields that ask a server for exactly ``max_tokens`` tokens."""
 _current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=None)
 _STALE, _FIELD = "stale connection", "rejected field"
 _HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -56,10 +62,8 @@ class ServerQuirks:
     close_connections: bool = False
     """Open a fresh connection per request (``Connection: close``). Switched on the first time
     a reused keep-alive connection turns out to have been closed by the server."""
-    exact_output_fields: tuple[str, ...] = ("ignore_eos", "min_tokens")
+    exact_output_fields: tuple[str, ...] = EXACT_OUTPUT_FIELDS
     """Fields sent to ask for exactly ``max_tokens`` tokens; rejected ones are dropped."""
-    notices: list[str] = field(default_factory=list)
-    """Human-readable notes about each adaptation, for the run's metadata and the console."""
 
 
 @dataclass(frozen=True)
@@ -116,15 +120,27 @@ class StreamingClient:
             await self._http.aclose()
 
     async def execute(self, spec: RequestSpec, exchange: Exchange) -> None:
-        """Send ``spec`` and stream the answer into ``exchange``; retry at most once."""
+        """Send ``spec`` and stream the answer into ``exchange``.
+
+        Re-sent when a reused connection had been closed (at most ``MAX_STALE_RETRIES`` times)
+        and once per optional field the server rejects (finite: a rejected field is never sent
+        again). A failed attempt is recorded before the re-send is decided, so a request whose
+        retries run out keeps the last attempt's failure.
+        """
+        stale = 0
         while True:
             retry = await self._attempt(spec, exchange)
-            if retry is None or exchange.retries >= 2:
+            if retry is None or exchange.retries >= MAX_RETRIES:
                 return
-            if retry == _STALE and not self.quirks.close_connections:
-                self.quirks.close_connections = True
-                self._notice("server closed a keep-alive connection before answering; llmtop now "
-                             "opens a fresh connection per request (connect time is in TTFT)")
+            if retry == _STALE:
+                if stale >= MAX_STALE_RETRIES:
+                    return
+                stale += 1
+                if not self.quirks.close_connections:
+                    self.quirks.close_connections = True
+                    self._notice("server closed a keep-alive connection before answering; "
+                                 "llmtop now opens a fresh connection per request (connect "
+                                 "time is in TTFT)")
             exchange.retries += 1
             exchange.reset()
 
@@ -132,7 +148,8 @@ class StreamingClient:
         """One send; returns why it should be re-sent (``_STALE``, ``_FIELD``), else ``None``."""
         assert self._http is not None, "use StreamingClient as an async context manager"
         path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
-        content = orjson.dumps(self._body(spec))
+        body = self._body(spec)
+        content = orjson.dumps(body)
         headers = _CLOSE_HEADERS if self.quirks.close_connections else _HEADERS
         token = _current.set(ex)
         ex.sent_ns = perf_counter_ns()
@@ -144,7 +161,7 @@ class StreamingClient:
                 ex.headers_ns = perf_counter_ns()
                 ex.http_status = response.status_code
                 if response.status_code != 200:
-                    return await self._on_http_error(response, ex)
+                    return await self._on_http_error(response, ex, body)
                 await _read_stream(response, ex)
         except StreamError as exc:
             ex.fail(exc.kind, str(exc))
@@ -152,9 +169,10 @@ class StreamingClient:
             ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")
             raise
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
-            if _is_stale_connection(ex, exc):
-                return _STALE
             kind, message = classify_exception(exc, ex)
+            if _is_stale_connection(ex, exc):
+                ex.fail(kind, f"reused connection closed by the server: {message}")
+                return _STALE
             ex.fail(kind, message)
         finally:
             _current.reset(token)
@@ -171,34 +189,42 @@ class StreamingClient:
                 body[name] = True if name == "ignore_eos" else body["max_tokens"]
         return body
 
-    async def _on_http_error(self, response: httpx.Response, ex: Exchange) -> str | None:
+    async def _on_http_error(self, response: httpx.Response, ex: Exchange,
+                             sent: dict[str, Any]) -> str | None:
         body = await _read_capped(response)
         ex.end_ns = perf_counter_ns()
         message = error_message_from_body(body)
-        if response.status_code in (400, 422) and self._drop_rejected_field(message):
-            return _FIELD
         status = response.status_code
         kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         ex.fail(kind, f"HTTP {status}: {message}")
+        if status in (400, 422) and self._drop_rejected_field(message, sent):
+            return _FIELD
         return None
 
-    def _drop_rejected_field(self, message: str) -> bool:
-        """Adapt to a server that rejected an optional field; True when it can be re-sent."""
+    def _drop_rejected_field(self, message: str, sent: dict[str, Any]) -> bool:
+        """Adapt to a server that rejected an optional field; True when it can be re-sent.
+
+        Judged on the body this request carried: requests already in flight when another one
+        taught the run that a field is rejected are re-sent too, without noticing it twice.
+        """
         lowered = message.lower()
-        if self.quirks.stream_usage and "stream_options" in lowered:
-            self.quirks.stream_usage = False
-            self._notice("server rejects stream_options; token counts fall back to other sources")
+        if "stream_options" in sent and "stream_options" in lowered:
+            if self.quirks.stream_usage:
+                self.quirks.stream_usage = False
+                self._notice("server rejects stream_options; token counts fall back to other "
+                             "sources")
             return True
-        for name in self.quirks.exact_output_fields:
-            if name in lowered:
-                self.quirks.exact_output_fields = tuple(
-                    f for f in self.quirks.exact_output_fields if f != name)
-                self._notice(f"server rejects '{name}'; exact output length may not be honoured")
+        for name in EXACT_OUTPUT_FIELDS:
+            if name in sent and name in lowered:
+                if name in self.quirks.exact_output_fields:
+                    self.quirks.exact_output_fields = tuple(
+                        f for f in self.quirks.exact_output_fields if f != name)
+                    self._notice(f"server rejects '{name}'; exact output length may not be "
+                                 "honoured")
                 return True
         return False
 
     def _notice(self, message: str) -> None:
-        self.quirks.notices.append(message)
         self._on_notice(message)
 
 

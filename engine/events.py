@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from engine.summary import ProfileSummary, RunSummary
 
 
+MAX_NOTICES = 100
+
+
 @dataclass(frozen=True, slots=True)
 class RunStarted:
     """The run began: results folder created, server reachable."""
@@ -56,7 +59,11 @@ class RequestStarted:
 
 @dataclass(frozen=True, slots=True)
 class RequestFinished:
-    """A request ended (success, failure or cancellation); its record is final."""
+    """A request ended (success, failure or cancellation); its record is final.
+
+    An open-loop arrival that was never sent (``max_in_flight`` reached) gets only this event,
+    with ``error_kind`` ``cancelled`` and no ``RequestStarted`` before it.
+    """
 
     record: RequestRecord
 
@@ -124,6 +131,8 @@ class EventBus:
 
     sinks: list[EventSink] = field(default_factory=list)
     sink_time_ns: int = 0
+    notices: list[str] = field(default_factory=list)
+    """Messages of the notices published so far (at most ``MAX_NOTICES``), for the summary."""
 
     def subscribe(self, sink: EventSink) -> None:
         """Add a consumer; it receives every later event."""
@@ -131,6 +140,8 @@ class EventBus:
 
     def publish(self, event: Any) -> None:
         """Deliver ``event`` to every sink, in order."""
+        if isinstance(event, NoticeRaised) and len(self.notices) < MAX_NOTICES:
+            self.notices.append(event.message)
         started = perf_counter_ns()
         for sink in list(self.sinks):
             try:

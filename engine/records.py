@@ -164,9 +164,10 @@ class RequestRecord(BaseModel):
     error_message: str | None = None
     """The error as the server or the network gave it (truncated to 500 characters)."""
     retries: int = 0
-    """Times the request was re-sent on a fresh connection because a reused keep-alive
+    """Times the request was re-sent: on a fresh connection because a reused keep-alive
     connection turned out to be closed before any response byte (llama-server closes
-    connections after each stream while advertising keep-alive)."""
+    connections after each stream while advertising keep-alive), or without an optional field
+    (``stream_options``, ``ignore_eos``, ``min_tokens``) the server rejected."""
     server_timings: dict[str, float | int] | None = None
     """llama.cpp's server-side ``timings`` object (prompt_n, prompt_ms, predicted_n,
     predicted_ms, predicted_per_second, cache_n, ...), when the server sent one."""

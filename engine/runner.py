@@ -15,6 +15,7 @@ measured phase, which stops at ``requests`` or ``duration_s``, whichever comes f
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import random
 import time
@@ -117,7 +118,7 @@ class Engine:
     def stop_sending(self) -> None:
         """End the current profile early: no new requests, in-flight ones finish and count."""
         if self._current is not None:
-            self._current.stopping = True
+            self._current.stop_sending()
 
     # -- the run --
 
@@ -130,6 +131,11 @@ class Engine:
                                     tuple(p.name for p in self.config.profiles)))
         summaries: list[ProfileSummary] = []
         error: str | None = None
+        # A full garbage collection stalls the loop for tens of milliseconds once many objects
+        # exist, and every chunk arriving meanwhile is stamped late. Objects alive at the start
+        # are frozen out of collection for the run.
+        gc.collect()
+        gc.freeze()
         lag_task = asyncio.create_task(self._lag.run())
         try:
             for index, profile in enumerate(self.config.profiles):
@@ -140,6 +146,7 @@ class Engine:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             lag_task.cancel()
+            gc.unfreeze()
         summary = self._summary(summaries, error)
         self.bus.publish(RunFinished(summary))
         writer.close()
@@ -169,7 +176,7 @@ class Engine:
             duration_s=(perf_counter_ns() - self._origin_ns) / NS, profiles=profiles,
             client=ClientHealth(loop_lag_p50_ms=lag[0], loop_lag_p99_ms=lag[1],
                                 loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
-            notices=list(self.quirks.notices), error=error,
+            notices=list(self.bus.notices), error=error,
         )
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
@@ -206,6 +213,8 @@ class _ProfileRun:
         self.factory = PromptFactory(profile)
         self.aggregate = ProfileAggregate(profile, engine.config.slo)
         self.stopping = False
+        self._woken = False
+        self._sleepers: set[asyncio.Future[None]] = set()
         self.warmup_phase = profile.warmup_requests > 0
         self._next = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -244,11 +253,7 @@ class _ProfileRun:
 
     def _take_index(self, limit: int | None) -> int | None:
         """The next request's index, or ``None`` when this phase must stop sending."""
-        if self.stopping or self.engine._interrupted:
-            return None
-        if limit is not None and self._next >= limit:
-            return None
-        if self._deadline_ns is not None and perf_counter_ns() >= self._deadline_ns:
+        if self._must_stop(limit):
             return None
         index = self._next
         self._next += 1
@@ -269,17 +274,47 @@ class _ProfileRun:
                 return
             now = perf_counter_ns()
             await self._gather(self._one(i, now) for i in batch)
-            if self._take_index_would_stop(limit):
+            if self._must_stop(limit):
                 return
             paused = perf_counter_ns()
-            await asyncio.sleep(self.profile.round_pause_s)
+            await self._sleep(self.profile.round_pause_s)
             self._paused_ns += perf_counter_ns() - paused
             if self._deadline_ns is not None:
                 self._deadline_ns += perf_counter_ns() - paused
 
-    def _take_index_would_stop(self, limit: int | None) -> bool:
-        return self.stopping or self.engine._interrupted or (
-            limit is not None and self._next >= limit)
+    def _must_stop(self, limit: int | None) -> bool:
+        """True when no further request may be sent (without consuming an index)."""
+        return (self.stopping or self.engine._interrupted
+                or (limit is not None and self._next >= limit)
+                or (self._deadline_ns is not None and perf_counter_ns() >= self._deadline_ns))
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when sending must stop (interrupt, stop, next profile).
+
+        A bare future woken by ``call_later`` (what ``asyncio.sleep`` does inside), so the open
+        loop does not create a task per arrival.
+        """
+        if self._woken:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
+
+    def _wake_sleepers(self) -> None:
+        self._woken = True
+        for waiter in list(self._sleepers):
+            _wake(waiter)
+
+    def stop_sending(self) -> None:
+        """No new requests; in-flight ones finish and count."""
+        self.stopping = True
+        self._wake_sleepers()
 
     async def _open_loop(self, limit: int | None) -> None:
         start = self._measured_start_ns or perf_counter_ns()
@@ -289,7 +324,7 @@ class _ProfileRun:
                 break
             delay = (due - perf_counter_ns()) / NS
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             index = self._take_index(limit)
             if index is None:
                 break
@@ -312,6 +347,7 @@ class _ProfileRun:
 
     def cancel_all(self) -> None:
         """Cancel every worker and in-flight request (Ctrl+C)."""
+        self._wake_sleepers()
         for task in list(self._tasks):
             task.cancel()
 
@@ -404,6 +440,11 @@ class _ProfileRun:
             ttft_p50_s=_median(self._recent_ttft), tpot_p50_s=_median(self._recent_tpot),
             warmup=self.warmup_phase,
         )
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _median(values: deque[float]) -> float | None:

@@ -5,16 +5,24 @@ It streams ``max_tokens`` one-token chunks with known delays (``ttft_s`` before 
 known values. Behaviours reproduce real servers' quirks: usage in a final chunk with empty
 ``choices``, rejection of ``stream_options``, closing the connection after every stream while
 advertising keep-alive (llama-server), HTTP errors with JSON or HTML bodies, an error object
-mid-stream, and a dropped connection mid-stream.
+mid-stream, a dropped connection mid-stream, and stalls (before the headers or mid-stream).
+
+``Behaviour.per_request`` varies the answer by request number (1-based, in arrival order): it
+returns field overrides for that request, e.g. ``lambda n: {"status": 500} if n % 3 == 0 else {}``.
+Every request body is appended to ``Behaviour.requests`` and its headers to ``Behaviour.headers``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -29,15 +37,39 @@ class Behaviour:
     error_body: bytes = b'{"error": {"message": "overloaded", "code": 503}}'
     error_content_type: str = "application/json"
     reject_stream_options: bool = False
+    reject_fields: tuple[str, ...] = ()
+    """Answer 400 naming the first of these body fields that the request carries."""
     close_after_stream: bool = False
+    """Like llama-server: a connection that served a stream is closed while the response still
+    advertised keep-alive (no ``Connection: close`` header). On the real server the FIN races
+    the client's next request on that pooled connection; here the race is always lost, so tests
+    are deterministic: the next request on that connection gets the connection closed without
+    a response byte (counted in ``stale_closes``, not in ``requests``)."""
+    headers_delay_s: float = 0.0
+    """Wait this long before sending the response headers (a server that accepts and stalls)."""
+    stall_after_tokens: int | None = None
+    """Go silent for ``stall_s`` after this many tokens."""
+    stall_s: float = 0.0
     drop_after_tokens: int | None = None
     error_after_tokens: int | None = None
+    in_stream_error: bytes = b'{"error": {"message": "boom", "code": 500}}'
+    """The event sent after ``error_after_tokens`` tokens."""
+    output_tokens: int | None = None
+    """Tokens to generate (default ``max_tokens``); fewer end with ``finish_reason: stop``."""
+    send_finish: bool = True
+    """Send the chunk carrying ``finish_reason`` (off: the stream just ends)."""
     send_done: bool = True
+    plain_json: bool = False
+    """Ignore ``stream: true`` and answer one JSON completion (not an SSE stream)."""
     usage: bool = True
     timings: bool = False
     batch_all: bool = False
     token_text: str = "tok "
+    per_request: Callable[[int], dict[str, Any]] | None = None
+    """Overrides of the fields above for request number ``n`` (1-based)."""
     requests: list[dict] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    stale_closes: int = 0
 
 
 def _chunk(endpoint: str, text: str | None, finish: str | None = None) -> bytes:
@@ -46,7 +78,8 @@ def _chunk(endpoint: str, text: str | None, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
     else:
         choice = {"index": 0, "text": text or "", "finish_reason": finish}
-    return b"data: " + json.dumps({"id": "x", "object": "chunk", "choices": [choice]}).encode() + b"\n\n"
+    event = {"id": "x", "object": "chunk", "choices": [choice]}
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
 class FakeServer:
@@ -60,6 +93,7 @@ class FakeServer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
+        self._served: weakref.WeakSet = weakref.WeakSet()
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -79,7 +113,10 @@ class FakeServer:
         app.router.add_post("/v1/completions", self._complete)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Handlers are cancelled when their client goes away (an interrupted or timed-out
+        # request must not keep the server busy), and shutdown never waits long for them.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=1.0)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
         self._loop.run_until_complete(site.start())
@@ -99,39 +136,64 @@ class FakeServer:
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         b = self.behaviour
+        if request.transport in self._served:
+            b.stale_closes += 1
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the socket is closed
         body = await request.json()
         b.requests.append(body)
+        b.headers.append(dict(request.headers))
+        if b.per_request is not None:
+            overrides = b.per_request(len(b.requests))
+            if overrides:
+                b = dataclasses.replace(b, **overrides)
+        if b.headers_delay_s:
+            await asyncio.sleep(b.headers_delay_s)
         if b.reject_stream_options and "stream_options" in body:
             return web.json_response(
                 {"error": {"message": "Unrecognized request argument: stream_options"}}, status=400)
+        rejected = next((f for f in b.reject_fields if f in body), None)
+        if rejected is not None:
+            return web.json_response(
+                {"error": {"message": f"Unrecognized request argument supplied: {rejected}",
+                           "type": "invalid_request_error"}}, status=400)
         if b.status != 200:
             return web.Response(status=b.status, body=b.error_body,
                                 content_type=b.error_content_type.split(";")[0])
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
-        n = int(body.get("max_tokens", 16))
+        if b.plain_json:
+            return web.json_response({"id": "x", "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hi"},
+                 "finish_reason": "stop"}], "usage": {"prompt_tokens": 7, "completion_tokens": 1}})
+        max_tokens = int(body.get("max_tokens", 16))
+        n = max_tokens if b.output_tokens is None else min(b.output_tokens, max_tokens)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        if b.close_after_stream:
-            response.force_close()
         await response.prepare(request)
         if endpoint == "chat":
-            await response.write(b'data: {"id":"x","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}\n\n')
+            await response.write(b'data: {"id":"x","choices":[{"index":0,"delta":'
+                                 b'{"role":"assistant"},"finish_reason":null}]}\n\n')
         parts: list[bytes] = []
         for i in range(n):
             delay = b.ttft_s if i == 0 else b.itl_s
             if delay and not b.batch_all:
                 await asyncio.sleep(delay)
+            if b.stall_after_tokens is not None and i == b.stall_after_tokens:
+                await asyncio.sleep(b.stall_s)
             if b.drop_after_tokens is not None and i >= b.drop_after_tokens:
                 request.transport.close()
                 return response
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
-                await response.write(b'data: {"error": {"message": "boom", "code": 500}}\n\n')
+                await response.write(b"data: " + b.in_stream_error + b"\n\n")
                 return response
             chunk = _chunk(endpoint, b.token_text)
             if b.batch_all:
                 parts.append(chunk)
             else:
                 await response.write(chunk)
-        tail = [_chunk(endpoint, None if endpoint == "chat" else "", "length")]
+        finish = "length" if n == max_tokens else "stop"
+        tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
+        if not b.send_finish:
+            tail = []
         if b.usage or b.timings:
             extra: dict = {"id": "x", "choices": []}
             if b.usage and "stream_options" in body:
@@ -145,6 +207,8 @@ class FakeServer:
             tail.append(b"data: [DONE]\n\n")
         await response.write(b"".join(parts + tail))
         await response.write_eof()
+        if b.close_after_stream and request.transport is not None:
+            self._served.add(request.transport)
         return response
 
 

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fake OpenAI server per test and a helper that runs the engine against it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakeserver import Behaviour, FakeServer  # noqa: E402
+
+from engine.events import EventBus  # noqa: E402
+from engine.profile import Profile, validate_profile  # noqa: E402
+from engine.results import REQUESTS_FILE  # noqa: E402
+from engine.runner import Engine, RunConfig  # noqa: E402
+from engine.summary import RunSummary  # noqa: E402
+
+MODEL = "fake-model"
+
+
+@dataclass
+class RunResult:
+    """What a test inspects after a run: the summary, the records on disk, the engine."""
+
+    summary: RunSummary
+    engine: Engine
+    run_dir: Path
+    wall_s: float
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def profile(self) -> Any:
+        """The first profile's summary."""
+        return self.summary.profiles[0]
+
+
+def make_profile(**fields: Any) -> Profile:
+    """A small closed-loop profile; ``fields`` override the defaults."""
+    data: dict[str, Any] = {"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5,
+                            "input_tokens": 8}
+    if "rate_rps" in fields:
+        del data["concurrency"]
+    data.update(fields)
+    return validate_profile(data, source="test")
+
+
+RunEngine = Callable[..., RunResult]
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    """A fake server with default behaviour; tests set ``fake_server.behaviour`` fields."""
+    with FakeServer(Behaviour()) as server:
+        yield server
+
+
+@pytest.fixture
+def run_engine(tmp_path: Path) -> RunEngine:
+    """Run the engine synchronously: ``run_engine(url, profile_or_profiles, **RunConfig fields)``.
+
+    ``bus`` passes an ``EventBus``; ``during`` is an async callable given the engine and run
+    beside it (for interrupts). The run is bounded by ``limit_s`` (default 30 s).
+    """
+
+    def run(url: str, profiles: Profile | list[Profile], *, bus: EventBus | None = None,
+            during: Callable[[Engine], Awaitable[None]] | None = None, limit_s: float = 30.0,
+            **config: Any) -> RunResult:
+        cfg = RunConfig(url=url, model=MODEL,
+                        profiles=profiles if isinstance(profiles, list) else [profiles],
+                        results_root=tmp_path, **config)
+        engine = Engine(cfg, bus=bus)
+
+        async def main() -> RunSummary:
+            side = asyncio.create_task(during(engine)) if during else None
+            try:
+                return await asyncio.wait_for(engine.run(), limit_s)
+            finally:
+                if side is not None:
+                    side.cancel()
+
+        # Objects left by earlier tests are moved out of the collector's reach for the run: a
+        # full collection over a long session's heap stalls both loops for ~40 ms, a test
+        # artefact that a fresh llmtop process does not have.
+        gc.collect()
+        gc.freeze()
+        started = time.perf_counter()
+        try:
+            summary = asyncio.run(main())
+        finally:
+            wall = time.perf_counter() - started
+            gc.unfreeze()
+        lines = (engine.run_dir / REQUESTS_FILE).read_text().splitlines()
+        return RunResult(summary, engine, engine.run_dir, wall, [json.loads(x) for x in lines])
+
+    return run
