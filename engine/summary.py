@@ -151,16 +151,28 @@ class ProfileSummary(BaseModel):
     """p99 lateness of llmtop's sends against their schedule."""
 
 
+LATENCY_FIELDS = ("ttft_s", "ttfc_s", "tpot_s", "e2e_s", "e2e_from_scheduled_s")
+"""Per-request latencies aggregated over successful requests."""
+CLIENT_FIELDS = ("client_queue_wait_s", "schedule_lag_s")
+"""Per-request client-side delays aggregated over every measured request."""
+
+
 class ProfileAggregate:
-    """Collects a profile's records; produces its ``ProfileSummary``. Keeps one float per
-    request per latency and one per token gap (8 bytes each), nothing else.
+    """Collects a profile's records into its ``ProfileSummary``.
+
+    Keeps one float per request per latency and one per token gap (8 bytes each) plus
+    counters, never the records themselves: those are on disk in ``requests.jsonl``.
     """
 
     def __init__(self, profile: Profile, slo: Slo) -> None:
         self.profile = profile
         self.slo = slo
-        self.records: list[RequestRecord] = []
-        self.warmup = 0
+        self.requests = self.warmup = self.successes = self.good = 0
+        self.tokens_in = self.tokens_out = 0
+        self.failures: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+        self.mismatches = self.exact_requested = self.exact_honoured = self.retries = 0
+        self._values = {name: array("d") for name in (*LATENCY_FIELDS, *CLIENT_FIELDS)}
         self._gaps = array("d")
 
     def add(self, record: RequestRecord, gaps: Iterable[float] = ()) -> None:
@@ -168,51 +180,62 @@ class ProfileAggregate:
         if record.warmup:
             self.warmup += 1
             return
-        self.records.append(record)
-        if record.ok:
-            self._gaps.extend(gaps)
+        self.requests += 1
+        self.mismatches += record.token_count_mismatch
+        self.exact_requested += record.exact_output_requested
+        self.exact_honoured += bool(record.exact_output_honoured)
+        self.retries += record.retries
+        self._collect(record, CLIENT_FIELDS)
+        if not record.ok:
+            self.failures[str(record.error_kind)] += 1
+            return
+        self.successes += 1
+        self.good += self.slo.met_by(record)
+        self.tokens_in += record.prompt_tokens or 0
+        self.tokens_out += record.completion_tokens or 0
+        self.sources[str(record.completion_tokens_source)] += 1
+        self._collect(record, LATENCY_FIELDS)
+        self._gaps.extend(gaps)
+
+    def _collect(self, record: RequestRecord, names: tuple[str, ...]) -> None:
+        for name in names:
+            value = getattr(record, name)
+            if value is not None:
+                self._values[name].append(value)
 
     def summarize(self, duration_s: float, status: str) -> ProfileSummary:
         """Aggregate what was recorded over ``duration_s`` seconds."""
-        ok = [r for r in self.records if r.ok]
-        failed = [r for r in self.records if not r.ok]
-        per_s = (lambda n: n / duration_s) if duration_s > 0 else (lambda n: 0.0)
-        tokens_in = sum(r.prompt_tokens or 0 for r in ok)
-        tokens_out = sum(r.completion_tokens or 0 for r in ok)
-        good = sum(1 for r in ok if self.slo.met_by(r))
+        def per_s(n: float) -> float:
+            return n / duration_s if duration_s > 0 else 0.0
 
-        def dist(name: str) -> Distribution | None:
-            return Distribution.of(v for r in ok if (v := getattr(r, name)) is not None)
-
-        def p99(name: str) -> float | None:
-            d = Distribution.of(v for r in self.records if (v := getattr(r, name)) is not None)
-            return d.p99 if d else None
-
+        dist = {name: Distribution.of(values) for name, values in self._values.items()}
+        ok = self.successes
         return ProfileSummary(
             profile=self.profile.name, description=self.profile.description,
             load=self.profile.load_label, concurrency=self.profile.concurrency,
             rate_rps=self.profile.rate_rps, status=status,
-            requests=len(self.records), warmup_requests=self.warmup,
-            successes=len(ok), failures=len(failed),
-            failures_by_kind=dict(Counter(str(r.error_kind) for r in failed)),
-            duration_s=duration_s, requests_per_s=per_s(len(ok)),
-            input_tokens_total=tokens_in, output_tokens_total=tokens_out,
-            input_tokens_per_s=per_s(tokens_in), output_tokens_per_s=per_s(tokens_out),
-            total_tokens_per_s=per_s(tokens_in + tokens_out),
-            mean_input_tokens=tokens_in / len(ok) if ok else None,
-            mean_output_tokens=tokens_out / len(ok) if ok else None,
-            ttft_s=dist("ttft_s"), ttfc_s=dist("ttfc_s"), tpot_s=dist("tpot_s"),
-            itl_s=Distribution.of(self._gaps), e2e_s=dist("e2e_s"),
-            e2e_from_scheduled_s=dist("e2e_from_scheduled_s"),
-            slo=self.slo, good_requests=good, goodput_rps=per_s(good),
-            token_sources=dict(Counter(str(r.completion_tokens_source) for r in ok)),
-            token_count_mismatches=sum(1 for r in self.records if r.token_count_mismatch),
-            exact_output_requested=sum(1 for r in self.records if r.exact_output_requested),
-            exact_output_honoured=sum(1 for r in self.records if r.exact_output_honoured),
-            retries=sum(r.retries for r in self.records),
-            client_queue_wait_p99_s=p99("client_queue_wait_s"),
-            schedule_lag_p99_s=p99("schedule_lag_s"),
+            requests=self.requests, warmup_requests=self.warmup,
+            successes=ok, failures=self.requests - ok, failures_by_kind=dict(self.failures),
+            duration_s=duration_s, requests_per_s=per_s(ok),
+            input_tokens_total=self.tokens_in, output_tokens_total=self.tokens_out,
+            input_tokens_per_s=per_s(self.tokens_in), output_tokens_per_s=per_s(self.tokens_out),
+            total_tokens_per_s=per_s(self.tokens_in + self.tokens_out),
+            mean_input_tokens=self.tokens_in / ok if ok else None,
+            mean_output_tokens=self.tokens_out / ok if ok else None,
+            ttft_s=dist["ttft_s"], ttfc_s=dist["ttfc_s"], tpot_s=dist["tpot_s"],
+            itl_s=Distribution.of(self._gaps), e2e_s=dist["e2e_s"],
+            e2e_from_scheduled_s=dist["e2e_from_scheduled_s"],
+            slo=self.slo, good_requests=self.good, goodput_rps=per_s(self.good),
+            token_sources=dict(self.sources), token_count_mismatches=self.mismatches,
+            exact_output_requested=self.exact_requested,
+            exact_output_honoured=self.exact_honoured, retries=self.retries,
+            client_queue_wait_p99_s=_p99(dist["client_queue_wait_s"]),
+            schedule_lag_p99_s=_p99(dist["schedule_lag_s"]),
         )
+
+
+def _p99(dist: Distribution | None) -> float | None:
+    return dist.p99 if dist else None
 
 
 class ClientHealth(BaseModel):
