@@ -37,7 +37,6 @@ MANIFEST_NAME = "local-server.json"
 # first token. The UI flags stop the build from downloading web-UI assets (no internet).
 # Static linking leaves one self-contained binary: nothing to re-link after a copy.
 CMAKE_FLAGS = (
-    "-G", "Ninja",
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
@@ -97,7 +96,11 @@ def build_server(work: Path) -> Path:
     jobs = str(os.cpu_count() or 2)
     _log(f"building llama-server with {jobs} jobs (about 3-5 minutes on 2 cores)")
     started = time.monotonic()
-    subprocess.run(["cmake", "-S", str(source), "-B", str(build), *CMAKE_FLAGS],
+    if shutil.which("cmake") is None:
+        raise OSError("cmake is not installed: install it (apt install cmake, or pip install "
+                      "cmake) and run `llmtop setup-local` again")
+    generator = ("-G", "Ninja") if shutil.which("ninja") else ()
+    subprocess.run(["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],
                    check=True)
