@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.profile import Profile, ProfileError, builtin_names, load_profile, validate_profile
 
@@ -36,6 +36,13 @@ class UsageError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming it and where the options are listed."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def length(text: str) -> int | list[int]:
     """``64`` or ``10-200`` (a uniform range)."""
     try:
@@ -49,7 +56,7 @@ def length(text: str) -> int | list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="llmtop", description="Load-test an OpenAI-compatible LLM server and report "
         "per-request TTFT, TPOT, ITL and E2E latency and throughput.",
         epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.")
