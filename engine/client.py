@@ -98,8 +98,13 @@ class StreamingClient:
         self._on_notice = on_notice or (lambda _msg: None)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._session_args = (max_connections, headers)
-        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=stall_timeout_s,
-                                      write=stall_timeout_s, pool=None)
+        # No per-read timeout: aiohttp re-arms that timer on every network read, ~10 % of the
+        # client's CPU per token. One watchdog task enforces the stall timeout instead.
+        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None,
+                                      pool=None)
+        self._stall_ns = int(stall_timeout_s * 1e9)
+        self._active: dict[asyncio.Task[Any], Exchange] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._base_url = base_url.rstrip("/")
         self._http: httpx.AsyncClient | None = None
 
@@ -113,9 +118,25 @@ class StreamingClient:
             base_url=self._base_url, headers=headers, timeout=self._timeout,
             transport=AiohttpTransport(client=session),
         )
+        self._watchdog = asyncio.create_task(self._watch())
         return self
 
+    async def _watch(self) -> None:
+        """Fail requests that received nothing for the stall timeout (checked four times per
+        timeout, at least once a second), by cancelling them with ``stalled`` set.
+        """
+        period = min(1.0, self._stall_ns / 4e9)
+        while True:
+            await asyncio.sleep(period)
+            now = perf_counter_ns()
+            for task, ex in list(self._active.items()):
+                if not ex.stalled and now - ex.last_activity_ns > self._stall_ns:
+                    ex.stalled = True
+                    task.cancel()
+
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._http is not None:
             await self._http.aclose()
 
@@ -152,7 +173,10 @@ class StreamingClient:
         content = orjson.dumps(body)
         headers = _CLOSE_HEADERS if self.quirks.close_connections else _HEADERS
         token = _current.set(ex)
-        ex.sent_ns = perf_counter_ns()
+        ex.sent_ns = ex.last_activity_ns = perf_counter_ns()
+        task = asyncio.current_task()
+        assert task is not None
+        self._active[task] = ex
         try:
             async with self._http.stream(
                 "POST", path, content=content,
@@ -166,8 +190,13 @@ class StreamingClient:
         except StreamError as exc:
             ex.fail(exc.kind, str(exc))
         except asyncio.CancelledError:
-            ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")
-            raise
+            if not ex.stalled or task.cancelling() > 1:
+                ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")
+                raise
+            task.uncancel()  # the watchdog's own cancellation: a timeout, not a stop
+            phase = "connect" if ex.connection_ready_ns is None else "no data"
+            ex.fail(ErrorKind.TIMEOUT, f"{phase}: no byte for {self._stall_ns / 1e9:g} s "
+                                       "(stall timeout)")
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
             kind, message = classify_exception(exc, ex)
             if _is_stale_connection(ex, exc):
@@ -176,6 +205,7 @@ class StreamingClient:
             ex.fail(kind, message)
         finally:
             _current.reset(token)
+            del self._active[task]
         if not ex.end_ns:
             ex.end_ns = perf_counter_ns()
         return None
@@ -237,7 +267,7 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
     decoder = SseDecoder()
     on_payload = ex.on_payload
     async for chunk in response.aiter_raw():
-        now = perf_counter_ns()
+        now = ex.last_activity_ns = perf_counter_ns()
         for payload in decoder.feed(chunk):
             on_payload(payload, now)
     now = perf_counter_ns()

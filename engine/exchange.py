@@ -40,6 +40,7 @@ class Exchange:
         "usage", "timings", "finish_reason", "done", "http_status", "error_kind",
         "error_message", "retries", "output_chars", "reasoning_chars", "queue_wait_ns",
         "requested_input_tokens", "requested_max_tokens", "exact_output_requested",
+        "last_activity_ns", "stalled",
     )
 
     def __init__(self, scheduled_ns: int) -> None:
@@ -53,6 +54,9 @@ class Exchange:
     def reset(self) -> None:
         """Forget everything a failed attempt saw, before a retry is sent."""
         self.sent_ns: int | None = None
+        self.last_activity_ns = 0
+        """When the request was sent or its last bytes arrived (the stall watchdog reads it)."""
+        self.stalled = False
         self.queued_ns: int | None = None
         self.queue_wait_ns = 0
         self.connection_ready_ns: int | None = None
