@@ -37,6 +37,10 @@ from engine.records import ErrorKind
 from engine.sse import SseDecoder
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
+YIELD_EVERY_EVENTS = 4
+"""While parsing one network read, let other streams run after this many events: a read can
+hold a whole response, and 256 streams parsing whole responses back to back made the loop
+~200 ms late stamping everyone else's chunks (bench/RESULTS.md)."""
 MAX_STALE_RETRIES = 2
 """Re-sends after a reused connection turned out closed (the retry may get another one)."""
 MAX_RETRIES = 5
@@ -268,8 +272,13 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
     on_payload = ex.on_payload
     async for chunk in response.aiter_raw():
         now = ex.last_activity_ns = perf_counter_ns()
-        for payload in decoder.feed(chunk):
+        for count, payload in enumerate(decoder.feed(chunk), 1):
             on_payload(payload, now)
+            if not count % YIELD_EVERY_EVENTS:
+                await asyncio.sleep(0)
+        # aiohttp hands over already-buffered data without yielding to the loop: yield here so
+        # one busy stream cannot hold every other stream's timestamps back.
+        await asyncio.sleep(0)
     now = perf_counter_ns()
     for payload in decoder.close():
         on_payload(payload, now)

@@ -27,6 +27,8 @@ from engine.events import (
 from engine.summary import Distribution, ProfileSummary, RunSummary
 
 PLAIN_PROGRESS_EVERY_S = 5.0
+LAG_WARN_MS = 10.0
+"""Event-loop lag p99 above which the console warns that timings may be inflated."""
 LATENCY_ROWS = (("TTFT", "ttft_s"), ("TTFC", "ttfc_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"),
                 ("E2E", "e2e_s"))
 
@@ -153,6 +155,10 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     if c.loop_lag_p99_ms is not None:
         console.print(f"client: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
                       f"{c.loop_lag_p99_ms:.2f} ms, max {c.loop_lag_max_ms:.1f} ms")
+        if c.loop_lag_p99_ms > LAG_WARN_MS:
+            console.print(f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
+                          f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
+                          "streams per llmtop process or a less loaded machine.")
     for notice in summary.notices:
         console.print(f"[yellow]note:[/] {notice}")
     style = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
