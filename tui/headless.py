@@ -27,6 +27,7 @@ from engine.events import (
 from engine.summary import Distribution, ProfileSummary, RunSummary
 
 PLAIN_PROGRESS_EVERY_S = 5.0
+LOG_WIDTH = 140
 LAG_WARN_MS = 10.0
 """Event-loop lag p99 above which the console warns that timings may be inflated."""
 LATENCY_ROWS = (("TTFT", "ttft_s"), ("TTFC", "ttfc_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"),
@@ -38,6 +39,9 @@ class ConsoleReporter:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False)
+        if not self.console.is_terminal:
+            # Logs and pipes: wide enough that tables are never cut to 80 columns.
+            self.console.width = max(self.console.width, LOG_WIDTH)
         self._snapshot: SnapshotTaken | None = None
         self._profile_label = ""
         self._live: Live | None = None
