@@ -113,6 +113,7 @@ class FakeServer:
         app.router.add_post("/v1/completions", self._complete)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        self.add_routes(app)
         # Handlers are cancelled when their client goes away (an interrupted or timed-out
         # request must not keep the server busy), and shutdown never waits long for them.
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
@@ -126,6 +127,9 @@ class FakeServer:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def add_routes(self, app: web.Application) -> None:
+        """Hook for subclasses that imitate a particular server's extra endpoints."""
 
     async def _models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [

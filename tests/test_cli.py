@@ -160,3 +160,21 @@ def test_kill_9_loses_at_most_the_line_being_written(tmp_path):
         json.loads(line)
     assert last == "" or not last.endswith("}")
     json.loads((run_dir / "run.json").read_text())
+
+
+def test_ctrl_c_before_the_run_starts_exits_130_without_traceback(tmp_path):
+    # A server that accepts connections but never answers: llmtop is stuck in detection.
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        proc = subprocess.Popen([*LLMTOP, "run", "--url", url, "--output", str(tmp_path)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err

@@ -145,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"llmtop: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl+C outside a run (server start-up, detection, a build): nothing was measured yet.
+        print("llmtop: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def list_profiles() -> int:

@@ -28,16 +28,17 @@ def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | No
     run_id = new_run_id()
     run_dir: Path = args.output / run_id
     server: ServerProcess | None = None
-    if url is None:
-        try:
-            server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
-            print(f"starting embedded llama-server: {' '.join(server.argv)}", file=sys.stderr)
-            server.start()
-        except (LocalServerMissing, ServerStartError) as exc:
-            print(f"llmtop: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        url = server.url
     try:
+        if url is None:
+            try:
+                server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
+                print(f"starting embedded llama-server: {' '.join(server.argv)}",
+                      file=sys.stderr)
+                server.start()
+            except (LocalServerMissing, ServerStartError) as exc:
+                print(f"llmtop: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            url = server.url
         return _measure(args, profiles, url, api_key, run_id, server)
     finally:
         if server is not None:
