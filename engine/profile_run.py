@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
@@ -50,6 +50,9 @@ class RunContext:
     save_itl: bool
     ids: Iterator[int]
     """Shared request counter: ids are unique across the run's profiles."""
+    on_connection_failure: Callable[[], None]
+    """Called when a request could not connect or lost its stream: lets the run check whether
+    a server it manages has died, and stop sending rather than fail every later request."""
 
 
 class ProfileRun:
@@ -248,6 +251,8 @@ class ProfileRun:
         self._out_tokens += record.completion_tokens or exchange.streamed_tokens
         if not record.ok:
             self._failed += 1
+            if record.error_kind in (ErrorKind.CONNECT, ErrorKind.STREAM_BROKEN):
+                self.ctx.on_connection_failure()
             return
         self._in_tokens += record.prompt_tokens or 0
         if record.ttft_s is not None:

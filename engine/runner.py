@@ -10,6 +10,7 @@ import asyncio
 import gc
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
@@ -93,8 +94,13 @@ class Engine:
         self._origin_unix_ns = time.time_ns()
         self._ids = itertools.count(1)
         self._context = RunContext(self.run_id, self._origin_ns, self.bus, config.model,
-                                   config.slo, config.save_itl, self._ids)
+                                   config.slo, config.save_itl, self._ids, self.check_server)
         self._interrupted = False
+        self._failure: str | None = None
+        self.server_info: dict[str, Any] | None = None
+        """Facts about a server process llmtop manages; copied into the summary."""
+        self.server_check: Callable[[], str | None] | None = None
+        """For a server llmtop manages: returns why it is gone (it exited), else ``None``."""
         self._current: ProfileRun | None = None
         self._lag = LoopLagMonitor()
 
@@ -105,6 +111,20 @@ class Engine:
         self._interrupted = True
         if self._current is not None:
             self._current.cancel_all()
+
+    def check_server(self) -> None:
+        """Fail the run if the managed server has exited (cheap: a non-blocking waitpid)."""
+        if self.server_check is not None and self._failure is None:
+            reason = self.server_check()
+            if reason:
+                self.fail(reason)
+
+    def fail(self, reason: str) -> None:
+        """End the run as failed (e.g. the managed server died): stop sending, skip later
+        profiles; in-flight requests end on their own and are recorded as they fail.
+        """
+        self._failure = reason
+        self.stop_sending()
 
     def stop_sending(self) -> None:
         """End the current profile early: no new requests, in-flight ones finish and count."""
@@ -134,12 +154,13 @@ class Engine:
         lag_task = asyncio.create_task(self._lag.run())
         try:
             for index, profile in enumerate(self.config.profiles):
-                if self._interrupted:
+                if self._interrupted or self._failure:
                     break
                 summaries.append(await self._run_profile(profile, index))
         except Exception as exc:  # noqa: BLE001 - the summary of what finished is still written
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.check_server()
             lag_task.cancel()
             gc.set_threshold(*thresholds)
             gc.unfreeze()
@@ -163,6 +184,7 @@ class Engine:
         }
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
+        error = error or self._failure
         status = "failed" if error else "interrupted" if self._interrupted else "completed"
         lag = self._lag.percentiles_ms()
         return RunSummary(
@@ -172,7 +194,7 @@ class Engine:
             duration_s=(perf_counter_ns() - self._origin_ns) / NS, profiles=profiles,
             client=ClientHealth(loop_lag_p50_ms=lag[0], loop_lag_p99_ms=lag[1],
                                 loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
-            notices=list(self.bus.notices), error=error,
+            notices=list(self.bus.notices), error=error, server=self.server_info,
         )
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
@@ -196,7 +218,8 @@ class Engine:
         finally:
             snapshots.cancel()
             self._current = None
-        status = "interrupted" if self._interrupted else "stopped" if run.stopping else "completed"
+        status = ("interrupted" if self._interrupted else "failed" if self._failure
+                  else "stopped" if run.stopping else "completed")
         summary = run.aggregate.summarize(run.duration_s(), status)
         self.bus.publish(ProfileFinished(summary))
         return summary

@@ -9,6 +9,7 @@ log file whose tail explains a failed start.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -42,12 +43,15 @@ def free_port() -> int:
 class ServerProcess:
     """A server command run as a child process with its output in ``log_path``."""
 
-    def __init__(self, argv: Sequence[str], url: str, log_path: Path) -> None:
+    def __init__(self, argv: Sequence[str], url: str, log_path: Path,
+                 shell: bool = False) -> None:
         self.argv = list(argv)
         self.url = url
         self.log_path = log_path
+        self.shell = shell
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s: float | None = None
+        self.exit_code: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -59,12 +63,18 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            command: Sequence[str] | str = shlex.join(self.argv) if self.shell else self.argv
+            try:
+                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True,
+                                             shell=self.shell)
+            except OSError as exc:
+                raise ServerStartError(f"cannot start {self.argv[0]!r}: {exc}") from None
         deadline = started + ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerStartError(f"server exited with code {self.proc.returncode} before "
+                self.exit_code = self.proc.returncode
+                raise ServerStartError(f"server exited with code {self.exit_code} before "
                                        f"it was ready; log tail:\n{self.log_tail()}")
             if self._ready():
                 self.startup_s = time.monotonic() - started
@@ -75,11 +85,29 @@ class ServerProcess:
                                f"log tail:\n{self.log_tail()}")
 
     def _ready(self) -> bool:
+        """Ready when ``/v1/models`` lists a model and ``/health`` (where the server has one:
+        Ollama does not) says 200; llama-server answers 503 there while loading.
+        """
         try:
-            return all(httpx.get(self.url + path, timeout=2.0).status_code == 200
-                       for path in ("/health", "/v1/models"))
-        except httpx.HTTPError:
+            health = httpx.get(self.url + "/health", timeout=2.0).status_code
+            if health not in (200, 404):
+                return False
+            models = httpx.get(self.url + "/v1/models", timeout=2.0)
+            return models.status_code == 200 and bool(models.json().get("data"))
+        except (httpx.HTTPError, ValueError, AttributeError):
             return False
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else ``None`` (non-blocking)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.exit_code = self.proc.returncode
+        return self.exit_code
+
+    def info(self) -> dict[str, object]:
+        """What ``run.json`` and ``summary.json`` record about the process."""
+        return {"command": self.argv, "shell": self.shell, "pid": self.pid, "url": self.url,
+                "startup_s": self.startup_s, "exit_code": self.exit_code,
+                "log": str(self.log_path)}
 
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; return the exit code."""
@@ -87,10 +115,11 @@ class ServerProcess:
             return self.proc.returncode if self.proc else None
         self._signal(signal.SIGTERM)
         try:
-            return self.proc.wait(grace_s)
+            self.exit_code = self.proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             self._signal(signal.SIGKILL)
-            return self.proc.wait(grace_s)
+            self.exit_code = self.proc.wait(grace_s)
+        return self.exit_code
 
     def _signal(self, sig: int) -> None:
         assert self.proc is not None

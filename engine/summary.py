@@ -18,6 +18,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -272,3 +273,6 @@ class RunSummary(BaseModel):
     """Adaptations and warnings raised during the run."""
     error: str | None = None
     """Why the run failed, when it did."""
+    server: dict[str, Any] | None = None
+    """The server process llmtop started, when it did: command, pid, start-up time, exit
+    code, and the tail of its log when it died during the run."""

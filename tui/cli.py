@@ -83,6 +83,23 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     target.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY. Never saved")
     target.add_argument("--local-parallel", type=int, default=4, metavar="N",
                         help="embedded server only: llama-server --parallel slots")
+    managed = run.add_argument_group(
+        "servers llmtop starts", "--server-cmd runs a server for the measurement and stops it "
+        "after (SIGTERM, then SIGKILL). {port} becomes a free port; {a,b} groups expand to one "
+        "configuration per value, each measured in turn into its own results folder, with a "
+        "side-by-side table at the end. Repeat --server-cmd to compare different commands")
+    managed.add_argument("--server-cmd", action="append", default=[], metavar="CMD",
+                         help="e.g. \"vllm serve Qwen/Qwen3-0.6B --port {port} "
+                         "--tensor-parallel-size {2,1}\"")
+    managed.add_argument("--server-shell", action="store_true",
+                         help="run --server-cmd through /bin/sh (default: no shell)")
+    managed.add_argument("--server-ready-timeout", type=float, default=600.0, metavar="S",
+                         help="give up when the server is not ready after S seconds")
+    managed.add_argument("--server-grace", type=float, default=10.0, metavar="S",
+                         help="seconds between SIGTERM and SIGKILL when stopping it")
+    managed.add_argument("--gpus", type=int, metavar="N",
+                         help="GPUs for layout checks (tensor x pipeline parallel must equal "
+                         "N); default: what NVML reports")
     load = run.add_argument_group(
         "workload", "--profile runs built-in or file profiles in order; the other options "
         "describe an ad-hoc scenario, or override those fields of every --profile")
@@ -191,7 +208,9 @@ def run_command(args: argparse.Namespace) -> int:
     profiles = resolve_profiles(args)
     for name, value in (("--slo-tpot", args.slo_tpot), ("--slo-ttft", args.slo_ttft),
                         ("--stall-timeout", args.stall_timeout),
-                        ("--connect-timeout", args.connect_timeout)):
+                        ("--connect-timeout", args.connect_timeout),
+                        ("--server-ready-timeout", args.server_ready_timeout),
+                        ("--server-grace", args.server_grace)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds (got {value})")
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None

@@ -172,3 +172,53 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
 
 def _dist_ms(dist: Distribution | None, q: str) -> str:
     return "-" if dist is None else f"{getattr(dist, q) * 1000:,.1f} ms"
+
+
+MATRIX_COLUMNS = (
+    # header, getter, better ("min" or "max")
+    ("TTFT p50", lambda p: p.ttft_s.p50 * 1000 if p.ttft_s else None, "min"),
+    ("in tok/s", lambda p: p.input_tokens_per_s, "max"),
+    ("out tok/s", lambda p: p.output_tokens_per_s, "max"),
+    ("E2E p50", lambda p: p.e2e_s.p50 * 1000 if p.e2e_s else None, "min"),
+)
+
+
+def print_matrix(outcomes: list[Any], console: Console | None = None) -> None:
+    """Side-by-side headline figures per configuration and profile; the best marked ``*``."""
+    console = console or Console(highlight=False)
+    profiles: list[str] = []
+    for outcome in outcomes:
+        for p in outcome.summary.profiles if outcome.summary else []:
+            if p.profile not in profiles:
+                profiles.append(p.profile)
+    for name in profiles:
+        table = Table(title=f"configurations compared: {name} (* = best)", title_justify="left")
+        table.add_column("configuration")
+        table.add_column("ok/total", justify="right")
+        for header, _get, _better in MATRIX_COLUMNS:
+            table.add_column(header + (" ms" if "p50" in header else ""), justify="right")
+        rows = [(o, _profile_of(o, name)) for o in outcomes]
+        best = {h: _best([g(p) for _o, p in rows if p], b) for h, g, b in MATRIX_COLUMNS}
+        for outcome, p in rows:
+            if p is None:
+                table.add_row(outcome.label, "failed", *["-"] * len(MATRIX_COLUMNS))
+                continue
+            cells = []
+            for header, get, _better in MATRIX_COLUMNS:
+                value = get(p)
+                mark = "*" if value is not None and value == best[header] else ""
+                cells.append("-" if value is None else f"{value:,.1f}{mark}")
+            table.add_row(outcome.label, f"{p.successes}/{p.requests}", *cells)
+        console.print(table)
+
+
+def _profile_of(outcome: Any, name: str) -> ProfileSummary | None:
+    summary = outcome.summary
+    return next((p for p in summary.profiles if p.profile == name), None) if summary else None
+
+
+def _best(values: list[float | None], better: str) -> float | None:
+    present = [v for v in values if v is not None]
+    if len(present) < 2:
+        return None
+    return min(present) if better == "min" else max(present)

@@ -1,4 +1,5 @@
-"""One headless ``llmtop run``: server (given or embedded), detection, engine, console.
+"""One headless ``llmtop run``: servers (given, embedded or started from --server-cmd),
+detection, engine, console, and the side-by-side table of a configuration matrix.
 
 Kept apart from argument parsing so the Textual UI can reuse the same steps later.
 """
@@ -8,57 +9,115 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.detect import ServerInfo, ServerUnreachable, detect
 from engine.events import EventBus
 from engine.profile import Profile
-from engine.results import new_run_id
+from engine.results import RUN_FILE, new_run_id, write_json_atomic
 from engine.runner import Engine, RunConfig
-from engine.server_process import LocalServerMissing, ServerProcess, ServerStartError, llama_server
+from engine.server_matrix import ServerCommandError, ServerConfig, expand, gpu_count
+from engine.server_process import (
+    LocalServerMissing,
+    ServerProcess,
+    ServerStartError,
+    llama_server,
+)
 from engine.sinks import ThreadedSink
-from engine.summary import Slo
-from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, UsageError, install_signal_handlers, run_meta
-from tui.headless import ConsoleReporter
+from engine.summary import RunSummary, Slo
+from tui.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    install_signal_handlers,
+    run_meta,
+)
+from tui.headless import ConsoleReporter, print_matrix
+
+SERVER_POLL_S = 0.2
+"""How often a managed server process is checked for an unexpected exit during a run."""
+
+
+@dataclass
+class Outcome:
+    """What one configuration's run produced, for the matrix table."""
+
+    label: str
+    exit_code: int
+    summary: RunSummary | None
+    run_dir: Path | None
 
 
 def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | None,
                 api_key: str | None) -> int:
-    """Run the profiles; returns the process exit code."""
+    """Run the profiles against each server configuration; returns the exit code."""
+    if not args.server_cmd:
+        return run_one(args, profiles, url, api_key, None).exit_code
+    try:
+        configs = expand(args.server_cmd, url, args.gpus if args.gpus else gpu_count())
+    except ServerCommandError as exc:
+        raise UsageError(str(exc)) from None
+    outcomes: list[Outcome] = []
+    for number, config in enumerate(configs, 1):
+        if len(configs) > 1:
+            print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
+        outcome = run_one(args, profiles, config.url, api_key, config)
+        outcomes.append(outcome)
+        if outcome.exit_code == EXIT_INTERRUPTED:
+            break
+    if len(configs) > 1:
+        print_matrix(outcomes)
+        _write_matrix(args.output, outcomes)
+    codes = {o.exit_code for o in outcomes}
+    return (EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes
+            else EXIT_FAILED if codes - {EXIT_OK} else EXIT_OK)
+
+
+def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
+            api_key: str | None, config: ServerConfig | None) -> Outcome:
+    """Start the server if llmtop manages one, measure, stop it."""
+    label = config.label if config else (url or "embedded")
     run_id = new_run_id()
     run_dir: Path = args.output / run_id
     server: ServerProcess | None = None
     try:
-        if url is None:
-            try:
-                server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
-                print(f"starting embedded llama-server: {' '.join(server.argv)}",
-                      file=sys.stderr)
-                server.start()
-            except (LocalServerMissing, ServerStartError) as exc:
-                print(f"llmtop: {exc}", file=sys.stderr)
-                return EXIT_FAILED
+        if config is not None:
+            server = ServerProcess(config.argv, config.url, run_dir / "server.log",
+                                   shell=args.server_shell)
+        elif url is None:
+            server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
+        if server is not None:
+            print(f"starting server: {' '.join(server.argv)}", file=sys.stderr)
+            server.start(ready_timeout_s=args.server_ready_timeout)
+            print(f"server ready in {server.startup_s:.1f} s at {server.url} "
+                  f"(pid {server.pid}, log {server.log_path})", file=sys.stderr)
             url = server.url
-        return _measure(args, profiles, url, api_key, run_id, server)
+        assert url is not None
+        summary = _measure(args, profiles, url, api_key, run_id, server)
+    except (LocalServerMissing, ServerStartError, ServerUnreachable) as exc:
+        print(f"llmtop: {exc}", file=sys.stderr)
+        return Outcome(label, EXIT_FAILED, None, None)
     finally:
         if server is not None:
-            code = server.stop()
-            print(f"embedded llama-server stopped (exit code {code})", file=sys.stderr)
+            code = server.stop(grace_s=args.server_grace)
+            print(f"server stopped (exit code {code})", file=sys.stderr)
+            if (run_dir / RUN_FILE).exists():
+                _record_server_exit(run_dir, server)
+    code = EXIT_INTERRUPTED if summary.status == "interrupted" else summary.exit_code
+    return Outcome(label, code, summary, run_dir)
 
 
 def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_key: str | None,
-             run_id: str, server: ServerProcess | None) -> int:
-    try:
-        info = asyncio.run(detect(url, api_key))
-    except ServerUnreachable as exc:
-        print(f"llmtop: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+             run_id: str, server: ServerProcess | None) -> RunSummary:
+    info = asyncio.run(detect(url, api_key))
     model = _choose_model(args.model, info)
     meta = run_meta(args)
     meta["server"] = info.as_dict()
     if server is not None:
-        meta["embedded_server"] = {"argv": server.argv, "pid": server.pid,
-                                   "startup_s": server.startup_s}
+        meta["server_process"] = server.info()
     config = RunConfig(
         url=url, model=model, profiles=profiles, results_root=args.output, api_key=api_key,
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
@@ -68,23 +127,62 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)
     engine = Engine(config, bus, run_id=run_id)
+    if server is not None:
+        engine.server_info = server.info()
+        engine.server_check = lambda: _server_gone(server, engine)
     try:
-        summary = _run_engine(engine)
+        return _run_engine(engine, server)
     finally:
         console.close()
-    return EXIT_INTERRUPTED if summary.status == "interrupted" else summary.exit_code
 
 
-def _run_engine(engine: Engine):  # noqa: ANN202 - RunSummary
-    async def main():  # noqa: ANN202
+def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
+    async def main() -> RunSummary:
         install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
-        return await engine.run()
+        watcher = asyncio.create_task(_watch(engine)) if server else None
+        try:
+            return await engine.run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         return asyncio.run(main())
     return uvloop.run(main())
+
+
+async def _watch(engine: Engine) -> None:
+    """Check the managed server while requests stream (failed connections check it too)."""
+    while True:
+        await asyncio.sleep(SERVER_POLL_S)
+        engine.check_server()
+
+
+def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
+    """Why the run must end if the server process has exited (its code and log tail saved)."""
+    if server.exited() is None:
+        return None
+    engine.server_info = {**server.info(), "log_tail": server.log_tail()}
+    return f"the server process exited with code {server.exit_code} during the run"
+
+
+def _record_server_exit(run_dir: Path, server: ServerProcess) -> None:
+    import json
+
+    path = run_dir / RUN_FILE
+    meta = json.loads(path.read_text())
+    meta["server_process"] = {**server.info(), "stopped_unix_s": time.time()}
+    write_json_atomic(path, meta)
+
+
+def _write_matrix(root: Path, outcomes: list[Outcome]) -> None:
+    path = root / f"matrix-{new_run_id()}.json"
+    write_json_atomic(path, [{"label": o.label, "exit_code": o.exit_code,
+                              "run_dir": str(o.run_dir) if o.run_dir else None}
+                             for o in outcomes])
+    print(f"matrix: {path}", file=sys.stderr)
 
 
 def _choose_model(requested: str | None, info: ServerInfo) -> str:
