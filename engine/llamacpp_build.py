@@ -102,8 +102,10 @@ def build_server(work: Path) -> Path:
     generator = ("-G", "Ninja") if shutil.which("ninja") else ()
     subprocess.run(["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
                    check=True, stdout=subprocess.DEVNULL)
+    # The build's "[n/208]" lines are the progress a person waits on: send them to stderr,
+    # so they show even when stdout (the manifest) is redirected.
     subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],
-                   check=True)
+                   check=True, stdout=sys.stderr)
     _log(f"built in {time.monotonic() - started:.0f} s")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(build / "bin" / "llama-server", target)

@@ -37,7 +37,7 @@ def run_dirs(root: Path) -> list[Path]:
 
 def test_server_cmd_is_started_measured_and_stopped(tmp_path):
     result = llmtop("--server-cmd", llama_cmd("--parallel 2"), "--concurrency", "2",
-                    "--requests", "4", "--max-tokens", "8", "--warmup", "0",
+                    "--requests", "6", "--max-tokens", "48", "--warmup", "0",
                     "--output", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (run_dir,) = run_dirs(tmp_path)
@@ -48,7 +48,12 @@ def test_server_cmd_is_started_measured_and_stopped(tmp_path):
         os.kill(process["pid"], 0)
     assert "llama" in (run_dir / "server.log").read_text().lower()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["profiles"][0]["successes"] == 4
+    assert summary["status"] == "completed" and summary["profiles"][0]["successes"] == 6
+    # The server's own process was sampled: a 253 MB model mapped in, a core busy decoding.
+    server = summary["server"]
+    assert server["rss_mib_peak"] > 200 and server["resource_samples"] >= 2
+    assert server["cpu_pct_peak"] > 20
+    assert "server process: CPU mean" in result.stdout
 
 
 def test_matrix_of_two_configurations_compares_them(tmp_path):

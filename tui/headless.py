@@ -163,6 +163,15 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             console.print(f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
                           f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
                           "streams per llmtop process or a less loaded machine.")
+    server = summary.server or {}
+    if server.get("rss_mib_peak") is not None:
+        cpu = server.get("cpu_pct_mean")
+        console.print(f"server process: CPU mean {cpu or 0:.0f} % of a core (peak "
+                      f"{server.get('cpu_pct_peak') or 0:.0f} %), RSS peak "
+                      f"{server['rss_mib_peak']:,.0f} MiB")
+    if server.get("log_tail"):
+        console.print(f"[red]server exited with code {server.get('exit_code')}[/]; log tail:\n"
+                      f"{server['log_tail']}", markup=True, highlight=False)
     for notice in summary.notices:
         console.print(f"[yellow]note:[/] {notice}")
     style = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.detect import ServerInfo, ServerUnreachable, detect
 from engine.events import EventBus
+from engine.proc_stats import ProcessTreeSampler
 from engine.profile import Profile
 from engine.results import RUN_FILE, new_run_id, write_json_atomic
 from engine.runner import Engine, RunConfig
@@ -39,6 +40,8 @@ from tui.headless import ConsoleReporter, print_matrix
 
 SERVER_POLL_S = 0.2
 """How often a managed server process is checked for an unexpected exit during a run."""
+RESOURCE_SAMPLE_S = 1.0
+"""How often its CPU and memory are sampled."""
 
 
 @dataclass
@@ -139,7 +142,7 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
 def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
     async def main() -> RunSummary:
         install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
-        watcher = asyncio.create_task(_watch(engine)) if server else None
+        watcher = asyncio.create_task(_watch(engine, server)) if server else None
         try:
             return await engine.run()
         finally:
@@ -153,18 +156,31 @@ def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
     return uvloop.run(main())
 
 
-async def _watch(engine: Engine) -> None:
-    """Check the managed server while requests stream (failed connections check it too)."""
-    while True:
-        await asyncio.sleep(SERVER_POLL_S)
-        engine.check_server()
+async def _watch(engine: Engine, server: ServerProcess) -> None:
+    """Check the managed server while requests stream (failed connections check it too), and
+    sample its process tree's CPU and memory once a second, off the loop."""
+    sampler = ProcessTreeSampler(server.pid) if server.pid else None
+    next_sample = 0.0
+    try:
+        while True:
+            engine.check_server()
+            now = time.monotonic()
+            if sampler is not None and now >= next_sample:
+                next_sample = now + RESOURCE_SAMPLE_S
+                await asyncio.to_thread(sampler.sample)
+                engine.server_info = {**(engine.server_info or {}), **sampler.figures()}
+            await asyncio.sleep(SERVER_POLL_S)
+    finally:
+        if sampler is not None:
+            engine.server_info = {**(engine.server_info or {}), **sampler.figures()}
 
 
 def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
     """Why the run must end if the server process has exited (its code and log tail saved)."""
     if server.exited() is None:
         return None
-    engine.server_info = {**server.info(), "log_tail": server.log_tail()}
+    engine.server_info = {**(engine.server_info or {}), **server.info(),
+                          "log_tail": server.log_tail()}
     return f"the server process exited with code {server.exit_code} during the run"
 
 
