@@ -93,6 +93,17 @@ class SnapshotTaken:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySampled:
+    """One telemetry reading (``gpu``, ``host`` or ``server_metrics``), as written to
+    ``samples.jsonl``; a few per second, never per token.
+    """
+
+    kind: str
+    t_ns: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileFinished:
     """A profile ended; its aggregate is final."""
 
@@ -115,7 +126,7 @@ class NoticeRaised:
 
 
 Event = (RunStarted | ProfileStarted | RequestStarted | RequestFinished | SnapshotTaken
-         | ProfileFinished | RunFinished | NoticeRaised)
+         | TelemetrySampled | ProfileFinished | RunFinished | NoticeRaised)
 
 
 class EventSink(Protocol):

@@ -7,6 +7,7 @@ events on the bus, and always writes ``summary.json``, also when interrupted or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import time
@@ -33,6 +34,7 @@ from engine.profile import Profile
 from engine.profile_run import ProfileRun, RunContext
 from engine.results import ResultsWriter, new_run_id
 from engine.summary import ClientHealth, ProfileSummary, RunSummary, Slo
+from engine.telemetry import Telemetry
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
@@ -94,11 +96,14 @@ class Engine:
         self._origin_unix_ns = time.time_ns()
         self._ids = itertools.count(1)
         self._context = RunContext(self.run_id, self._origin_ns, self.bus, config.model,
-                                   config.slo, config.save_itl, self._ids, self.check_server)
+                                   config.slo, config.save_itl, self._ids, self.check_server,
+                                   self._measured_start)
         self._interrupted = False
         self._failure: str | None = None
         self.server_info: dict[str, Any] | None = None
         """Facts about a server process llmtop manages; copied into the summary."""
+        self.telemetry: Telemetry | None = None
+        """Samples GPUs, the host and the server's metrics during the run, when set."""
         self.server_check: Callable[[], str | None] | None = None
         """For a server llmtop manages: returns why it is gone (it exited), else ``None``."""
         self._current: ProfileRun | None = None
@@ -111,6 +116,29 @@ class Engine:
         self._interrupted = True
         if self._current is not None:
             self._current.cancel_all()
+
+    @property
+    def origin_ns(self) -> int:
+        """The run's clock origin: ``perf_counter_ns()`` at the engine's creation."""
+        return self._origin_ns
+
+    def _measured_start(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.open_window()
+
+    def _start_telemetry(self) -> asyncio.Task[None] | None:
+        if self.telemetry is None:
+            return None
+        self.telemetry.start()
+        return asyncio.create_task(self.telemetry.run())
+
+    async def _stop_telemetry(self, task: asyncio.Task[None] | None) -> None:
+        if task is None or self.telemetry is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.telemetry.close()
 
     def check_server(self) -> None:
         """Fail the run if the managed server has exited (cheap: a non-blocking waitpid)."""
@@ -152,6 +180,7 @@ class Engine:
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
         lag_task = asyncio.create_task(self._lag.run())
+        sampling = self._start_telemetry()
         try:
             for index, profile in enumerate(self.config.profiles):
                 if self._interrupted or self._failure:
@@ -162,6 +191,7 @@ class Engine:
         finally:
             self.check_server()
             lag_task.cancel()
+            await self._stop_telemetry(sampling)
             gc.set_threshold(*thresholds)
             gc.unfreeze()
         summary = self._summary(summaries, error)
@@ -195,6 +225,7 @@ class Engine:
             client=ClientHealth(loop_lag_p50_ms=lag[0], loop_lag_p99_ms=lag[1],
                                 loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
             notices=list(self.bus.notices), error=error, server=self.server_info,
+            telemetry=self.telemetry.run_figures() if self.telemetry else None,
         )
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
@@ -221,6 +252,8 @@ class Engine:
         status = ("interrupted" if self._interrupted else "failed" if self._failure
                   else "stopped" if run.stopping else "completed")
         summary = run.aggregate.summarize(run.duration_s(), status)
+        if self.telemetry is not None:
+            summary = summary.model_copy(update={"telemetry": self.telemetry.close_window(summary)})
         self.bus.publish(ProfileFinished(summary))
         return summary
 

@@ -150,6 +150,10 @@ class ProfileSummary(BaseModel):
     """p99 time spent waiting for a connection inside the client (should be ~0)."""
     schedule_lag_p99_s: float | None
     """p99 lateness of llmtop's sends against their schedule."""
+    telemetry: dict[str, Any] | None = None
+    """GPU, host and server-metrics figures over the measured window (engine/telemetry.py):
+    per-GPU utilization, memory, power and energy, joules per output token, output tokens/s
+    per watt, and the server's own latency percentiles next to the client's."""
 
 
 LATENCY_FIELDS = ("ttft_s", "ttfc_s", "tpot_s", "e2e_s", "e2e_from_scheduled_s")
@@ -276,3 +280,5 @@ class RunSummary(BaseModel):
     server: dict[str, Any] | None = None
     """The server process llmtop started, when it did: command, pid, start-up time, exit
     code, and the tail of its log when it died during the run."""
+    telemetry: dict[str, Any] | None = None
+    """Telemetry figures over the whole run (warm-up and pauses included)."""

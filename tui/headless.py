@@ -72,6 +72,8 @@ class ConsoleReporter:
         elif isinstance(event, ProfileFinished):
             self._stop_live()
             self.console.print(profile_table(event.summary))
+            for line in telemetry_lines(event.summary.telemetry):
+                self.console.print(line)
         elif isinstance(event, NoticeRaised):
             self.console.print(f"[yellow]note:[/] {event.message}")
         elif isinstance(event, RunFinished):
@@ -163,12 +165,10 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             console.print(f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
                           f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
                           "streams per llmtop process or a less loaded machine.")
+    if len(summary.profiles) != 1:
+        for line in telemetry_lines(summary.telemetry):
+            console.print(line)
     server = summary.server or {}
-    if server.get("rss_mib_peak") is not None:
-        cpu = server.get("cpu_pct_mean")
-        console.print(f"server process: CPU mean {cpu or 0:.0f} % of a core (peak "
-                      f"{server.get('cpu_pct_peak') or 0:.0f} %), RSS peak "
-                      f"{server['rss_mib_peak']:,.0f} MiB")
     if server.get("log_tail"):
         console.print(f"[red]server exited with code {server.get('exit_code')}[/]; log tail:\n"
                       f"{server['log_tail']}", markup=True, highlight=False)
@@ -231,3 +231,38 @@ def _best(values: list[float | None], better: str) -> float | None:
     if len(present) < 2:
         return None
     return min(present) if better == "min" else max(present)
+
+
+def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
+    """Console lines for GPU, host and server figures of a run or profile."""
+    if not telemetry:
+        return []
+    lines = []
+    for gpu in telemetry.get("gpus") or []:
+        lines.append(
+            f"GPU {gpu['index']} {gpu['name'] or ''}: util mean {_num(gpu['utilization_pct_mean'])}"
+            f" % (peak {_num(gpu['utilization_pct_peak'])} %), memory peak "
+            f"{_num(gpu['memory_used_mib_peak'])}/{_num(gpu['memory_total_mib'])} MiB, power "
+            f"mean {_num(gpu['power_w_mean'])} W (peak {_num(gpu['power_w_peak'])} W), energy "
+            f"{_num(gpu['energy_j'])} J")
+    if telemetry.get("joules_per_output_token") is not None:
+        lines.append(f"energy per output token {telemetry['joules_per_output_token']:.3f} J, "
+                     f"{_num(telemetry.get('output_tokens_per_s_per_w'), 2)} output tok/s per W")
+    host = telemetry.get("host") or {}
+    if host.get("client_cpu_pct_peak") is not None:
+        lines.append(f"llmtop CPU peak {_num(host['client_cpu_pct_peak'])} % of a core; host "
+                     f"CPU mean {_num(host.get('system_cpu_pct_mean'))} %, RAM peak "
+                     f"{_num(host.get('ram_used_mib_peak'))} MiB")
+    if host.get("server_rss_mib_peak") is not None:
+        lines.append(f"server process: CPU mean {_num(host.get('server_cpu_pct_mean'))} % of a "
+                     f"core (peak {_num(host.get('server_cpu_pct_peak'))} %), RSS peak "
+                     f"{_num(host['server_rss_mib_peak'])} MiB")
+    for name, pair in (telemetry.get("server_vs_client") or {}).items():
+        lines.append(f"{name.replace('_s', '')}: server {pair['server'] * 1000:,.1f} ms, client "
+                     f"{pair['client'] * 1000:,.1f} ms (client - server "
+                     f"{pair['client_minus_server'] * 1000:+,.1f} ms)")
+    return lines
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"

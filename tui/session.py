@@ -12,10 +12,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from engine.detect import ServerInfo, ServerUnreachable, detect
 from engine.events import EventBus
-from engine.proc_stats import ProcessTreeSampler
+from engine.host import pid_listening_on
 from engine.profile import Profile
 from engine.results import RUN_FILE, new_run_id, write_json_atomic
 from engine.runner import Engine, RunConfig
@@ -28,6 +29,7 @@ from engine.server_process import (
 )
 from engine.sinks import ThreadedSink
 from engine.summary import RunSummary, Slo
+from engine.telemetry import Telemetry
 from tui.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -40,8 +42,6 @@ from tui.headless import ConsoleReporter, print_matrix
 
 SERVER_POLL_S = 0.2
 """How often a managed server process is checked for an unexpected exit during a run."""
-RESOURCE_SAMPLE_S = 1.0
-"""How often its CPU and memory are sampled."""
 
 
 @dataclass
@@ -130,6 +130,8 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)
     engine = Engine(config, bus, run_id=run_id)
+    engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=args.sample_hz,
+                                 server_url=url, server_pid=_server_pid(args, url, server))
     if server is not None:
         engine.server_info = server.info()
         engine.server_check = lambda: _server_gone(server, engine)
@@ -142,7 +144,7 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
 def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
     async def main() -> RunSummary:
         install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
-        watcher = asyncio.create_task(_watch(engine, server)) if server else None
+        watcher = asyncio.create_task(_watch(engine)) if server else None
         try:
             return await engine.run()
         finally:
@@ -156,23 +158,11 @@ def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
     return uvloop.run(main())
 
 
-async def _watch(engine: Engine, server: ServerProcess) -> None:
-    """Check the managed server while requests stream (failed connections check it too), and
-    sample its process tree's CPU and memory once a second, off the loop."""
-    sampler = ProcessTreeSampler(server.pid) if server.pid else None
-    next_sample = 0.0
-    try:
-        while True:
-            engine.check_server()
-            now = time.monotonic()
-            if sampler is not None and now >= next_sample:
-                next_sample = now + RESOURCE_SAMPLE_S
-                await asyncio.to_thread(sampler.sample)
-                engine.server_info = {**(engine.server_info or {}), **sampler.figures()}
-            await asyncio.sleep(SERVER_POLL_S)
-    finally:
-        if sampler is not None:
-            engine.server_info = {**(engine.server_info or {}), **sampler.figures()}
+async def _watch(engine: Engine) -> None:
+    """Check the managed server while requests stream (failed connections check it too)."""
+    while True:
+        await asyncio.sleep(SERVER_POLL_S)
+        engine.check_server()
 
 
 def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
@@ -182,6 +172,18 @@ def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
     engine.server_info = {**(engine.server_info or {}), **server.info(),
                           "log_tail": server.log_tail()}
     return f"the server process exited with code {server.exit_code} during the run"
+
+
+def _server_pid(args: argparse.Namespace, url: str, server: ServerProcess | None) -> int | None:
+    """The local server's PID: started by llmtop, given, or found by the port it listens on."""
+    if server is not None:
+        return server.pid
+    if args.server_pid is not None:
+        return int(args.server_pid)
+    parts = urlsplit(url)
+    if parts.hostname in ("127.0.0.1", "localhost", "::1") and parts.port:
+        return pid_listening_on(parts.port)
+    return None
 
 
 def _record_server_exit(run_dir: Path, server: ServerProcess) -> None:

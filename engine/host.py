@@ -1,0 +1,81 @@
+"""Host figures from psutil: the machine, llmtop itself, and a local server process tree.
+
+llmtop's own CPU is a validity signal: a saturated client stamps chunks late. A local server's
+process is found by PID (started by llmtop, or ``--server-pid``) or by the port it listens on;
+vLLM and SGLang spawn workers, so its children are counted too. ``sample`` reads /proc and
+blocks for a fraction of a millisecond: call it through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psutil
+
+MIB = 1024 * 1024
+
+
+class ProcessTree:
+    """CPU % (of one core) and resident memory of a process and its children."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._root = psutil.Process(pid)
+        self._known: dict[int, psutil.Process] = {}
+
+    def sample(self) -> tuple[float | None, float | None]:
+        """``(cpu_pct, rss_mib)``; Nones once the process is gone. The first CPU reading of
+        each process is 0 by definition (it starts psutil's interval).
+        """
+        try:
+            processes = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return None, None
+        cpu = rss = 0.0
+        for process in processes:
+            known = self._known.setdefault(process.pid, process)
+            try:
+                with known.oneshot():
+                    cpu += known.cpu_percent(None)
+                    rss += known.memory_info().rss / MIB
+            except psutil.Error:
+                self._known.pop(process.pid, None)
+        return cpu, rss
+
+
+def pid_listening_on(port: int) -> int | None:
+    """The PID of the local process listening on TCP ``port``, if it can be seen."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+class HostSampler:
+    """One dict of host figures per call; a field that cannot be read is ``None``."""
+
+    def __init__(self, server_pid: int | None = None) -> None:
+        self._client = ProcessTree(psutil.Process().pid)
+        self._server: ProcessTree | None = None
+        if server_pid is not None:
+            try:
+                self._server = ProcessTree(server_pid)
+            except psutil.Error:
+                self._server = None
+        psutil.cpu_percent(None)  # start the system-wide interval
+
+    def sample(self) -> dict[str, Any]:
+        """System CPU (% of all cores) and RAM, llmtop's CPU/RSS, the server's CPU/RSS."""
+        memory = psutil.virtual_memory()
+        client_cpu, client_rss = self._client.sample()
+        server_cpu, server_rss = self._server.sample() if self._server else (None, None)
+        return {"system_cpu_pct": psutil.cpu_percent(None),
+                "ram_used_mib": (memory.total - memory.available) / MIB,
+                "ram_total_mib": memory.total / MIB,
+                "client_cpu_pct": client_cpu, "client_rss_mib": client_rss,
+                "server_pid": self._server.pid if self._server else None,
+                "server_cpu_pct": server_cpu, "server_rss_mib": server_rss}
