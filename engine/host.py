@@ -18,8 +18,9 @@ MIB = 1024 * 1024
 class ProcessTree:
     """CPU % (of one core) and resident memory of a process and its children."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, children: bool = True) -> None:
         self.pid = pid
+        self.children = children
         self._root = psutil.Process(pid)
         self._known: dict[int, psutil.Process] = {}
 
@@ -28,7 +29,9 @@ class ProcessTree:
         each process is 0 by definition (it starts psutil's interval).
         """
         try:
-            processes = [self._root, *self._root.children(recursive=True)]
+            processes = [self._root]
+            if self.children:
+                processes.extend(self._root.children(recursive=True))
         except psutil.Error:
             return None, None
         cpu = rss = 0.0
@@ -59,7 +62,8 @@ class HostSampler:
     """One dict of host figures per call; a field that cannot be read is ``None``."""
 
     def __init__(self, server_pid: int | None = None) -> None:
-        self._client = ProcessTree(psutil.Process().pid)
+        # llmtop alone: a server it started is its child and is counted separately.
+        self._client = ProcessTree(psutil.Process().pid, children=False)
         self._server: ProcessTree | None = None
         if server_pid is not None:
             try:

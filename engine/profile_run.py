@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
@@ -51,7 +51,7 @@ class RunContext:
     ids: Iterator[int]
     """Shared request counter: ids are unique across the run's profiles."""
     on_connection_failure: Callable[[], None]
-    on_measured_start: Callable[[], None]
+    on_measured_start: Callable[[], Awaitable[None]]
     """Called when the measured phase begins (telemetry opens the profile's window)."""
     """Called when a request could not connect or lost its stream: lets the run check whether
     a server it manages has died, and stop sending rather than fail every later request."""
@@ -97,7 +97,7 @@ class ProfileRun:
         if self.interrupted or self.stopping:
             return
         self._measured_start_ns = perf_counter_ns()
-        self.ctx.on_measured_start()
+        await self.ctx.on_measured_start()
         if p.duration_s:
             self._deadline_ns = self._measured_start_ns + int(p.duration_s * NS)
         limit = p.warmup_requests + p.requests if p.requests else None

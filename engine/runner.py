@@ -122,9 +122,9 @@ class Engine:
         """The run's clock origin: ``perf_counter_ns()`` at the engine's creation."""
         return self._origin_ns
 
-    def _measured_start(self) -> None:
+    async def _measured_start(self) -> None:
         if self.telemetry is not None:
-            self.telemetry.open_window()
+            await self.telemetry.open_window()
 
     def _start_telemetry(self) -> asyncio.Task[None] | None:
         if self.telemetry is None:
@@ -138,7 +138,7 @@ class Engine:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        self.telemetry.close()
+        await self.telemetry.aclose()
 
     def check_server(self) -> None:
         """Fail the run if the managed server has exited (cheap: a non-blocking waitpid)."""
@@ -253,7 +253,8 @@ class Engine:
                   else "stopped" if run.stopping else "completed")
         summary = run.aggregate.summarize(run.duration_s(), status)
         if self.telemetry is not None:
-            summary = summary.model_copy(update={"telemetry": self.telemetry.close_window(summary)})
+            figures = await self.telemetry.close_window(summary)
+            summary = summary.model_copy(update={"telemetry": figures})
         self.bus.publish(ProfileFinished(summary))
         return summary
 

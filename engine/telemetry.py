@@ -50,6 +50,7 @@ class Telemetry:
         self._window: Window | None = None
         self._last_metrics_text: str | None = None
         self._last_gpu: tuple[GpuSample, ...] = ()
+        self._http: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
         """Windows are fed from a worker thread and opened/closed on the loop."""
 
@@ -58,25 +59,27 @@ class Telemetry:
         notice = self.gpu.open()
         if notice:
             self.bus.publish(NoticeRaised("info", notice))
-        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose()
+        self._http = httpx.AsyncClient(timeout=2.0)
 
-    def close(self) -> None:
-        """Stop sampling resources (call after the sampling task ended)."""
+    async def aclose(self) -> None:
+        """Release NVML, the HTTP client and the samples file (after ``run`` was cancelled)."""
         self.gpu.close()
+        if self._http is not None:
+            await self._http.aclose()
         if self._file is not None:
             self._file.close()
 
     async def run(self) -> None:
         """Sample every ``interval_s`` (and the server's metrics every second) until cancelled."""
         next_metrics = 0.0
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while True:
-                started = time.monotonic()
-                await self._sample_resources()
-                if self.server_url and started >= next_metrics:
-                    next_metrics = started + METRICS_INTERVAL_S
-                    await self._sample_metrics(http)
-                await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+        while True:
+            started = time.monotonic()
+            await self._sample_resources()
+            if started >= next_metrics:
+                next_metrics = started + METRICS_INTERVAL_S
+                await self.scrape()
+            await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
 
     async def _sample_resources(self) -> None:
         gpus, host = await asyncio.to_thread(self._read_blocking)
@@ -92,8 +95,11 @@ class Telemetry:
     def _read_blocking(self) -> tuple[tuple[GpuSample, ...], dict[str, Any]]:
         return self.gpu.sample(), self.host.sample()
 
-    async def _sample_metrics(self, http: httpx.AsyncClient) -> None:
-        text = await fetch(http, self.server_url or "")
+    async def scrape(self) -> None:
+        """Read the server's /metrics now (no-op without a URL or after it proved unreadable)."""
+        if not self.server_url or self._http is None:
+            return
+        text = await fetch(self._http, self.server_url)
         if text is None:
             return
         t_ns = perf_counter_ns() - self.origin_ns
@@ -126,8 +132,11 @@ class Telemetry:
 
     # -- windows --
 
-    def open_window(self) -> None:
-        """Start a profile's measured window (the last readings are its baseline)."""
+    async def open_window(self) -> None:
+        """Start a profile's measured window: scrape now, so the server's counters at the start
+        are exact; the last GPU readings are its baseline.
+        """
+        await self.scrape()
         window = Window()
         t_ns = perf_counter_ns() - self.origin_ns
         with self._lock:
@@ -137,10 +146,11 @@ class Telemetry:
                 window.add_metrics(t_ns, self._last_metrics_text)
             self._window = window
 
-    def close_window(self, profile: Any) -> dict[str, Any] | None:
-        """Figures over the window just ended, with per-token energy and the server's view
-        next to the client's; ``None`` if no window was open.
+    async def close_window(self, profile: Any) -> dict[str, Any] | None:
+        """Figures over the window just ended (scraped once more at its end), with per-token
+        energy and the server's view next to the client's; ``None`` if no window was open.
         """
+        await self.scrape()
         with self._lock:
             window, self._window = self._window, None
         return window.figures(profile, energy_between) if window else None

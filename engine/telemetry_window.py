@@ -140,8 +140,15 @@ class Window:
 
 
 def _compare(server: dict[str, Any], profile: Any) -> dict[str, Any]:
-    """Server-side p50s next to the client's, with client minus server."""
-    out = {}
+    """Server-side p50s next to the client's, with client minus server; and the tokens the
+    server counted in the window next to the client's (scraped at both window edges).
+    """
+    out: dict[str, Any] = {}
+    if server.get("generation_tokens") is not None:
+        out["output_tokens"] = {"server": server["generation_tokens"],
+                                "client": profile.output_tokens_total,
+                                "client_minus_server": profile.output_tokens_total
+                                - server["generation_tokens"]}
     for name, field_name in CLIENT_VS_SERVER:
         server_p50 = server.get(f"{name}_p50_s")
         client = getattr(profile, field_name, None)

@@ -258,6 +258,11 @@ def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
                      f"core (peak {_num(host.get('server_cpu_pct_peak'))} %), RSS peak "
                      f"{_num(host['server_rss_mib_peak'])} MiB")
     for name, pair in (telemetry.get("server_vs_client") or {}).items():
+        if name == "output_tokens":
+            lines.append(f"output tokens: server counted {pair['server']:,.0f}, client "
+                         f"{pair['client']:,} (client - server "
+                         f"{pair['client_minus_server']:+,.0f})")
+            continue
         lines.append(f"{name.replace('_s', '')}: server {pair['server'] * 1000:,.1f} ms, client "
                      f"{pair['client'] * 1000:,.1f} ms (client - server "
                      f"{pair['client_minus_server'] * 1000:+,.1f} ms)")
