@@ -29,6 +29,7 @@ from engine.telemetry_window import Window
 SAMPLES_FILE = "samples.jsonl"
 DEFAULT_RATE_HZ = 4.0
 METRICS_INTERVAL_S = 1.0
+MIB = 1024 * 1024
 
 
 class Telemetry:
@@ -36,11 +37,13 @@ class Telemetry:
 
     def __init__(self, bus: EventBus, origin_ns: int, run_dir: Path, *,
                  rate_hz: float = DEFAULT_RATE_HZ, server_url: str | None = None,
-                 server_pid: int | None = None, gpu: GpuSampler | None = None) -> None:
+                 server_pid: int | None = None, gpu: GpuSampler | None = None,
+                 ollama: bool = False) -> None:
         self.bus = bus
         self.origin_ns = origin_ns
         self.interval_s = 1.0 / rate_hz
         self.server_url = server_url
+        self.ollama = ollama
         self.gpu = gpu or GpuSampler()
         self.host = HostSampler(server_pid)
         self.tracker = ServerMetricsTracker()
@@ -96,9 +99,13 @@ class Telemetry:
         return self.gpu.sample(), self.host.sample()
 
     async def scrape(self) -> None:
-        """Read the server's /metrics now (no-op without a URL or after it proved unreadable)."""
+        """Read the server's /metrics now (no-op without a URL or after it proved unreadable),
+        and Ollama's /api/ps (loaded models and their VRAM) when the server is Ollama.
+        """
         if not self.server_url or self._http is None:
             return
+        if self.ollama:
+            await self._scrape_ollama()
         text = await fetch(self._http, self.server_url)
         if text is None:
             return
@@ -112,6 +119,24 @@ class Telemetry:
                                                      f"scraped: {exc}"))
             return
         self._emit("server_metrics", t_ns, sample.as_dict())
+
+    async def _scrape_ollama(self) -> None:
+        assert self._http is not None
+        try:
+            response = await self._http.get(f"{self.server_url}/api/ps")
+            models = response.json().get("models") or [] if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            models = None
+        if models is None:
+            return
+        loaded = [{"name": m.get("name"), "size_mib": (m.get("size") or 0) / MIB,
+                   "vram_mib": (m.get("size_vram") or 0) / MIB} for m in models]
+        data = {"models": loaded, "vram_mib_total": sum(m["vram_mib"] for m in loaded)}
+        t_ns = perf_counter_ns() - self.origin_ns
+        with self._lock:
+            for window in self._windows():
+                window.add_loaded_models(data)
+        self._emit("server_ps", t_ns, data)
 
     def _feed_metrics(self, t_ns: int, text: str) -> Any:
         sample = self.tracker.feed(t_ns / 1e9, text)

@@ -81,6 +81,8 @@ class Window:
         self.gpus: dict[int, _Gpu] = {}
         self.host = {name: _Series() for name in HOST_FIELDS}
         self.tracker = ServerMetricsTracker()
+        self.server_vram = _Series()
+        self.loaded_models: set[str] = set()
         self.start_ns: int | None = None
         self.end_ns: int | None = None
 
@@ -93,6 +95,11 @@ class Window:
             self.gpus.setdefault(sample.index, _Gpu()).add(t_ns, sample)
         for name, series in self.host.items():
             series.add(host.get(name) if host else None)
+
+    def add_loaded_models(self, data: dict[str, Any]) -> None:
+        """Take one reading of Ollama's /api/ps (models loaded and the VRAM they hold)."""
+        self.server_vram.add(data["vram_mib_total"])
+        self.loaded_models.update(m["name"] for m in data["models"] if m["name"])
 
     def add_metrics(self, t_ns: int, text: str) -> None:
         """Take one scrape of the server's /metrics."""
@@ -118,6 +125,9 @@ class Window:
                      self.host.items() for stat in ("mean", "peak")},
             "server_metrics": self.tracker.window_summary(),
         }
+        if self.server_vram.count:
+            out["server_loaded_models"] = sorted(self.loaded_models)
+            out["server_vram_mib_peak"] = self.server_vram.peak
         if profile is not None:
             tokens = profile.output_tokens_total
             out["joules_per_output_token"] = energy / tokens if energy and tokens else None

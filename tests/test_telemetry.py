@@ -104,3 +104,34 @@ def test_a_run_with_telemetry_writes_samples_on_the_run_clock(tmp_path):
     tokens = summary.profiles[0].output_tokens_total
     assert window["joules_per_output_token"] == pytest.approx(window["energy_j"] / tokens)
     assert summary.telemetry["window_s"] >= window["window_s"]
+
+
+class OllamaLike(FakeServer):
+    """The fake server with Ollama's /api/ps (documented shape: models with size_vram)."""
+
+    def add_routes(self, app) -> None:
+        from aiohttp import web
+
+        async def ps(_request: web.Request) -> web.Response:
+            return web.json_response({"models": [
+                {"name": "qwen3:0.6b", "size": 600 * 2**20, "size_vram": 512 * 2**20}]})
+
+        app.router.add_get("/api/ps", ps)
+
+
+def test_ollama_loaded_models_and_vram_are_sampled(tmp_path):
+    profile = validate_profile({"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5},
+                               "test")
+    bus = EventBus()
+    with OllamaLike(Behaviour(itl_s=0.1)) as server:
+        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
+                           results_root=tmp_path)
+        engine = Engine(config, bus)
+        engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=10,
+                                     server_url=server.url, gpu=FakeGpus(), ollama=True)
+        summary = asyncio.run(engine.run())
+    window = summary.profiles[0].telemetry
+    assert window["server_loaded_models"] == ["qwen3:0.6b"]
+    assert window["server_vram_mib_peak"] == 512
+    lines = (engine.run_dir / "samples.jsonl").read_text()
+    assert '"kind": "server_ps"' in lines

@@ -257,6 +257,9 @@ def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
         lines.append(f"server process: CPU mean {_num(host.get('server_cpu_pct_mean'))} % of a "
                      f"core (peak {_num(host.get('server_cpu_pct_peak'))} %), RSS peak "
                      f"{_num(host['server_rss_mib_peak'])} MiB")
+    if telemetry.get("server_vram_mib_peak") is not None:
+        lines.append(f"server models loaded: {', '.join(telemetry['server_loaded_models'])}; "
+                     f"their VRAM peak {telemetry['server_vram_mib_peak']:,.0f} MiB")
     for name, pair in (telemetry.get("server_vs_client") or {}).items():
         if name == "output_tokens":
             lines.append(f"output tokens: server counted {pair['server']:,.0f}, client "

@@ -131,7 +131,8 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     bus.subscribe(console)
     engine = Engine(config, bus, run_id=run_id)
     engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=args.sample_hz,
-                                 server_url=url, server_pid=_server_pid(args, url, server))
+                                 server_url=url, server_pid=_server_pid(args, url, server),
+                                 ollama=info.kind == "ollama")
     if server is not None:
         engine.server_info = server.info()
         engine.server_check = lambda: _server_gone(server, engine)
