@@ -28,7 +28,9 @@ class ProfileError(ValueError):
 
 
 class Length(BaseModel):
-    """A token length: fixed (``min == max``) or drawn uniformly from ``[min, max]`` per request."""
+    """A token length: fixed (``min == max``), drawn uniformly from ``[min, max]`` per request,
+    or drawn from a normal distribution (``mean``, ``std``) and kept within ``[min, max]``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -36,16 +38,27 @@ class Length(BaseModel):
     """Smallest length, in tokens."""
     max: int = Field(ge=1)
     """Largest length, in tokens (equal to ``min`` for a fixed length)."""
+    mean: float | None = Field(default=None, gt=0)
+    """Normal distribution: its mean (needs ``std``); draws are rounded and clipped to bounds."""
+    std: float | None = Field(default=None, gt=0)
+    """Normal distribution: its standard deviation (needs ``mean``)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Length:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("a normal length needs both 'mean' and 'std'")
+        if self.mean is not None and not self.min <= self.mean <= self.max:
+            raise ValueError(f"mean ({self.mean:g}) must lie within [min, max] "
+                             f"([{self.min}, {self.max}])")
         return self
 
     @classmethod
     def parse(cls, value: Any) -> Any:
-        """Accept ``64``, ``[10, 200]`` or ``{min = 10, max = 200}``."""
+        """Accept ``64``, ``[10, 200]``, ``{min = 10, max = 200}`` or
+        ``{mean = 500, std = 100, min = 100, max = 900}``.
+        """
         if isinstance(value, int) and not isinstance(value, bool):
             return {"min": value, "max": value}
         if isinstance(value, list | tuple) and len(value) == 2:
@@ -56,7 +69,9 @@ class Length(BaseModel):
                          f"got {value!r}")
 
     def describe(self) -> str:
-        """``64`` or ``10-200``."""
+        """``64``, ``10-200`` or ``~500±100``."""
+        if self.mean is not None:
+            return f"~{self.mean:g}±{self.std:g}"
         return str(self.min) if self.min == self.max else f"{self.min}-{self.max}"
 
 
@@ -89,7 +104,13 @@ class Profile(BaseModel):
     warmup_requests: int = Field(default=0, ge=0, le=100_000)
     """Requests sent first and excluded from every aggregate (they pay model load, caches)."""
     input_tokens: Length = Length(min=64, max=64)
-    """Prompt length in tokens: ``64``, ``[10, 200]`` or ``{min=, max=}``."""
+    """Prompt length in tokens: ``64``, ``[10, 200]``, ``{min=, max=}`` or
+    ``{mean=, std=, min=, max=}``."""
+    prompt_rep: int | None = Field(default=None, ge=1, le=100_000)
+    """Instead of ``input_tokens``: the prompt is ``prompt_sentence`` repeated this many times
+    (the field notes' prefill/decode study), after a short random per-request tag."""
+    prompt_sentence: str = "The quick brown fox jumps over the lazy dog."
+    """The sentence ``prompt_rep`` repeats."""
     max_tokens: Length = Length(min=64, max=64)
     """``max_tokens`` per request: fixed or a uniform range."""
     exact_output: bool = False
@@ -123,6 +144,8 @@ class Profile(BaseModel):
             raise ValueError("set 'requests', 'duration_s' or both (the run stops at the first)")
         if self.round_pause_s and self.concurrency is None:
             raise ValueError("'round_pause_s' needs closed-loop 'concurrency'")
+        if self.prompt_rep is not None and "input_tokens" in self.model_fields_set:
+            raise ValueError("set 'input_tokens' or 'prompt_rep', not both")
         if self.system_prompt and self.endpoint != "chat":
             raise ValueError("'system_prompt' needs endpoint = \"chat\"")
         return self
@@ -133,6 +156,13 @@ class Profile(BaseModel):
         if self.concurrency is not None:
             return f"c={self.concurrency}"
         return f"{self.rate_rps:g} rps {self.arrival}"
+
+    @property
+    def input_label(self) -> str:
+        """``64``, ``10-200``, ``~500±100`` or ``rep 40`` (prompt repetitions)."""
+        if self.prompt_rep is not None:
+            return f"rep {self.prompt_rep}"
+        return self.input_tokens.describe()
 
     @property
     def stop_label(self) -> str:
@@ -176,7 +206,17 @@ def validate_profile(data: dict[str, Any], source: str) -> Profile:
         raise ProfileError(f"{source}: {describe_validation_error(exc)}") from None
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel]:
+    """The model that holds the field at ``path`` (``max_tokens`` -> ``Length``)."""
+    for name in path:
+        field = model.model_fields.get(str(name))
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return model
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
     """One line per problem: ``field 'concurrency': Input should be greater than or equal to 1
     (got 0)``.
     """
@@ -186,7 +226,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         got = f" (got {err['input']!r})" if err["type"] not in ("value_error", "missing") else ""
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown field; allowed fields are " + ", ".join(Profile.model_fields)
+            fields = _model_at(model or Profile, err["loc"][:-1]).model_fields
+            message = "unknown field; allowed fields are " + ", ".join(fields)
             got = ""
         lines.append(f"field '{where}': {message}{got}" if where != "profile" else message + got)
     return "; ".join(lines)

@@ -31,14 +31,19 @@ WORDS = tuple(
 )
 
 
+REP_TAG_WORDS = 4
+"""Random words before a ``prompt_rep`` prompt (defeats prefix caching; ~4 tokens)."""
+
+
 @dataclass(frozen=True)
 class PromptPlan:
     """The request content for one request of a profile."""
 
     text: str
     """The user prompt (suffix included)."""
-    input_tokens: int
-    """The length the prompt was built for, in tokens."""
+    input_tokens: int | None
+    """The length the prompt was built for, in tokens (``None`` for ``prompt_rep`` prompts,
+    whose length in tokens only the server's tokenizer knows)."""
     max_tokens: int
     """``max_tokens`` for this request."""
 
@@ -51,10 +56,16 @@ class PromptFactory:
 
     def plan(self, index: int) -> PromptPlan:
         """Content for request number ``index`` (0-based, warm-up first)."""
-        rng = random.Random(f"{self._profile.seed}:{self._profile.name}:{index}")
-        n_in = _draw(rng, self._profile.input_tokens)
-        n_out = _draw(rng, self._profile.max_tokens)
-        text = " ".join(rng.choices(WORDS, k=n_in)) + self._profile.prompt_suffix
+        p = self._profile
+        rng = random.Random(f"{p.seed}:{p.name}:{index}")
+        n_out = _draw(rng, p.max_tokens)
+        if p.prompt_rep is not None:
+            # A random tag first, so a prefix cache cannot serve one request from another.
+            tag = " ".join(rng.choices(WORDS, k=REP_TAG_WORDS))
+            text = f"{tag}. " + " ".join([p.prompt_sentence] * p.prompt_rep)
+            return PromptPlan(text=text + p.prompt_suffix, input_tokens=None, max_tokens=n_out)
+        n_in = _draw(rng, p.input_tokens)
+        text = " ".join(rng.choices(WORDS, k=n_in)) + p.prompt_suffix
         return PromptPlan(text=text, input_tokens=n_in, max_tokens=n_out)
 
     def body(self, plan: PromptPlan, model: str) -> dict[str, object]:
@@ -72,4 +83,6 @@ class PromptFactory:
 
 
 def _draw(rng: random.Random, length: Length) -> int:
+    if length.mean is not None and length.std is not None:
+        return min(length.max, max(length.min, round(rng.gauss(length.mean, length.std))))
     return length.min if length.min == length.max else rng.randint(length.min, length.max)

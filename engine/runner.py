@@ -40,6 +40,7 @@ EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 RECENT_TTFT_SAMPLES = 256
 RATE_WINDOW_S = 2.0
+PAUSE_POLL_S = 0.1
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
 FD_HEADROOM = 256
@@ -73,6 +74,8 @@ class RunConfig(BaseModel):
     """Fail a request after this long without a byte from the server."""
     save_itl: bool = False
     """Store every request's raw inter-token gaps in its record."""
+    pause_between_profiles_s: float = 0.0
+    """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
     snapshot_interval_s: float = 0.25
     """How often live figures are published."""
     server_kind: str = "unknown"
@@ -183,6 +186,8 @@ class Engine:
         sampling = self._start_telemetry()
         try:
             for index, profile in enumerate(self.config.profiles):
+                if index and self.config.pause_between_profiles_s:
+                    await self._pause(self.config.pause_between_profiles_s)
                 if self._interrupted or self._failure:
                     break
                 summaries.append(await self._run_profile(profile, index))
@@ -212,6 +217,12 @@ class Engine:
                       "note": "t_ns fields are perf_counter_ns offsets from origin"},
             **cfg.run_meta,
         }
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait between profiles; an interrupt or a failure cuts the wait short."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (self._interrupted or self._failure):
+            await asyncio.sleep(min(PAUSE_POLL_S, deadline - time.monotonic()))
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure

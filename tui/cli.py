@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.profile import Profile, ProfileError, builtin_names, load_profile, validate_profile
+from engine.suite import builtin_suites, load_suite
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_PROFILE = "quick"
@@ -108,6 +109,11 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     load.add_argument("--profile", action="append", default=[], metavar="NAME|FILE.toml",
                       help=f"built-in profile name or TOML file (repeatable); built-in: "
                       f"{', '.join(builtin_names())}; default: {DEFAULT_PROFILE}")
+    load.add_argument("--suite", action="append", default=[], metavar="NAME|FILE.toml",
+                      help=f"run a suite of profiles (repeatable; before any --profile); "
+                      f"built-in: {', '.join(builtin_suites())}")
+    load.add_argument("--pause-between", type=float, metavar="S",
+                      help="pause between profiles (default: the suite's pause_between_s)")
     shape = load.add_mutually_exclusive_group()
     shape.add_argument("--concurrency", type=int, metavar="N", help="closed loop: N in flight")
     shape.add_argument("--rate", type=float, metavar="RPS", help="open loop: arrivals per second")
@@ -192,10 +198,24 @@ def gpu_snapshot() -> int:
     return EXIT_OK
 
 
+def pause_between(args: argparse.Namespace) -> float:
+    """--pause-between, else the largest pause of the suites given, else 0."""
+    if args.pause_between is not None:
+        return float(args.pause_between)
+    try:
+        return max((load_suite(ref).pause_between_s for ref in args.suite), default=0.0)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def list_profiles() -> int:
+    for name in builtin_suites():
+        suite = load_suite(name)
+        ladder = f" x c={suite.concurrency_ladder}" if suite.concurrency_ladder else ""
+        print(f"suite {name:<12} {', '.join(suite.profiles)}{ladder}  {suite.description}")
     for name in builtin_names():
         p = load_profile(name)
-        print(f"{name:<18} {p.load_label:<14} in {p.input_tokens.describe():>9} out "
+        print(f"{name:<18} {p.load_label:<14} in {p.input_label:>9} out "
               f"{p.max_tokens.describe():>7}  {p.stop_label:<12} {p.description}")
     return EXIT_OK
 
@@ -209,8 +229,9 @@ def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
     elif "concurrency" in overrides:
         overrides["rate_rps"] = None
     try:
-        if args.profile:
-            profiles = [load_profile(ref) for ref in args.profile]
+        if args.profile or args.suite:
+            profiles = [p for ref in args.suite for p in load_suite(ref).expand()]
+            profiles += [load_profile(ref) for ref in args.profile]
         else:
             default = load_profile(DEFAULT_PROFILE)
             if overrides:
@@ -219,7 +240,7 @@ def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
             profiles = [default]
         if not overrides:
             return profiles
-        return [validate_profile({**p.model_dump(), **overrides},
+        return [validate_profile({**p.model_dump(exclude_unset=True), **overrides},
                                  f"profile '{p.name}' with command-line options")
                 for p in profiles]
     except ProfileError as exc:
@@ -238,6 +259,8 @@ def run_command(args: argparse.Namespace) -> int:
                         ("--sample-hz", args.sample_hz)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds (got {value})")
+    if args.pause_between is not None and args.pause_between < 0:
+        raise UsageError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
     try:
         url = normalize_url(args.url) if args.url else None

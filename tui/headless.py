@@ -61,7 +61,7 @@ class ConsoleReporter:
         elif isinstance(event, ProfileStarted):
             p = event.profile
             self._profile_label = (f"[{event.index + 1}/{event.total}] {p.name} ({p.load_label}, "
-                                   f"in {p.input_tokens.describe()} / out {p.max_tokens.describe()}"
+                                   f"in {p.input_label} / out {p.max_tokens.describe()}"
                                    f" tok, {p.stop_label})")
             self._snapshot = None
             self.console.print(self._profile_label)

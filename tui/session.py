@@ -36,6 +36,7 @@ from tui.cli import (
     EXIT_OK,
     UsageError,
     install_signal_handlers,
+    pause_between,
     run_meta,
 )
 from tui.headless import ConsoleReporter, print_matrix
@@ -125,7 +126,7 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         url=url, model=model, profiles=profiles, results_root=args.output, api_key=api_key,
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
-        server_kind=info.kind, run_meta=meta)
+        server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args))
     bus = EventBus()
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)

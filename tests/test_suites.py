@@ -1,0 +1,105 @@
+"""Suites, prompt repetition and normal lengths: the field notes' experiments as data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from fakeserver import FakeServer
+
+from engine.profile import Length, ProfileError, builtin_names, validate_profile
+from engine.prompts import PromptFactory
+from engine.runner import Engine, RunConfig
+from engine.suite import builtin_suites, load_suite
+
+
+def test_builtin_suites_cover_the_field_notes():
+    assert {"lab5", "tiny", "huge", "ladder", "context"} <= set(builtin_suites())
+    lab5 = load_suite("lab5")
+    assert [p.name for p in lab5.expand()] == [
+        "short-qa", "long-qa", "long-generation", "stress", "mixed-load"]
+    assert lab5.pause_between_s == 5
+    assert {p.concurrency for p in lab5.expand()} == {5, 3, 1, 10, 4}
+
+
+@pytest.mark.parametrize(("grid", "reps", "outs"), [
+    ("tiny", [40, 40, 400, 400], [8, 512, 8, 512]),
+    ("huge", [40, 40, 1000, 1000], [1, 512, 1, 512]),
+])
+def test_prefill_decode_grids(grid, reps, outs):
+    profiles = load_suite(grid).expand()
+    assert [p.prompt_rep for p in profiles] == reps
+    assert [p.max_tokens.max for p in profiles] == outs
+
+
+def test_ladder_runs_each_profile_at_each_concurrency():
+    profiles = load_suite("ladder").expand()
+    assert [p.name for p in profiles] == [f"ladder-step-c{c}" for c in (1, 2, 4, 8, 16, 32, 64)]
+    assert [p.concurrency for p in profiles] == [1, 2, 4, 8, 16, 32, 64]
+    assert all(p.exact_output for p in profiles)
+
+
+def test_every_builtin_profile_loads():
+    assert len(builtin_names()) >= 18
+
+
+def test_bad_suite_names_file_and_field(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('profiles = ["quick"]\npause_between_s = -1\nshuffle = true\n')
+    with pytest.raises(ProfileError) as caught:
+        load_suite(str(path))
+    message = str(caught.value)
+    assert str(path) in message and "pause_between_s" in message
+    assert "unknown field; allowed fields are name, description, profiles" in message
+
+
+def test_prompt_rep_repeats_the_sentence_after_a_random_tag():
+    profile = validate_profile({"name": "rep", "concurrency": 1, "requests": 2, "prompt_rep": 3,
+                                "max_tokens": 8}, "test")
+    factory = PromptFactory(profile)
+    first, second = factory.plan(0), factory.plan(1)
+    sentence = profile.prompt_sentence
+    assert first.text.endswith(" ".join([sentence] * 3))
+    assert first.text != second.text  # the tags differ: no shared cached prefix
+    assert first.input_tokens is None and first.max_tokens == 8
+
+
+def test_prompt_rep_and_input_tokens_are_exclusive():
+    with pytest.raises(ProfileError, match="set 'input_tokens' or 'prompt_rep', not both"):
+        validate_profile({"name": "x", "concurrency": 1, "requests": 1, "prompt_rep": 3,
+                          "input_tokens": 50}, "test")
+
+
+def test_normal_lengths_are_seeded_and_bounded():
+    profile = validate_profile({"name": "n", "concurrency": 1, "requests": 1,
+                                "input_tokens": {"mean": 500, "std": 100, "min": 300,
+                                                 "max": 650}}, "test")
+    factory = PromptFactory(profile)
+    lengths = [factory.plan(i).input_tokens for i in range(400)]
+    assert min(lengths) >= 300 and max(lengths) <= 650
+    assert 480 < sum(lengths) / len(lengths) < 520
+    assert lengths == [PromptFactory(profile).plan(i).input_tokens for i in range(400)]
+    assert profile.input_label == "~500±100"
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"mean": 500, "min": 1, "max": 900}, "needs both 'mean' and 'std'"),
+    ({"mean": 1000, "std": 10, "min": 1, "max": 900}, "must lie within [min, max]"),
+])
+def test_bad_normal_lengths(fields, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Length.model_validate(fields)
+
+
+def test_pause_between_profiles_is_kept_out_of_every_window(tmp_path):
+    profiles = [validate_profile({"name": n, "concurrency": 1, "requests": 2, "max_tokens": 3},
+                                 "test") for n in ("a", "b")]
+    with FakeServer() as server:
+        config = RunConfig(url=server.url, model="fake-model", profiles=profiles,
+                           results_root=tmp_path, pause_between_profiles_s=0.6)
+        started = time.monotonic()
+        summary = asyncio.run(Engine(config).run())
+        elapsed = time.monotonic() - started
+    assert elapsed >= 0.6
+    assert all(p.duration_s < 0.5 for p in summary.profiles)
