@@ -175,7 +175,7 @@ class ProfileRun:
 
     async def _open_loop(self, limit: int | None) -> None:
         start = self._measured_start_ns or perf_counter_ns()
-        for offset_s in _arrivals(self.profile):
+        for offset_s in arrivals(self.profile):
             due = start + int(offset_s * NS)
             if self._deadline_ns is not None and due >= self._deadline_ns:
                 break
@@ -315,7 +315,7 @@ def _median(values: deque[float]) -> float | None:
     return ordered[len(ordered) // 2]
 
 
-def _arrivals(profile: Profile) -> Iterator[float]:
+def arrivals(profile: Profile) -> Iterator[float]:
     """Arrival offsets in seconds from the start of the measured phase."""
     rate = profile.rate_rps or 1.0
     if profile.arrival == "constant":

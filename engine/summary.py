@@ -146,6 +146,11 @@ class ProfileSummary(BaseModel):
     """Of those, requests that got exactly max_tokens."""
     retries: int
     """Re-sends (closed keep-alive connections, rejected optional fields)."""
+    input_length_error_pct: Distribution | None = None
+    """How far the server-reported prompt length fell from the requested one, in percent
+    (100 * (prompt_tokens - requested) / requested), over successful requests that had a
+    requested length. Prompts are built from words, so the chat template and the tokenizer
+    move it; this figure says by how much."""
     client_queue_wait_p99_s: float | None
     """p99 time spent waiting for a connection inside the client (should be ~0)."""
     schedule_lag_p99_s: float | None
@@ -179,6 +184,7 @@ class ProfileAggregate:
         self.mismatches = self.exact_requested = self.exact_honoured = self.retries = 0
         self._values = {name: array("d") for name in (*LATENCY_FIELDS, *CLIENT_FIELDS)}
         self._gaps = array("d")
+        self._length_error = array("d")
 
     def add(self, record: RequestRecord, gaps: Iterable[float] = ()) -> None:
         """Count a finished request (warm-up ones only as a number)."""
@@ -199,6 +205,9 @@ class ProfileAggregate:
         self.tokens_in += record.prompt_tokens or 0
         self.tokens_out += record.completion_tokens or 0
         self.sources[str(record.completion_tokens_source)] += 1
+        if record.requested_input_tokens and record.prompt_tokens is not None:
+            self._length_error.append(100.0 * (record.prompt_tokens - record.requested_input_tokens)
+                                      / record.requested_input_tokens)
         self._collect(record, LATENCY_FIELDS)
         self._gaps.extend(gaps)
 
@@ -234,6 +243,7 @@ class ProfileAggregate:
             token_sources=dict(self.sources), token_count_mismatches=self.mismatches,
             exact_output_requested=self.exact_requested,
             exact_output_honoured=self.exact_honoured, retries=self.retries,
+            input_length_error_pct=Distribution.of(self._length_error),
             client_queue_wait_p99_s=_p99(dist["client_queue_wait_s"]),
             schedule_lag_p99_s=_p99(dist["schedule_lag_s"]),
         )

@@ -178,3 +178,16 @@ def test_ctrl_c_before_the_run_starts_exits_130_without_traceback(tmp_path):
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_dry_run_prints_planned_requests_without_contacting_a_server():
+    result = llmtop("run", "--url", "http://127.0.0.1:9", "--dry-run", "--profile",
+                    "fixed-rate", "--requests", "5", "--warmup", "1")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [line[1] for line in lines] == ["warm-up"] + ["measure"] * 5
+    arrivals = [float(line[2]) for line in lines[1:]]
+    assert arrivals[0] == 0.0 and arrivals == sorted(arrivals)  # seeded Poisson offsets
+    again = llmtop("run", "--dry-run", "--profile", "fixed-rate", "--requests", "5",
+                   "--warmup", "1")
+    assert again.stdout == result.stdout  # same seed, same plan

@@ -224,3 +224,27 @@ def test_profile_identity_is_carried() -> None:
     assert s.concurrency == 4 and s.rate_rps is None
     assert s.status == "completed"
     assert s.duration_s == 2.0
+
+
+def test_input_length_error_is_reported_in_percent_of_the_request() -> None:
+    profile = validate_profile({"name": "p", "concurrency": 1, "requests": 3}, "test")
+    aggregate = ProfileAggregate(profile, Slo())
+    for requested, got in ((100, 110), (100, 100), (200, 190)):
+        aggregate.add(_record_for_length(requested, got))
+    error = aggregate.summarize(1.0, "completed").input_length_error_pct
+    assert error is not None and error.count == 3
+    assert error.mean == pytest.approx((10 + 0 - 5) / 3)
+    assert error.max == pytest.approx(10.0)
+
+
+def _record_for_length(requested: int, got: int):
+    from engine.exchange import Exchange
+
+    ex = Exchange(0)
+    ex.sent_ns = 1
+    ex.requested_input_tokens = requested
+    ex.usage = {"prompt_tokens": got, "completion_tokens": 2}
+    ex.finish_reason = "stop"
+    ex.end_ns = 10
+    return ex.to_record(run_id="r", request_id="req_1", profile="p", concurrency=1,
+                        rate_rps=None, warmup=False, endpoint="chat", origin_ns=0)

@@ -153,6 +153,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     out = run.add_argument_group("output")
     out.add_argument("--output", type=Path, default=Path("llmtop-results"), metavar="DIR",
                      help="folder under which the run's results folder is created")
+    out.add_argument("--dry-run", action="store_true",
+                     help="print the requests each profile would send (lengths, arrival "
+                     "times) and exit without contacting any server")
     out.add_argument("--no-ui", action="store_true",
                      help="headless: progress line and summary tables on the console "
                      "(the live Textual UI is not built yet, so this is also the default)")
@@ -177,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"llmtop: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         # Ctrl+C outside a run (server start-up, detection, a build): nothing was measured yet.
         print("llmtop: interrupted", file=sys.stderr)
@@ -251,6 +258,10 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.detect import normalize_url
 
     profiles = resolve_profiles(args)
+    if args.dry_run:
+        from tui.dry_run import dry_run
+
+        return dry_run(profiles)
     for name, value in (("--slo-tpot", args.slo_tpot), ("--slo-ttft", args.slo_ttft),
                         ("--stall-timeout", args.stall_timeout),
                         ("--connect-timeout", args.connect_timeout),

@@ -122,7 +122,7 @@ def profile_table(summary: ProfileSummary) -> Group:
         f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | out "
         f"{s.output_tokens_per_s:,.1f} tok/s | total {s.total_tokens_per_s:,.1f} tok/s\n"
         f"goodput {s.goodput_rps:.2f} req/s ({s.good_requests} of {s.successes} within SLO: "
-        f"{_slo_label(s)})")
+        f"{_slo_label(s)})" + _length_error_label(s))
     table.add_column("ms")
     for column in ("mean", "p50", "p90", "p95", "p99", "max"):
         table.add_column(column, justify="right")
@@ -134,6 +134,14 @@ def profile_table(summary: ProfileSummary) -> Group:
         table.add_row(label, *(f"{getattr(dist, c) * 1000:,.1f}"
                                for c in ("mean", "p50", "p90", "p95", "p99", "max")))
     return Group(table, lines)
+
+
+def _length_error_label(s: ProfileSummary) -> str:
+    error = s.input_length_error_pct
+    if error is None:
+        return ""
+    return (f"\nprompt length vs requested: mean {error.mean:+.1f} %, p50 {error.p50:+.1f} %, "
+            f"max {error.max:+.1f} % (server-counted tokens)")
 
 
 def _slo_label(s: ProfileSummary) -> str:
