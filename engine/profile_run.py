@@ -24,11 +24,17 @@ from time import perf_counter_ns
 from typing import Any
 
 from engine.client import RequestSpec, StreamingClient
-from engine.events import EventBus, RequestFinished, RequestStarted, SnapshotTaken
+from engine.events import (
+    EventBus,
+    NoticeRaised,
+    RequestFinished,
+    RequestStarted,
+    SnapshotTaken,
+)
 from engine.exchange import NS, Exchange
 from engine.profile import Profile
-from engine.prompts import PromptFactory
-from engine.records import ErrorKind
+from engine.prompts import PromptFactory, PromptPlan
+from engine.records import ErrorKind, RequestRecord
 from engine.summary import ProfileAggregate, Slo
 
 RECENT_TTFT_SAMPLES = 256
@@ -52,6 +58,8 @@ class RunContext:
     """Shared request counter: ids are unique across the run's profiles."""
     on_connection_failure: Callable[[], None]
     on_measured_start: Callable[[], Awaitable[None]]
+    words: tuple[str, ...] | None = None
+    """Prompt vocabulary of single-token words for this server, when it could be measured."""
     """Called when the measured phase begins (telemetry opens the profile's window)."""
     """Called when a request could not connect or lost its stream: lets the run check whether
     a server it manages has died, and stop sending rather than fail every later request."""
@@ -65,7 +73,7 @@ class ProfileRun:
         self.interrupted = False
         self.profile = profile
         self.client = client
-        self.factory = PromptFactory(profile)
+        self.factory = PromptFactory(profile, ctx.words)
         self.aggregate = ProfileAggregate(profile, ctx.slo)
         self.stopping = False
         self._woken = False
@@ -230,7 +238,9 @@ class ProfileRun:
             await self.client.execute(spec, exchange)
         finally:
             del self._in_flight[request_id]
-            self._finish(request_id, exchange, warmup)
+            record = self._finish(request_id, exchange, warmup)
+            if record.ok and record.prompt_tokens is not None:
+                self._learn_prompt_length(plan, record.prompt_tokens)
 
     def _not_sent(self, index: int, due: int) -> None:
         exchange = Exchange(due)
@@ -238,7 +248,19 @@ class ProfileRun:
         self._sent += 1
         self._finish(f"req_{next(self.ctx.ids):06d}", exchange, warmup=False)
 
-    def _finish(self, request_id: str, exchange: Exchange, warmup: bool) -> None:
+    def _learn_prompt_length(self, plan: PromptPlan, prompt_tokens: int) -> None:
+        known = self.factory.overhead is not None
+        self.factory.learn(plan, prompt_tokens)
+        overhead = self.factory.overhead
+        shortest = self.profile.input_tokens.min
+        if not known and overhead is not None and self.profile.prompt_rep is None \
+                and shortest <= overhead:
+            self.ctx.bus.publish(NoticeRaised("warning", (
+                f"profile '{self.profile.name}': the server adds {overhead} prompt tokens of its "
+                f"own (chat template, BOS, suffix), so prompts shorter than {overhead + 1} "
+                f"tokens cannot be made; input_tokens starts at {shortest}")))
+
+    def _finish(self, request_id: str, exchange: Exchange, warmup: bool) -> RequestRecord:
         ctx = self.ctx
         p = self.profile
         record = exchange.to_record(
@@ -248,7 +270,7 @@ class ProfileRun:
         ctx.bus.publish(RequestFinished(record))
         self.aggregate.add(record, exchange.gaps_s() if record.ok and not warmup else ())
         if warmup:
-            return
+            return record
         self._finished += 1
         self._last_end_ns = max(self._last_end_ns, exchange.end_ns)
         self._out_tokens += record.completion_tokens or exchange.streamed_tokens
@@ -256,12 +278,13 @@ class ProfileRun:
             self._failed += 1
             if record.error_kind in (ErrorKind.CONNECT, ErrorKind.STREAM_BROKEN):
                 self.ctx.on_connection_failure()
-            return
+            return record
         self._in_tokens += record.prompt_tokens or 0
         if record.ttft_s is not None:
             self._recent_ttft.append(record.ttft_s)
         if record.tpot_s is not None:
             self._recent_tpot.append(record.tpot_s)
+        return record
 
     def duration_s(self) -> float:
         """Measured window: first measured schedule to last measured end, minus pauses."""

@@ -46,13 +46,24 @@ class PromptPlan:
     whose length in tokens only the server's tokenizer knows)."""
     max_tokens: int
     """``max_tokens`` for this request."""
+    words: int = 0
+    """Words in the prompt body (what ``PromptFactory.learn`` relates to the server's count)."""
 
 
 class PromptFactory:
     """Builds the i-th request's prompt for a profile; same seed and index, same prompt."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, words: tuple[str, ...] | None = None) -> None:
         self._profile = profile
+        self._words = words or WORDS
+        self.overhead: int | None = None
+        """Prompt tokens the server adds around the words (chat template, BOS, suffix),
+        learned from the first successful response; ``None`` until then."""
+
+    def learn(self, plan: PromptPlan, prompt_tokens: int) -> None:
+        """Take the server's prompt count for ``plan``; the first one fixes ``overhead``."""
+        if self.overhead is None and plan.input_tokens is not None and plan.words:
+            self.overhead = max(0, prompt_tokens - plan.words)
 
     def plan(self, index: int) -> PromptPlan:
         """Content for request number ``index`` (0-based, warm-up first)."""
@@ -65,8 +76,9 @@ class PromptFactory:
             text = f"{tag}. " + " ".join([p.prompt_sentence] * p.prompt_rep)
             return PromptPlan(text=text + p.prompt_suffix, input_tokens=None, max_tokens=n_out)
         n_in = _draw(rng, p.input_tokens)
-        text = " ".join(rng.choices(WORDS, k=n_in)) + p.prompt_suffix
-        return PromptPlan(text=text, input_tokens=n_in, max_tokens=n_out)
+        n_words = max(1, n_in - (self.overhead or 0))
+        text = " ".join(rng.choices(self._words, k=n_words)) + p.prompt_suffix
+        return PromptPlan(text=text, input_tokens=n_in, max_tokens=n_out, words=n_words)
 
     def body(self, plan: PromptPlan, model: str) -> dict[str, object]:
         """The request body fields for ``plan`` (streaming plumbing is the client's)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import itertools
 import time
@@ -35,6 +36,7 @@ from engine.profile_run import ProfileRun, RunContext
 from engine.results import ResultsWriter, new_run_id
 from engine.summary import ClientHealth, ProfileSummary, RunSummary, Slo
 from engine.telemetry import Telemetry
+from engine.vocabulary import single_token_words
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
@@ -173,6 +175,7 @@ class Engine:
                                     tuple(p.name for p in self.config.profiles)))
         summaries: list[ProfileSummary] = []
         error: str | None = None
+        await self._measure_vocabulary()
         # A full garbage collection stalls the loop for tens of milliseconds once many objects
         # exist, and every chunk arriving meanwhile is stamped late. Objects alive at the start
         # are frozen out of collection for the run.
@@ -217,6 +220,14 @@ class Engine:
                       "note": "t_ns fields are perf_counter_ns offsets from origin"},
             **cfg.run_meta,
         }
+
+    async def _measure_vocabulary(self) -> None:
+        """Ask the server's tokenizer which prompt words are one token each (where it can)."""
+        cfg = self.config
+        key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, key)
+        if words is not None:
+            self._context = dataclasses.replace(self._context, words=words)
 
     async def _pause(self, seconds: float) -> None:
         """Wait between profiles; an interrupt or a failure cuts the wait short."""

@@ -103,3 +103,16 @@ def test_pause_between_profiles_is_kept_out_of_every_window(tmp_path):
         elapsed = time.monotonic() - started
     assert elapsed >= 0.6
     assert all(p.duration_s < 0.5 for p in summary.profiles)
+
+
+def test_prompt_factory_learns_the_servers_fixed_overhead():
+    profile = validate_profile({"name": "x", "concurrency": 1, "requests": 1,
+                                "input_tokens": 100}, "test")
+    factory = PromptFactory(profile, words=("alpha", "beta"))
+    first = factory.plan(0)
+    assert first.words == 100 and set(first.text.split()) <= {"alpha", "beta"}
+    factory.learn(first, prompt_tokens=124)  # a 24-token chat template around the words
+    assert factory.overhead == 24
+    assert factory.plan(1).words == 76
+    factory.learn(factory.plan(2), prompt_tokens=999)  # only the first response decides
+    assert factory.overhead == 24

