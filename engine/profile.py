@@ -111,6 +111,12 @@ class Profile(BaseModel):
     (the field notes' prefill/decode study), after a short random per-request tag."""
     prompt_sentence: str = "The quick brown fox jumps over the lazy dog."
     """The sentence ``prompt_rep`` repeats."""
+    prompt_file: str | None = None
+    """Instead of synthetic prompts: a JSONL file of ``{"prompt": ...}`` or
+    ``{"messages": [...]}`` lines, or a ShareGPT ``.json`` file; used in a seeded order."""
+    shared_prefix_tokens: int = Field(default=0, ge=0, le=1_000_000)
+    """Synthetic prompts start with this many words common to every request (to measure
+    prefix caching); 0 = every prompt differs from its first word (caches cannot help)."""
     max_tokens: Length = Length(min=64, max=64)
     """``max_tokens`` per request: fixed or a uniform range."""
     exact_output: bool = False
@@ -144,8 +150,11 @@ class Profile(BaseModel):
             raise ValueError("set 'requests', 'duration_s' or both (the run stops at the first)")
         if self.round_pause_s and self.concurrency is None:
             raise ValueError("'round_pause_s' needs closed-loop 'concurrency'")
-        if self.prompt_rep is not None and "input_tokens" in self.model_fields_set:
-            raise ValueError("set 'input_tokens' or 'prompt_rep', not both")
+        sources = [name for name in ("input_tokens", "prompt_rep", "prompt_file")
+                   if name in self.model_fields_set and getattr(self, name) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"set one of 'input_tokens', 'prompt_rep' and 'prompt_file', "
+                             f"not {' and '.join(sources)}")
         if self.system_prompt and self.endpoint != "chat":
             raise ValueError("'system_prompt' needs endpoint = \"chat\"")
         return self
@@ -162,6 +171,8 @@ class Profile(BaseModel):
         """``64``, ``10-200``, ``~500±100`` or ``rep 40`` (prompt repetitions)."""
         if self.prompt_rep is not None:
             return f"rep {self.prompt_rep}"
+        if self.prompt_file is not None:
+            return "file"
         return self.input_tokens.describe()
 
     @property

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 
 from engine.profile import Length, Profile
+from engine.prompt_files import load_prompts
 
 WORDS = tuple(
     "the of and to in is you that it he was for on are as with his they at be this have from "
@@ -48,6 +49,8 @@ class PromptPlan:
     """``max_tokens`` for this request."""
     words: int = 0
     """Words in the prompt body (what ``PromptFactory.learn`` relates to the server's count)."""
+    messages: tuple[dict[str, str], ...] | None = None
+    """Chat messages from a prompt file (then ``text`` is their contents joined)."""
 
 
 class PromptFactory:
@@ -56,6 +59,9 @@ class PromptFactory:
     def __init__(self, profile: Profile, words: tuple[str, ...] | None = None) -> None:
         self._profile = profile
         self._words = words or WORDS
+        self._file = load_prompts(profile.prompt_file) if profile.prompt_file else None
+        self._prefix = " ".join(random.Random(f"{profile.seed}:prefix").choices(
+            self._words, k=profile.shared_prefix_tokens)) if profile.shared_prefix_tokens else ""
         self.overhead: int | None = None
         """Prompt tokens the server adds around the words (chat template, BOS, suffix),
         learned from the first successful response; ``None`` until then."""
@@ -75,9 +81,16 @@ class PromptFactory:
             tag = " ".join(rng.choices(WORDS, k=REP_TAG_WORDS))
             text = f"{tag}. " + " ".join([p.prompt_sentence] * p.prompt_rep)
             return PromptPlan(text=text + p.prompt_suffix, input_tokens=None, max_tokens=n_out)
+        if self._file is not None:
+            chosen = self._file[rng.randrange(len(self._file))]
+            return PromptPlan(text=chosen.text + p.prompt_suffix, input_tokens=None,
+                              max_tokens=n_out, messages=chosen.messages)
         n_in = _draw(rng, p.input_tokens)
         n_words = max(1, n_in - (self.overhead or 0))
-        text = " ".join(rng.choices(self._words, k=n_words)) + p.prompt_suffix
+        n_shared = min(p.shared_prefix_tokens, n_words)
+        own = " ".join(rng.choices(self._words, k=n_words - n_shared))
+        shared = " ".join(self._prefix.split()[:n_shared])
+        text = " ".join(part for part in (shared, own) if part) + p.prompt_suffix
         return PromptPlan(text=text, input_tokens=n_in, max_tokens=n_out, words=n_words)
 
     def body(self, plan: PromptPlan, model: str) -> dict[str, object]:
@@ -86,7 +99,12 @@ class PromptFactory:
         body: dict[str, object] = {"model": model, "max_tokens": plan.max_tokens}
         if p.endpoint == "chat":
             messages = [{"role": "system", "content": p.system_prompt}] if p.system_prompt else []
-            body["messages"] = [*messages, {"role": "user", "content": plan.text}]
+            if plan.messages is not None:
+                turns = [dict(m) for m in plan.messages]
+                turns[-1]["content"] += p.prompt_suffix
+                body["messages"] = [*messages, *turns]
+            else:
+                body["messages"] = [*messages, {"role": "user", "content": plan.text}]
         else:
             body["prompt"] = plan.text
         if p.temperature is not None:

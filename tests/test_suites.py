@@ -66,7 +66,7 @@ def test_prompt_rep_repeats_the_sentence_after_a_random_tag():
 
 
 def test_prompt_rep_and_input_tokens_are_exclusive():
-    with pytest.raises(ProfileError, match="set 'input_tokens' or 'prompt_rep', not both"):
+    with pytest.raises(ProfileError, match="not input_tokens and prompt_rep"):
         validate_profile({"name": "x", "concurrency": 1, "requests": 1, "prompt_rep": 3,
                           "input_tokens": 50}, "test")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.profile import Profile, ProfileError, builtin_names, load_profile, validate_profile
+from engine.prompt_files import PromptFileError, load_prompts
 from engine.suite import builtin_suites, load_suite
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -257,12 +258,15 @@ def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
                 default = default.model_copy(update={
                     "name": "adhoc", "description": "ad-hoc scenario from the command line"})
             profiles = [default]
-        if not overrides:
-            return profiles
-        return [validate_profile({**p.model_dump(exclude_unset=True), **overrides},
-                                 f"profile '{p.name}' with command-line options")
-                for p in profiles]
-    except ProfileError as exc:
+        if overrides:
+            profiles = [validate_profile({**p.model_dump(exclude_unset=True), **overrides},
+                                         f"profile '{p.name}' with command-line options")
+                        for p in profiles]
+        for profile in profiles:
+            if profile.prompt_file:
+                load_prompts(profile.prompt_file)  # a bad file is bad input, found up front
+        return profiles
+    except (ProfileError, PromptFileError) as exc:
         raise UsageError(str(exc)) from None
 
 
