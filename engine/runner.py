@@ -76,6 +76,8 @@ class RunConfig(BaseModel):
     """Fail a request after this long without a byte from the server."""
     save_itl: bool = False
     """Store every request's raw inter-token gaps in its record."""
+    features: dict[str, Any] | None = None
+    """What ``probe_features`` found the server honours; requests adapt to it."""
     pause_between_profiles_s: float = 0.0
     """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
     snapshot_interval_s: float = 0.25
@@ -95,8 +97,7 @@ class Engine:
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
         self.run_dir = config.results_root / self.run_id
-        self.quirks = ServerQuirks(exact_output_fields=EXACT_OUTPUT_FIELDS.get(
-            config.server_kind, ("ignore_eos",)))
+        self.quirks = initial_quirks(config.server_kind, config.features)
         self._origin_ns = perf_counter_ns()
         self._origin_unix_ns = time.time_ns()
         self._ids = itertools.count(1)
@@ -279,6 +280,23 @@ class Engine:
             summary = summary.model_copy(update={"telemetry": figures})
         self.bus.publish(ProfileFinished(summary))
         return summary
+
+
+def initial_quirks(server_kind: str, features: dict[str, Any] | None) -> ServerQuirks:
+    """Request fields to start with: by server kind, then trimmed to what the probes showed.
+
+    A field a probe saw rejected is never sent; ``min_tokens`` is added where a probe showed
+    it honoured even if the kind is not known for it.
+    """
+    fields = list(EXACT_OUTPUT_FIELDS.get(server_kind, ("ignore_eos",)))
+    features = features or {}
+    for name in ("ignore_eos", "min_tokens"):
+        if features.get(name) is False and name in fields:
+            fields.remove(name)
+        elif features.get(name) is True and name not in fields:
+            fields.append(name)
+    return ServerQuirks(stream_usage=features.get("stream_usage") is not False,
+                        exact_output_fields=tuple(fields))
 
 
 def ensure_open_files(connections: int) -> str | None:

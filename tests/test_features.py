@@ -186,3 +186,15 @@ def test_what_the_real_llama_server_honours(real_server):  # noqa: F811 - fixtur
     assert features.max_completion_tokens is True
     assert features.reasoning is False
     assert all("accepted, not that it is enforced" in n for n in features.notes)
+
+
+def test_runs_adapt_requests_to_what_the_probes_found():
+    from engine.runner import initial_quirks
+
+    strict = initial_quirks("unknown", {"stream_usage": False, "ignore_eos": False,
+                                        "min_tokens": False})
+    assert strict.stream_usage is False and strict.exact_output_fields == ()
+    generous = initial_quirks("unknown", {"stream_usage": True, "ignore_eos": True,
+                                          "min_tokens": True})
+    assert generous.exact_output_fields == ("ignore_eos", "min_tokens")
+    assert initial_quirks("vllm", None).exact_output_fields == ("ignore_eos", "min_tokens")

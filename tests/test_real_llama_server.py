@@ -97,6 +97,7 @@ def test_embedded_default_server_runs_and_is_stopped(tmp_path):
     (run_dir,) = list(tmp_path.iterdir())
     run = json.loads((run_dir / "run.json").read_text())
     assert run["server_kind"] == "llama.cpp" and run["model"] == MODEL
+    assert run["server"]["features"]["stream_usage"] is True  # probed before the run
     pid = run["server_process"]["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -92,6 +92,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     target.add_argument("--model", help="model name to request; default: the first model the "
                         "server lists")
     target.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY. Never saved")
+    target.add_argument("--no-probe", action="store_true",
+                        help="skip the few tiny requests that check which request features the "
+                        "server honours before the run (see `llmtop check`)")
     target.add_argument("--local-parallel", type=int, default=4, metavar="N",
                         help="embedded server only: llama-server --parallel slots")
     managed = run.add_argument_group(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from engine.detect import ServerInfo, ServerUnreachable, detect
 from engine.events import EventBus
+from engine.features import probe_features
 from engine.host import pid_listening_on
 from engine.profile import Profile
 from engine.results import RUN_FILE, new_run_id, write_json_atomic
@@ -120,13 +121,18 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     model = _choose_model(args.model, info)
     meta = run_meta(args)
     meta["server"] = info.as_dict()
+    features = None
+    if not args.no_probe:
+        features = asyncio.run(probe_features(url, model, api_key)).as_dict()
+        meta["server"]["features"] = features
     if server is not None:
         meta["server_process"] = server.info()
     config = RunConfig(
         url=url, model=model, profiles=profiles, results_root=args.output, api_key=api_key,
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
-        server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args))
+        server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
+        features=features)
     bus = EventBus()
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)
