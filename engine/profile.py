@@ -186,26 +186,35 @@ class Profile(BaseModel):
         return " / ".join(parts)
 
 
-def builtin_names() -> list[str]:
-    """Names of the profiles shipped in ``profiles/``."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+def builtin_names(directory: Path | None = None) -> list[str]:
+    """Names of the TOML files shipped in ``directory`` (by default the built-in profiles)."""
+    return sorted(p.stem for p in (directory or PROFILE_DIR).glob("*.toml"))
+
+
+def read_toml(ref: str, directory: Path, kind: str) -> tuple[Path, dict[str, Any]]:
+    """Resolve a built-in name (a file in ``directory``) or a path, and parse its TOML; the
+    file name is the default ``name``. Errors say which ``kind`` of file and what exists.
+    """
+    path = Path(ref)
+    if not path.suffix:
+        path = directory / f"{ref}.toml"
+        if not path.is_file():
+            raise ProfileError(f"unknown {kind} '{ref}': built-in {kind}s are "
+                               f"{', '.join(builtin_names(directory))}, or give a path to a "
+                               f".toml file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such {kind} file") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    return path, data
 
 
 def load_profile(ref: str) -> Profile:
     """Load a profile by built-in name or by path to a TOML file."""
-    path = Path(ref)
-    if not path.suffix:
-        path = PROFILE_DIR / f"{ref}.toml"
-        if not path.is_file():
-            raise ProfileError(f"unknown profile '{ref}': built-in profiles are "
-                               f"{', '.join(builtin_names())}, or give a path to a .toml file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-    data.setdefault("name", path.stem)
+    path, data = read_toml(ref, PROFILE_DIR, "profile")
     return validate_profile(data, source=str(path))
 
 

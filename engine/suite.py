@@ -12,17 +12,16 @@ A suite is a TOML file under ``profiles/suites/`` (built-in) or given by path::
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.profile import (
     PROFILE_DIR,
     Profile,
     ProfileError,
+    builtin_names,
     describe_validation_error,
     load_profile,
+    read_toml,
     validate_profile,
 )
 
@@ -57,24 +56,12 @@ class Suite(BaseModel):
 
 def builtin_suites() -> list[str]:
     """Names of the suites shipped in ``profiles/suites/``."""
-    return sorted(p.stem for p in SUITE_DIR.glob("*.toml"))
+    return builtin_names(SUITE_DIR)
 
 
 def load_suite(ref: str) -> Suite:
     """Load a suite by built-in name or path; errors name the file, the field and the rule."""
-    path = Path(ref)
-    if not path.suffix:
-        path = SUITE_DIR / f"{ref}.toml"
-        if not path.is_file():
-            raise ProfileError(f"unknown suite '{ref}': built-in suites are "
-                               f"{', '.join(builtin_suites())}, or give a path to a .toml file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such suite file") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-    data.setdefault("name", path.stem)
+    path, data = read_toml(ref, SUITE_DIR, "suite")
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
