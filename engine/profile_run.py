@@ -58,6 +58,8 @@ class RunContext:
     """Shared request counter: ids are unique across the run's profiles."""
     on_connection_failure: Callable[[], None]
     on_measured_start: Callable[[], Awaitable[None]]
+    calibrate_prompts: bool = False
+    """Measure prompt tokens per word with two tiny requests before each profile."""
     words: tuple[str, ...] | None = None
     """Prompt vocabulary of single-token words for this server, when it could be measured."""
     """Called when the measured phase begins (telemetry opens the profile's window)."""
@@ -76,6 +78,8 @@ class ProfileRun:
         self.factory = PromptFactory(profile, ctx.words)
         self.aggregate = ProfileAggregate(profile, ctx.slo)
         self.stopping = False
+        self.calibration: dict[str, Any] | None = None
+        """The prompt-length calibration this profile measured, when it did."""
         self._woken = False
         self._sleepers: set[asyncio.Future[None]] = set()
         self.warmup_phase = profile.warmup_requests > 0
@@ -98,6 +102,8 @@ class ProfileRun:
     async def execute(self) -> None:
         """Send warm-up, then the measured phase, until the profile's stop rule says stop."""
         p = self.profile
+        if self.ctx.calibrate_prompts and p.prompt_rep is None and p.prompt_file is None:
+            await self._calibrate()
         if p.warmup_requests:
             width = p.concurrency or min(p.warmup_requests, max(1, round(p.rate_rps or 1)))
             await self._closed_loop(width, limit=p.warmup_requests)
@@ -247,6 +253,24 @@ class ProfileRun:
         exchange.fail(ErrorKind.CANCELLED, "not sent: max_in_flight requests already in flight")
         self._sent += 1
         self._finish(f"req_{next(self.ctx.ids):06d}", exchange, warmup=False)
+
+    async def _calibrate(self) -> None:
+        """Two tiny requests (max_tokens 1, not recorded) measure how many prompt tokens the
+        server counts per word and around the words, with this profile's template, system
+        prompt and suffix, so prompts hit their requested length from the first request.
+        """
+        points = []
+        for plan in self.factory.calibration_plans():
+            exchange = Exchange(perf_counter_ns())
+            spec = RequestSpec(self.profile.endpoint, self.factory.body(plan, self.ctx.model))
+            await self.client.execute(spec, exchange)
+            prompt = (exchange.usage or {}).get("prompt_tokens")
+            if exchange.error_kind is not None or not isinstance(prompt, int):
+                return
+            points.append((plan.words, prompt))
+        if self.factory.calibrate(points):
+            self.calibration = {"tokens_per_word": self.factory.tokens_per_word,
+                                "overhead_tokens": self.factory.overhead, "points": points}
 
     def _learn_prompt_length(self, plan: PromptPlan, prompt_tokens: int) -> None:
         known = self.factory.overhead is not None

@@ -32,6 +32,10 @@ WORDS = tuple(
 )
 
 
+CALIBRATION_WORDS = (32, 256)
+"""Word counts of the two calibration prompts."""
+MIN_TOKENS_PER_WORD, MAX_TOKENS_PER_WORD = 0.5, 4.0
+"""A fitted ratio outside these is implausible (a server not counting prompts): ignored."""
 REP_TAG_WORDS = 4
 """Random words before a ``prompt_rep`` prompt (defeats prefix caching; ~4 tokens)."""
 
@@ -59,6 +63,8 @@ class PromptFactory:
     def __init__(self, profile: Profile, words: tuple[str, ...] | None = None) -> None:
         self._profile = profile
         self._words = words or WORDS
+        self.tokens_per_word = 1.0
+        """Prompt tokens per word for the server's tokenizer (1 for single-token words)."""
         self._file = load_prompts(profile.prompt_file) if profile.prompt_file else None
         self._prefix = " ".join(random.Random(f"{profile.seed}:prefix").choices(
             self._words, k=profile.shared_prefix_tokens)) if profile.shared_prefix_tokens else ""
@@ -67,9 +73,31 @@ class PromptFactory:
         learned from the first successful response; ``None`` until then."""
 
     def learn(self, plan: PromptPlan, prompt_tokens: int) -> None:
-        """Take the server's prompt count for ``plan``; the first one fixes ``overhead``."""
+        """Take the server's prompt count for ``plan``; the first one fixes ``overhead``
+        (unless ``calibrate`` already did).
+        """
         if self.overhead is None and plan.input_tokens is not None and plan.words:
-            self.overhead = max(0, prompt_tokens - plan.words)
+            self.overhead = max(0, round(prompt_tokens - plan.words * self.tokens_per_word))
+
+    def calibration_plans(self) -> tuple[PromptPlan, PromptPlan]:
+        """Two prompts of different word counts whose server-side lengths fix the line
+        ``tokens = overhead + tokens_per_word * words`` (sent with max_tokens 1).
+        """
+        rng = random.Random(f"{self._profile.seed}:calibration")
+        return tuple(PromptPlan(text=" ".join(rng.choices(self._words, k=n))
+                                + self._profile.prompt_suffix, input_tokens=None,
+                                max_tokens=1, words=n)
+                     for n in CALIBRATION_WORDS)  # type: ignore[return-value]
+
+    def calibrate(self, points: list[tuple[int, int]]) -> bool:
+        """Fit ``(words, prompt_tokens)`` pairs; False (and nothing changed) if implausible."""
+        (w1, p1), (w2, p2) = points
+        ratio = (p2 - p1) / (w2 - w1)
+        if not MIN_TOKENS_PER_WORD <= ratio <= MAX_TOKENS_PER_WORD:
+            return False
+        self.tokens_per_word = ratio
+        self.overhead = max(0, round(p1 - ratio * w1))
+        return True
 
     def plan(self, index: int) -> PromptPlan:
         """Content for request number ``index`` (0-based, warm-up first)."""
@@ -86,7 +114,7 @@ class PromptFactory:
             return PromptPlan(text=chosen.text + p.prompt_suffix, input_tokens=None,
                               max_tokens=n_out, messages=chosen.messages)
         n_in = _draw(rng, p.input_tokens)
-        n_words = max(1, n_in - (self.overhead or 0))
+        n_words = max(1, round((n_in - (self.overhead or 0)) / self.tokens_per_word))
         n_shared = min(p.shared_prefix_tokens, n_words)
         own = " ".join(rng.choices(self._words, k=n_words - n_shared))
         shared = " ".join(self._prefix.split()[:n_shared])

@@ -76,6 +76,9 @@ class RunConfig(BaseModel):
     """Fail a request after this long without a byte from the server."""
     save_itl: bool = False
     """Store every request's raw inter-token gaps in its record."""
+    calibrate_prompts: bool = False
+    """Calibrate synthetic prompt lengths against the server before each profile (2 tiny
+    requests, not recorded)."""
     features: dict[str, Any] | None = None
     """What ``probe_features`` found the server honours; requests adapt to it."""
     pause_between_profiles_s: float = 0.0
@@ -103,7 +106,8 @@ class Engine:
         self._ids = itertools.count(1)
         self._context = RunContext(self.run_id, self._origin_ns, self.bus, config.model,
                                    config.slo, config.save_itl, self._ids, self.check_server,
-                                   self._measured_start)
+                                   self._measured_start,
+                                   calibrate_prompts=config.calibrate_prompts)
         self._interrupted = False
         self._failure: str | None = None
         self.server_info: dict[str, Any] | None = None
@@ -275,6 +279,7 @@ class Engine:
         status = ("interrupted" if self._interrupted else "failed" if self._failure
                   else "stopped" if run.stopping else "completed")
         summary = run.aggregate.summarize(run.duration_s(), status)
+        summary = summary.model_copy(update={"prompt_calibration": run.calibration})
         if self.telemetry is not None:
             figures = await self.telemetry.close_window(summary)
             summary = summary.model_copy(update={"telemetry": figures})

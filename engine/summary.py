@@ -146,6 +146,9 @@ class ProfileSummary(BaseModel):
     """Of those, requests that got exactly max_tokens."""
     retries: int
     """Re-sends (closed keep-alive connections, rejected optional fields)."""
+    prompt_calibration: dict[str, Any] | None = None
+    """Prompt tokens per word and the server's fixed tokens around a prompt, as measured
+    before the profile (``tokens_per_word``, ``overhead_tokens``, the two points)."""
     input_length_error_pct: Distribution | None = None
     """How far the server-reported prompt length fell from the requested one, in percent
     (100 * (prompt_tokens - requested) / requested), over successful requests that had a

@@ -65,6 +65,9 @@ class Behaviour:
     timings: bool = False
     batch_all: bool = False
     token_text: str = "tok "
+    prompt_tokens_rule: tuple[float, int] | None = None
+    """``(tokens_per_word, overhead)``: report usage.prompt_tokens as a tokenizer would;
+    ``None`` reports 7 whatever the prompt."""
     per_request: Callable[[int], dict[str, Any]] | None = None
     """Overrides of the fields above for request number ``n`` (1-based)."""
     requests: list[dict] = field(default_factory=list)
@@ -201,7 +204,9 @@ class FakeServer:
         if b.usage or b.timings:
             extra: dict = {"id": "x", "choices": []}
             if b.usage and "stream_options" in body:
-                extra["usage"] = {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": n + 7}
+                prompt = _prompt_tokens(body, b.prompt_tokens_rule)
+                extra["usage"] = {"prompt_tokens": prompt, "completion_tokens": n,
+                                  "total_tokens": n + prompt}
             if b.timings:
                 extra["timings"] = {"prompt_n": 7, "prompt_ms": 1.0, "predicted_n": n,
                                     "predicted_ms": 2.0, "predicted_per_second": 500.0}
@@ -214,6 +219,15 @@ class FakeServer:
         if b.close_after_stream and request.transport is not None:
             self._served.add(request.transport)
         return response
+
+
+def _prompt_tokens(body: dict, rule: tuple[float, int] | None) -> int:
+    if rule is None:
+        return 7
+    text = body.get("prompt") or " ".join(
+        str(m.get("content", "")) for m in body.get("messages", []))
+    per_word, overhead = rule
+    return round(len(str(text).split()) * per_word) + overhead
 
 
 def _free_port() -> int:

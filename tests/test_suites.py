@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -116,3 +117,28 @@ def test_prompt_factory_learns_the_servers_fixed_overhead():
     assert factory.plan(1).words == 76
     factory.learn(factory.plan(2), prompt_tokens=999)  # only the first response decides
     assert factory.overhead == 24
+
+
+@pytest.mark.parametrize(("per_word", "overhead"), [(1.5, 20), (1.0, 31), (2.2, 5)])
+def test_calibration_hits_the_requested_length_on_any_tokenizer(tmp_path, per_word, overhead):
+    # A server without /tokenize whose tokenizer spends 1.5 tokens per word and 20 on its
+    # template: two tiny calibration requests fit both, and prompts land within 2 %.
+    from fakeserver import Behaviour
+
+    profile = validate_profile({"name": "cal", "concurrency": 2, "requests": 6,
+                                "input_tokens": [100, 400], "max_tokens": 4}, "test")
+    behaviour = Behaviour(prompt_tokens_rule=(per_word, overhead))
+    with FakeServer(behaviour) as server:
+        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
+                           results_root=tmp_path, calibrate_prompts=True)
+        summary = asyncio.run(Engine(config).run())
+    p = summary.profiles[0]
+    assert p.prompt_calibration["tokens_per_word"] == pytest.approx(per_word, rel=0.02)
+    assert abs(p.prompt_calibration["overhead_tokens"] - overhead) <= 2
+    records = [json.loads(line) for line in
+               (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()]
+    assert len(records) == 6
+    for r in records:
+        assert abs(r["prompt_tokens"] - r["requested_input_tokens"]) <= max(
+            2, 0.02 * r["requested_input_tokens"]), r
+    assert len(behaviour.requests) == 6 + 2  # the two calibration requests are not records

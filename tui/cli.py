@@ -93,8 +93,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
                         "server lists")
     target.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY. Never saved")
     target.add_argument("--no-probe", action="store_true",
-                        help="skip the few tiny requests that check which request features the "
-                        "server honours before the run (see `llmtop check`)")
+                        help="skip the few tiny requests sent before measuring: which request "
+                        "features the server honours (see `llmtop check`) and, per profile, "
+                        "how many prompt tokens it counts per word")
     target.add_argument("--local-parallel", type=int, default=4, metavar="N",
                         help="embedded server only: llama-server --parallel slots")
     managed = run.add_argument_group(

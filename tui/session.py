@@ -132,7 +132,7 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
         server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
-        features=features)
+        features=features, calibrate_prompts=not args.no_probe)
     bus = EventBus()
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)
