@@ -31,6 +31,8 @@ PROMPT = "Count from 1 to 50."
 """A prompt whose answer is far longer than the probes' limits."""
 PROBE_MAX_TOKENS = 8
 """``max_tokens`` of the probes that ask for an exact length."""
+THINKING_OFF = {"enable_thinking": False}
+"""The chat-template switch Qwen3-style models use to skip their reasoning."""
 LIMIT_PROBE_TOKENS = 3
 """``max_completion_tokens`` of the probe for that field."""
 PROBE_TIMEOUT_S = 30.0
@@ -62,6 +64,10 @@ class Features:
     that stops on its own before 3 leaves it unknown)."""
     reasoning: bool | None = None
     """The stream carried ``reasoning_content``/``reasoning`` deltas (a reasoning model)."""
+    thinking_switch: bool | None = None
+    """``chat_template_kwargs: {"enable_thinking": false}`` (Qwen3-style templates on vLLM,
+    SGLang, llama.cpp) stops the reasoning deltas; rejected or ignored: False; accepted by a
+    model that does not think anyway: unknown."""
     notes: list[str] = field(default_factory=list)
     """Evidence and caveats, one sentence each."""
 
@@ -154,7 +160,27 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
                 return features
         outcome = await probe(max_completion_tokens=LIMIT_PROBE_TOKENS)
         features.max_completion_tokens = _judge_limit(outcome, features.notes)
+        outcome = await probe(max_tokens=PROBE_MAX_TOKENS, chat_template_kwargs=THINKING_OFF)
+        features.thinking_switch = _judge_thinking(base, outcome, features.notes)
     return features
+
+
+def _judge_thinking(base: _Outcome, outcome: _Outcome, notes: list[str]) -> bool | None:
+    """Verdict on the thinking switch, against the plain request's reasoning."""
+    if outcome.rejected:
+        notes.append(f"chat_template_kwargs rejected: {outcome.error}")
+        return False
+    if not outcome.ok:
+        notes.append(f"thinking switch unknown: {outcome.error}")
+        return None
+    if not base.reasoning:
+        notes.append("thinking switch: enable_thinking=false was accepted, but this model "
+                     "did not think without it either, so its effect is unknown")
+        return None
+    if outcome.reasoning:
+        notes.append("thinking switch ignored: reasoning deltas came with enable_thinking=false")
+        return False
+    return True
 
 
 def _judge_exact(name: str, outcome: _Outcome, notes: list[str]) -> bool | None:

@@ -65,6 +65,9 @@ class Behaviour:
     timings: bool = False
     batch_all: bool = False
     token_text: str = "tok "
+    thinks: bool = False
+    """Chat answers start with reasoning_content deltas (the first half of the tokens) unless
+    the request says ``chat_template_kwargs: {"enable_thinking": false}``."""
     prompt_tokens_rule: tuple[float, int] | None = None
     """``(tokens_per_word, overhead)``: report usage.prompt_tokens as a tokenizer would;
     ``None`` reports 7 whatever the prompt."""
@@ -73,6 +76,12 @@ class Behaviour:
     requests: list[dict] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     stale_closes: int = 0
+
+
+def _reasoning_chunk(text: str) -> bytes:
+    event = {"id": "x", "object": "chunk", "choices": [
+        {"index": 0, "delta": {"reasoning_content": text}, "finish_reason": None}]}
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
 def _chunk(endpoint: str, text: str | None, finish: str | None = None) -> bytes:
@@ -192,7 +201,9 @@ class FakeServer:
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
                 await response.write(b"data: " + b.in_stream_error + b"\n\n")
                 return response
-            chunk = _chunk(endpoint, b.token_text)
+            thinking = b.thinks and (body.get("chat_template_kwargs") or {}).get(
+                "enable_thinking", True) and i < n // 2
+            chunk = _reasoning_chunk(b.token_text) if thinking else _chunk(endpoint, b.token_text)
             if b.batch_all:
                 parts.append(chunk)
             else:

@@ -59,8 +59,9 @@ def test_a_vllm_like_server_honours_everything():
         bodies = server.behaviour.requests
     assert (features.stream_usage, features.ignore_eos, features.min_tokens,
             features.max_completion_tokens, features.reasoning) == (True, True, True, True, False)
-    assert features.notes == []
-    assert len(bodies) == 4
+    assert features.thinking_switch is None  # it does not think, so the switch proves nothing
+    assert len(features.notes) == 1 and "its effect is unknown" in features.notes[0]
+    assert len(bodies) == 5 and bodies[4]["chat_template_kwargs"] == {"enable_thinking": False}
     assert all(b["stream"] and b["stream_options"] == {"include_usage": True} for b in bodies)
     assert bodies[1]["ignore_eos"] is True and bodies[2]["min_tokens"] == 8
     assert "max_tokens" not in bodies[3] and bodies[3]["max_completion_tokens"] == 3
@@ -126,7 +127,8 @@ def test_an_unreachable_server_leaves_everything_unknown():
     features = probe("http://127.0.0.1:9")
     assert features.as_dict() == {
         "stream_usage": None, "ignore_eos": None, "min_tokens": None,
-        "max_completion_tokens": None, "reasoning": None, "notes": features.notes}
+        "max_completion_tokens": None, "reasoning": None, "thinking_switch": None,
+        "notes": features.notes}
     assert len(features.notes) == 1 and "nothing else was probed" in features.notes[0]
 
 
@@ -185,7 +187,9 @@ def test_what_the_real_llama_server_honours(real_server):  # noqa: F811 - fixtur
     assert features.min_tokens is True
     assert features.max_completion_tokens is True
     assert features.reasoning is False
-    assert all("accepted, not that it is enforced" in n for n in features.notes)
+    assert features.thinking_switch is None  # Gemma 3 270M does not think
+    assert all("accepted, not that it is enforced" in n or "its effect is unknown" in n
+               for n in features.notes)
 
 
 def test_runs_adapt_requests_to_what_the_probes_found():
@@ -198,3 +202,27 @@ def test_runs_adapt_requests_to_what_the_probes_found():
                                           "min_tokens": True})
     assert generous.exact_output_fields == ("ignore_eos", "min_tokens")
     assert initial_quirks("vllm", None).exact_output_fields == ("ignore_eos", "min_tokens")
+
+
+def test_a_thinking_model_that_honours_the_switch():
+    from fakeserver import Behaviour, FakeServer
+
+    with FakeServer(Behaviour(thinks=True)) as server:
+        features = probe(server.url)
+    assert features.reasoning is True and features.thinking_switch is True
+
+
+def test_a_thinking_model_that_ignores_the_switch():
+    from fakeserver import Behaviour, FakeServer
+
+    class IgnoresSwitch(FakeServer):
+        async def _complete(self, request):
+            body = await request.json()
+            body.pop("chat_template_kwargs", None)
+            request._read_bytes = json.dumps(body).encode()
+            return await super()._complete(request)
+
+    with IgnoresSwitch(Behaviour(thinks=True)) as server:
+        features = probe(server.url)
+    assert features.thinking_switch is False
+    assert any("thinking switch ignored" in n for n in features.notes)

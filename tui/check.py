@@ -21,6 +21,7 @@ _FEATURE_LABELS = (
     ("min_tokens", "min_tokens"),
     ("max_completion_tokens", "max_completion_tokens"),
     ("reasoning", "reasoning deltas"),
+    ("thinking_switch", "thinking switch"),
 )
 
 
