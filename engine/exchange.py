@@ -143,15 +143,17 @@ class Exchange:
 
     def to_record(self, **context: Any) -> RequestRecord:
         """Freeze into a ``RequestRecord``; ``context`` supplies run/profile fields and
-        ``origin_ns``, the run clock origin subtracted from every timestamp.
+        ``origin_ns``, the run clock origin subtracted from every timestamp, and optionally
+        ``gaps`` (``gaps_s()`` already computed by the caller).
         """
         origin = context.pop("origin_ns")
         save_itl = context.pop("save_itl", False)
+        gaps = context.pop("gaps", None)
         end = self.end_ns or perf_counter_ns()
         tokens = _TokenCounts(self.usage, self.timings, len(self.token_times))
         first_token = self.token_times[0] if self.token_times else None
         last_token = self.token_times[-1] if self.token_times else None
-        gaps = self.gaps_s()
+        gaps = self.gaps_s() if gaps is None else gaps
         if self.finish_reason in FAILED_FINISH_REASONS and self.error_kind is None:
             self.fail(ErrorKind.HTTP_5XX, f"server ended the stream with finish_reason="
                                           f"{self.finish_reason!r}")

@@ -287,12 +287,13 @@ class ProfileRun:
     def _finish(self, request_id: str, exchange: Exchange, warmup: bool) -> RequestRecord:
         ctx = self.ctx
         p = self.profile
+        gaps = exchange.gaps_s()
         record = exchange.to_record(
             run_id=ctx.run_id, request_id=request_id, profile=p.name,
             concurrency=p.concurrency, rate_rps=p.rate_rps, warmup=warmup, endpoint=p.endpoint,
-            origin_ns=ctx.origin_ns, save_itl=ctx.save_itl)
+            origin_ns=ctx.origin_ns, save_itl=ctx.save_itl, gaps=gaps)
         ctx.bus.publish(RequestFinished(record))
-        self.aggregate.add(record, exchange.gaps_s() if record.ok and not warmup else ())
+        self.aggregate.add(record, gaps if record.ok and not warmup else ())
         if warmup:
             return record
         self._finished += 1
