@@ -79,15 +79,15 @@ class PromptFactory:
         if self.overhead is None and plan.input_tokens is not None and plan.words:
             self.overhead = max(0, round(prompt_tokens - plan.words * self.tokens_per_word))
 
-    def calibration_plans(self) -> tuple[PromptPlan, PromptPlan]:
+    def calibration_plans(self) -> list[PromptPlan]:
         """Two prompts of different word counts whose server-side lengths fix the line
         ``tokens = overhead + tokens_per_word * words`` (sent with max_tokens 1).
         """
         rng = random.Random(f"{self._profile.seed}:calibration")
-        return tuple(PromptPlan(text=" ".join(rng.choices(self._words, k=n))
-                                + self._profile.prompt_suffix, input_tokens=None,
-                                max_tokens=1, words=n)
-                     for n in CALIBRATION_WORDS)  # type: ignore[return-value]
+        return [PromptPlan(text=" ".join(rng.choices(self._words, k=n))
+                           + self._profile.prompt_suffix, input_tokens=None, max_tokens=1,
+                           words=n)
+                for n in CALIBRATION_WORDS]
 
     def calibrate(self, points: list[tuple[int, int]]) -> bool:
         """Fit ``(words, prompt_tokens)`` pairs; False (and nothing changed) if implausible."""
