@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from engine.profile import Profile
+    from engine.queue import QueueEntry
     from engine.records import RequestRecord
     from engine.summary import ProfileSummary, RunSummary
 
@@ -125,8 +126,24 @@ class NoticeRaised:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    """The scenario queue changed (an entry started, ended, was added, moved or removed)."""
+
+    entries: tuple[QueueEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendingPaused:
+    """Sending was paused (``paused``) or resumed; in-flight requests were left running."""
+
+    paused: bool
+    t_ns: int
+
+
 Event = (RunStarted | ProfileStarted | RequestStarted | RequestFinished | SnapshotTaken
-         | TelemetrySampled | ProfileFinished | RunFinished | NoticeRaised)
+         | TelemetrySampled | ProfileFinished | RunFinished | NoticeRaised | QueueChanged
+         | SendingPaused)
 
 
 class EventSink(Protocol):

@@ -90,6 +90,11 @@ class ProfileRun:
         self._deadline_ns: int | None = None
         self._last_end_ns = 0
         self._paused_ns = 0
+        self._gate: asyncio.Future[None] | None = None
+        """Set while sending is paused; workers and arrivals wait on it."""
+        self._pause_started_ns = 0
+        self._shift_ns = 0
+        """How far open-loop arrivals moved back because of pauses."""
         self._sent = self._finished = self._failed = 0
         self._out_tokens = self._in_tokens = 0
         self._recent_ttft: deque[float] = deque(maxlen=RECENT_TTFT_SAMPLES)
@@ -132,14 +137,14 @@ class ProfileRun:
 
     async def _closed_loop(self, width: int, limit: int | None) -> None:
         async def worker() -> None:
-            while (index := self._take_index(limit)) is not None:
+            while await self._resumed() and (index := self._take_index(limit)) is not None:
                 await self._one(index, perf_counter_ns())
 
         await self._gather(worker() for _ in range(width))
 
     async def _rounds(self, limit: int | None) -> None:
         width = self.profile.concurrency or 1
-        while True:
+        while await self._resumed():
             batch = [i for i in (self._take_index(limit) for _ in range(width)) if i is not None]
             if not batch:
                 return
@@ -186,16 +191,55 @@ class ProfileRun:
         """No new requests; in-flight ones finish and count."""
         self.stopping = True
         self._wake_sleepers()
+        self._open_gate()
+
+    @property
+    def paused(self) -> bool:
+        """True while sending is paused."""
+        return self._gate is not None
+
+    def pause_sending(self) -> None:
+        """Send nothing new until ``resume_sending``; in-flight requests go on and count.
+
+        The measured window excludes the part of a pause when nothing was in flight, a
+        duration stop rule is extended by the whole pause, and open-loop arrivals move back by
+        it (no burst of overdue arrivals on resume).
+        """
+        if self._gate is None and not (self.stopping or self.interrupted):
+            self._gate = asyncio.get_running_loop().create_future()
+            self._pause_started_ns = perf_counter_ns()
+
+    def resume_sending(self) -> None:
+        """Undo ``pause_sending``."""
+        if self._gate is None:
+            return
+        now = perf_counter_ns()
+        pause_ns = now - self._pause_started_ns
+        if not self._in_flight and self._measured_start_ns is not None:
+            idle_from = max(self._pause_started_ns, self._last_end_ns, self._measured_start_ns)
+            self._paused_ns += max(0, now - idle_from)
+        if self._deadline_ns is not None:
+            self._deadline_ns += pause_ns
+        self._shift_ns += pause_ns
+        self._open_gate()
+
+    def _open_gate(self) -> None:
+        if self._gate is not None:
+            _wake(self._gate)
+            self._gate = None
+
+    async def _resumed(self) -> bool:
+        """Wait while paused; always True (written to sit inside a ``while`` condition)."""
+        while self._gate is not None:
+            await self._gate
+        return True
 
     async def _open_loop(self, limit: int | None) -> None:
         start = self._measured_start_ns or perf_counter_ns()
         for offset_s in arrivals(self.profile):
-            due = start + int(offset_s * NS)
+            due = await self._arrival(start + int(offset_s * NS))
             if self._deadline_ns is not None and due >= self._deadline_ns:
                 break
-            delay = (due - perf_counter_ns()) / NS
-            if delay > 0:
-                await self._sleep(delay)
             index = self._take_index(limit)
             if index is None:
                 break
@@ -204,6 +248,17 @@ class ProfileRun:
                 continue
             self._spawn(self._one(index, due))
         await self._gather(())
+
+    async def _arrival(self, planned_ns: int) -> int:
+        """Sleep until an arrival is due (planned time plus pauses so far); its due time."""
+        while True:
+            due = planned_ns + self._shift_ns
+            delay = (due - perf_counter_ns()) / NS
+            if delay > 0 and (self._deadline_ns is None or due < self._deadline_ns):
+                await self._sleep(delay)
+            if self._gate is None or self.stopping or self.interrupted:
+                return due
+            await self._resumed()
 
     async def _gather(self, coroutines: Any) -> None:
         for coroutine in coroutines:
@@ -220,6 +275,7 @@ class ProfileRun:
         """Cancel every worker and in-flight request (Ctrl+C)."""
         self.interrupted = True
         self._wake_sleepers()
+        self._open_gate()
         for task in list(self._tasks):
             task.cancel()
 

@@ -26,13 +26,16 @@ from engine.events import (
     NoticeRaised,
     ProfileFinished,
     ProfileStarted,
+    QueueChanged,
     RunFinished,
     RunStarted,
+    SendingPaused,
 )
 from engine.exchange import NS
 from engine.loop_lag import LoopLagMonitor
 from engine.profile import Profile
 from engine.profile_run import ProfileRun, RunContext
+from engine.queue import EntryStatus, ScenarioQueue
 from engine.results import ResultsWriter, new_run_id
 from engine.summary import ClientHealth, ProfileSummary, RunSummary, Slo
 from engine.telemetry import Telemetry
@@ -42,7 +45,6 @@ EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 RECENT_TTFT_SAMPLES = 256
 RATE_WINDOW_S = 2.0
-PAUSE_POLL_S = 0.1
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
 FD_HEADROOM = 256
@@ -85,6 +87,9 @@ class RunConfig(BaseModel):
     """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
     snapshot_interval_s: float = 0.25
     """How often live figures are published."""
+    hold_open: bool = False
+    """Interactive sessions: when the queue runs out, wait for more profiles until
+    ``Engine.end_run`` instead of ending the run."""
     server_kind: str = "unknown"
     """Detected server implementation."""
     run_meta: dict[str, Any] = Field(default_factory=dict)
@@ -118,6 +123,11 @@ class Engine:
         """For a server llmtop manages: returns why it is gone (it exited), else ``None``."""
         self._current: ProfileRun | None = None
         self._lag = LoopLagMonitor()
+        self.queue = ScenarioQueue(config.profiles)
+        """The profiles done, running and to come; changed by the control methods below."""
+        self._paused = False
+        self._ending = False
+        self._queue_changed = asyncio.Event()
 
     # -- control (safe to call from signal handlers on the engine's loop) --
 
@@ -126,6 +136,7 @@ class Engine:
         self._interrupted = True
         if self._current is not None:
             self._current.cancel_all()
+        self._queue_changed.set()
 
     @property
     def origin_ns(self) -> int:
@@ -163,11 +174,79 @@ class Engine:
         """
         self._failure = reason
         self.stop_sending()
+        self._queue_changed.set()
 
     def stop_sending(self) -> None:
         """End the current profile early: no new requests, in-flight ones finish and count."""
         if self._current is not None:
             self._current.stop_sending()
+
+    # -- interactive control (call on the engine's loop, e.g. via call_soon_threadsafe) --
+
+    def next_profile(self) -> None:
+        """Stop sending the current profile; the next queued one starts when it drains."""
+        self.stop_sending()
+        self._wake()
+
+    def switch_to(self, entry_id: int) -> bool:
+        """Run this entry now: it moves to the front (a finished one is queued again) and the
+        current profile stops sending, its in-flight requests finishing and counting.
+        """
+        entry = self.queue.get(entry_id)
+        if entry is None or entry.status is EntryStatus.RUNNING:
+            return False
+        self.queue.requeue(entry_id)
+        self.next_profile()
+        return True
+
+    def add_profile(self, profile: Profile) -> None:
+        """Queue a profile at the end."""
+        self.queue.add(profile)
+        self._wake()
+
+    def remove_entry(self, entry_id: int) -> bool:
+        """Drop a queued entry (one that ran or runs stays: it holds results)."""
+        removed = self.queue.remove(entry_id)
+        self._wake()
+        return removed
+
+    def rerun(self, entry_id: int) -> bool:
+        """Queue an entry's profile again, next in line."""
+        entry = self.queue.requeue(entry_id)
+        self._wake()
+        return entry is not None
+
+    @property
+    def paused(self) -> bool:
+        """True while sending is paused (in-flight requests go on)."""
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume sending; a pause carries over to the next profile."""
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if self._current is not None:
+            if paused:
+                self._current.pause_sending()
+            else:
+                self._current.resume_sending()
+        self.bus.publish(SendingPaused(paused, perf_counter_ns() - self._origin_ns))
+
+    def end_run(self) -> None:
+        """Finish the run: the current profile stops sending, in-flight requests finish and
+        count, queued profiles are skipped, and the summary is written.
+        """
+        self._ending = True
+        if self._paused:
+            self.set_paused(False)
+        self.stop_sending()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Publish the queue and wake a run waiting between profiles or for more of them."""
+        self.bus.publish(QueueChanged(self.queue.entries))
+        self._queue_changed.set()
 
     # -- the run --
 
@@ -193,21 +272,21 @@ class Engine:
         lag_task = asyncio.create_task(self._lag.run())
         sampling = self._start_telemetry()
         try:
-            for index, profile in enumerate(self.config.profiles):
-                if index and self.config.pause_between_profiles_s:
-                    await self._pause(self.config.pause_between_profiles_s)
-                if self._interrupted or self._failure:
-                    break
-                summaries.append(await self._run_profile(profile, index))
+            await self._run_queue(summaries)
         except Exception as exc:  # noqa: BLE001 - the summary of what finished is still written
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.queue.skip_pending()
+            self.bus.publish(QueueChanged(self.queue.entries))
             self.check_server()
             lag_task.cancel()
             await self._stop_telemetry(sampling)
             gc.set_threshold(*thresholds)
             gc.unfreeze()
         summary = self._summary(summaries, error)
+        writer.update_meta(profiles=[e.profile.model_dump() for e in self.queue.entries],
+                           queue=[{"profile": e.name, "status": str(e.status)}
+                                  for e in self.queue.entries])
         self.bus.publish(RunFinished(summary))
         writer.close()
         return summary
@@ -234,11 +313,36 @@ class Engine:
         if words is not None:
             self._context = dataclasses.replace(self._context, words=words)
 
+    async def _run_queue(self, summaries: list[ProfileSummary]) -> None:
+        """Take queued profiles one by one; with ``hold_open``, wait for more at the end."""
+        self.bus.publish(QueueChanged(self.queue.entries))
+        while not self._stopped():
+            if summaries and self.config.pause_between_profiles_s:
+                await self._pause(self.config.pause_between_profiles_s)
+                if self._stopped():
+                    break
+            entry = self.queue.start_next()
+            if entry is None:
+                if not self.config.hold_open:
+                    break
+                self._queue_changed.clear()
+                await self._queue_changed.wait()
+                continue
+            self.bus.publish(QueueChanged(self.queue.entries))
+            summary = await self._run_profile(entry.profile, len(summaries))
+            summaries.append(summary)
+            self.queue.finish(entry.entry_id, summary.status, summary.requests,
+                              summary.failures)
+            self.bus.publish(QueueChanged(self.queue.entries))
+
+    def _stopped(self) -> bool:
+        return self._interrupted or self._failure is not None or self._ending
+
     async def _pause(self, seconds: float) -> None:
-        """Wait between profiles; an interrupt or a failure cuts the wait short."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not (self._interrupted or self._failure):
-            await asyncio.sleep(min(PAUSE_POLL_S, deadline - time.monotonic()))
+        """Wait between profiles; an interrupt, a failure or a queue change cuts it short."""
+        self._queue_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue_changed.wait(), seconds)
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure
@@ -256,7 +360,7 @@ class Engine:
         )
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
-        self.bus.publish(ProfileStarted(profile, index, len(self.config.profiles)))
+        self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
         pool = profile.concurrency or profile.max_in_flight
         problem = ensure_open_files(pool)
         if problem:
@@ -269,6 +373,8 @@ class Engine:
             on_notice=lambda m: self.bus.publish(NoticeRaised("warning", m)))
         run = ProfileRun(self._context, profile, client)
         self._current = run
+        if self._paused:
+            run.pause_sending()
         snapshots = asyncio.create_task(run.publish_snapshots(self.config.snapshot_interval_s))
         try:
             async with client:

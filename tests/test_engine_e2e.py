@@ -21,12 +21,14 @@ from engine.events import (
     NoticeRaised,
     ProfileFinished,
     ProfileStarted,
+    QueueChanged,
     RequestFinished,
     RequestStarted,
     RunFinished,
     RunStarted,
     SnapshotTaken,
 )
+from engine.queue import EntryStatus
 from engine.records import RequestRecord
 from engine.runner import EXIT_INTERRUPTED, EXIT_OK
 from engine.summary import RunSummary
@@ -339,7 +341,10 @@ def test_events_arrive_in_order(fake_server, run_engine):
     result = run_engine(fake_server.url, make_profile(concurrency=2, requests=8, max_tokens=6),
                         bus=bus, snapshot_interval_s=0.05)
 
-    kinds = [type(e) for e in events]
+    queue_views = [e.entries for e in events if isinstance(e, QueueChanged)]
+    assert [entry.status for entry in queue_views[-1]] == [EntryStatus.DONE]
+    assert queue_views[-1][0].finished == 8
+    kinds = [type(e) for e in events if not isinstance(e, QueueChanged)]
     assert kinds[0] is RunStarted and kinds[1] is ProfileStarted
     assert kinds[-2] is ProfileFinished and kinds[-1] is RunFinished
     middle = kinds[2:-2]
@@ -355,8 +360,9 @@ def test_events_arrive_in_order(fake_server, run_engine):
     assert len(snaps) >= 3
     assert [s.finished_total for s in snaps] == sorted(s.finished_total for s in snaps)
     assert all(s.planned_total == 8 and s.in_flight <= 2 for s in snaps)
-    assert events[-1].summary == result.summary
-    assert events[-2].summary == result.profile
+    ordered = [e for e in events if not isinstance(e, QueueChanged)]
+    assert ordered[-1].summary == result.summary
+    assert ordered[-2].summary == result.profile
 
 
 def test_raising_sink_is_detached(fake_server, run_engine):
