@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MIB = 1024 * 1024
+NO_GPU = "GPU figures are skipped"
+"""How every notice saying there is no GPU to sample ends (the UI keys its GPU pane on it)."""
 # Members of NVML's value union, in the order of its nvmlValueType_t codes.
 _VALUE_MEMBERS = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
 # Errors from nvmlInit that mean "no usable driver here" rather than "something broke".
@@ -120,7 +122,7 @@ class GpuSampler:
                 self._handles.append((index, handle))
         if not self._handles:
             self.close()
-            return "NVML sees no usable GPU: GPU figures are skipped"
+            return f"NVML sees no usable GPU: {NO_GPU}"
         return None
 
     def close(self) -> None:
@@ -222,8 +224,8 @@ def snapshot_lines(samples: Iterable[GpuSample]) -> list[str]:
 def _init_notice(error: BaseException) -> str:
     reason = str(error) or type(error).__name__
     if type(error).__name__ in _NO_DRIVER_ERRORS or isinstance(error, OSError):
-        return f"no NVIDIA driver found (NVML: {reason}): GPU figures are skipped"
-    return f"NVML could not start ({reason}): GPU figures are skipped"
+        return f"no NVIDIA driver found (NVML: {reason}): {NO_GPU}"
+    return f"NVML could not start ({reason}): {NO_GPU}"
 
 
 def _field_number(field: Any) -> float | None:

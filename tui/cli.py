@@ -169,8 +169,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="print the requests each profile would send (lengths, arrival "
                      "times) and exit without contacting any server")
     out.add_argument("--no-ui", action="store_true",
-                     help="headless: progress line and summary tables on the console "
-                     "(the live Textual UI is not built yet, so this is also the default)")
+                     help="headless: a progress line, then summary tables, on the console "
+                     "(also chosen when stdin or stdout is not a terminal); default: the "
+                     "live Textual UI")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,10 +132,8 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
         server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
-        features=features, calibrate_prompts=not args.no_probe)
+        features=features, calibrate_prompts=not args.no_probe, hold_open=use_ui(args))
     bus = EventBus()
-    console = ThreadedSink(ConsoleReporter())
-    bus.subscribe(console)
     engine = Engine(config, bus, run_id=run_id)
     engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=args.sample_hz,
                                  server_url=url, server_pid=_server_pid(args, url, server),
@@ -143,27 +141,42 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     if server is not None:
         engine.server_info = server.info()
         engine.server_check = lambda: _server_gone(server, engine)
+    watch = server is not None
+    if use_ui(args):
+        from tui.live_session import run_live
+
+        return run_live(engine, lambda e: _drive(e, watch, signals=False))
+    console = ThreadedSink(ConsoleReporter())
+    bus.subscribe(console)
     try:
-        return _run_engine(engine, server)
+        return _run_headless(engine, watch)
     finally:
         console.close()
 
 
-def _run_engine(engine: Engine, server: ServerProcess | None) -> RunSummary:
-    async def main() -> RunSummary:
-        install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
-        watcher = asyncio.create_task(_watch(engine)) if server else None
-        try:
-            return await engine.run()
-        finally:
-            if watcher is not None:
-                watcher.cancel()
+def use_ui(args: argparse.Namespace) -> bool:
+    """The live UI, unless --no-ui was given or there is no terminal to draw on."""
+    return not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty()
 
+
+async def _drive(engine: Engine, watch: bool, *, signals: bool) -> RunSummary:
+    """Run the engine, watching a managed server; Ctrl+C/SIGTERM interrupt when ``signals``."""
+    if signals:
+        install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
+    watcher = asyncio.create_task(_watch(engine)) if watch else None
+    try:
+        return await engine.run()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+def _run_headless(engine: Engine, watch: bool) -> RunSummary:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(main())
-    return uvloop.run(main())
+        return asyncio.run(_drive(engine, watch, signals=True))
+    return uvloop.run(_drive(engine, watch, signals=True))
 
 
 async def _watch(engine: Engine) -> None:

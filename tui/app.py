@@ -1,0 +1,261 @@
+"""The live monitor: a Textual app painting a ``LiveState`` and driving a run's ``Controls``.
+
+Data rate and paint rate are separate: events fold into ``LiveState`` on the sink's thread;
+this app takes a ``LiveView`` on a timer (``REPAINT_HZ``) and never sees a token or a chunk.
+``make_app`` builds it with its dependencies injected, so tests and ``llmtop replay`` reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane
+
+from engine.profile import Profile
+from engine.queue import EntryStatus
+from tui.controls import Controls
+from tui.live import LiveState, LiveView
+from tui.panes import (
+    GpuPane,
+    HeaderBar,
+    LatencyPane,
+    LatencyTable,
+    QueueTable,
+    RequestsTable,
+    ServerPane,
+    ThroughputPane,
+)
+from tui.screens import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
+
+REPAINT_HZ = 5
+"""Repaints per second: fast enough to follow a run, slow enough to cost nothing."""
+QUIT_WAIT_S = 15.0
+"""How long quitting waits for the engine to record cancelled requests and the summary."""
+WIDE_COLUMNS, TALL_ROWS = 140, 40
+"""From these sizes the layout gives the side column and the sparklines more room."""
+NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+
+
+class LlmtopApp(App[int]):
+    """The live screen of one run (or a replay of a finished one)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "llmtop"
+    BINDINGS = [
+        Binding("n", "next_profile", "next"),
+        Binding("space", "toggle_pause", "pause"),
+        Binding("a", "add_profile", "add"),
+        Binding("d", "remove_entry", "remove"),
+        Binding("r", "rerun", "re-run"),
+        Binding("s", "stop_run", "stop"),
+        Binding("q", "quit_app", "quit"),
+        Binding("question_mark", "help", "help"),
+        Binding("ctrl+c", "quit_now", "quit now", show=False, priority=True),
+    ]
+
+    def __init__(self, state: LiveState, controls: Controls, *, title: str = "llmtop") -> None:
+        super().__init__()
+        self.state = state
+        self.controls = controls
+        self.sub_title = title
+        self._notices_seen = 0
+        self._quitting = False
+        self._last_status = ""
+        self.view: LiveView = state.view()
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="side"):
+                yield QueueTable(id="queue")
+                yield GpuPane(id="gpu")
+                yield ServerPane(id="server")
+            with Vertical(id="body"):
+                yield LatencyPane(id="latency")
+                yield ThroughputPane(id="throughput")
+                with TabbedContent(id="tabs"):
+                    with TabPane("Requests", id="tab-requests"):
+                        yield RequestsTable(id="requests")
+                    with TabPane("Latency table", id="tab-latency"):
+                        yield LatencyTable(id="latency-table")
+                    with TabPane("Notices", id="tab-notices"):
+                        yield Log(id="notices", max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#queue").border_title = "Scenarios"
+        self.query_one("#gpu").border_title = "GPU"
+        self.query_one("#server").border_title = "Server"
+        self.query_one("#latency").border_title = "Latency per request"
+        self.query_one("#throughput").border_title = "Throughput"
+        self.query_one("#queue").focus()
+        self.set_interval(1 / REPAINT_HZ, self.repaint)
+        self.call_after_refresh(self.repaint)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.action_quit_now)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            pass
+
+    def on_resize(self, event: object) -> None:
+        self.screen.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
+        self.screen.set_class(self.size.height >= TALL_ROWS, "-tall")
+
+    # -- painting --
+
+    def repaint(self) -> None:
+        """Take the current view and paint every pane from it."""
+        view = self.view = self.state.view()
+        with self.batch_update():
+            for pane in (HeaderBar, LatencyPane, ThroughputPane, GpuPane, ServerPane,
+                         QueueTable, RequestsTable, LatencyTable):
+                self.query_one(pane).paint(view)
+        self._announce(view)
+        if self._quitting and view.summary is not None:
+            self.exit(self.exit_code_of(view))
+
+    def _announce(self, view: LiveView) -> None:
+        """Notices and the run's end as notifications, and into the Notices tab."""
+        log = self.query_one("#notices", Log)
+        for level, message in view.notices[self._notices_seen:]:
+            log.write_line(f"[{level}] {message}")
+            if level != "info" or "GPU" not in message:
+                self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"),
+                            timeout=8)
+        self._notices_seen = len(view.notices)
+        if view.summary is not None and self._last_status != view.status:
+            summary = view.summary
+            if summary.status == "failed":
+                self.notify(f"run failed: {summary.error}", severity="error", timeout=30)
+            else:
+                self.notify(f"run {summary.status}: results in {view.results_dir}", timeout=10)
+        self._last_status = view.status
+
+    @staticmethod
+    def exit_code_of(view: LiveView) -> int:
+        """The run's exit code (0, 1 or 130), or 0 when it never ran."""
+        return view.summary.exit_code if view.summary is not None else 0
+
+    # -- actions --
+
+    @property
+    def run_active(self) -> bool:
+        return not self.controls.read_only and self.view.summary is None
+
+    @property
+    def idle(self) -> bool:
+        """The run is waiting for scenarios: nothing runs and nothing is queued."""
+        busy = (EntryStatus.RUNNING, EntryStatus.QUEUED)
+        return self.view.status != "starting" and not any(
+            e.status in busy for e in self.view.queue)
+
+    def _selected(self) -> int | None:
+        return self.query_one(QueueTable).selected_entry()
+
+    def _live_only(self) -> bool:
+        if self.run_active:
+            return True
+        self.notify("nothing to control: this run has ended" if not self.controls.read_only
+                    else "replay: a finished run cannot be changed", severity="warning")
+        return False
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, QueueTable):
+            self.action_switch()
+        elif isinstance(event.data_table, RequestsTable):
+            record = event.data_table.selected_record()
+            if record is not None:
+                self.push_screen(RecordScreen(record))
+
+    def action_switch(self) -> None:
+        entry = self._selected()
+        if entry is not None and self._live_only():
+            self.controls.switch_to(entry)
+
+    def action_next_profile(self) -> None:
+        if self._live_only():
+            self.controls.next_profile()
+
+    def action_toggle_pause(self) -> None:
+        if self._live_only():
+            self.controls.set_paused(self.view.status != "paused")
+
+    def action_add_profile(self) -> None:
+        if self._live_only():
+            self.push_screen(ProfilePicker(), self._added)
+
+    def _added(self, profile: Profile | None) -> None:
+        if profile is not None:
+            self.controls.add_profile(profile)
+            self.notify(f"queued {profile.name}")
+
+    def action_remove_entry(self) -> None:
+        entry = self._selected()
+        if entry is not None and self._live_only():
+            self.controls.remove_entry(entry)
+
+    def action_rerun(self) -> None:
+        entry = self._selected()
+        if entry is not None and self._live_only():
+            self.controls.rerun(entry)
+
+    def action_stop_run(self) -> None:
+        if self._live_only():
+            self.controls.end_run()
+            self.notify("stopping: in-flight requests finish, then the summary is written")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_quit_app(self) -> None:
+        if not self.run_active:
+            self.exit(self.exit_code_of(self.view))
+            return
+        if self.idle:
+            self._quitting = True
+            self.controls.end_run()
+            return
+        self.push_screen(ConfirmScreen("A run is going. Stop it and quit? In-flight requests "
+                                       "are recorded as cancelled; results are kept."),
+                         self._confirmed_quit)
+
+    def _confirmed_quit(self, yes: bool | None) -> None:
+        if yes:
+            self.action_quit_now()
+
+    def action_quit_now(self) -> None:
+        """Interrupt the run, wait for its summary to be written, then exit."""
+        if not self.run_active:
+            self.exit(self.exit_code_of(self.view))
+            return
+        self._quitting = True
+        self.controls.interrupt()
+        self.notify("stopping the run and saving results...", timeout=QUIT_WAIT_S)
+        self.set_timer(QUIT_WAIT_S, lambda: self.exit(130))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in (
+            ("Switch to the selected scenario", "stop the current one; run this now",
+             self.action_switch),
+            ("Next scenario", "stop the current scenario; the next queued one starts",
+             self.action_next_profile),
+            ("Pause / resume sending", "in-flight requests go on", self.action_toggle_pause),
+            ("Add a scenario", "a built-in profile or a TOML file", self.action_add_profile),
+            ("Remove the selected scenario", "queued ones only", self.action_remove_entry),
+            ("Re-run the selected scenario", "queued next", self.action_rerun),
+            ("Stop the run", "in-flight requests finish; summary written",
+             self.action_stop_run),
+            ("Keys and definitions", "the help screen", self.action_help),
+        ):
+            yield SystemCommand(title, help_text, action)
+
+
+def make_app(state: LiveState, controls: Controls, *, title: str = "llmtop") -> LlmtopApp:
+    """Build the app with its state and controls injected (used by run, replay and tests)."""
+    return LlmtopApp(state, controls, title=title)
