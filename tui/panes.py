@@ -132,15 +132,22 @@ class RequestsTable(DataTable):
 
     def paint(self, view: LiveView) -> None:
         following = not self.row_count or self.cursor_row >= self.row_count - 1
-        for record in view.recent:
-            if record.request_id not in self.records:
-                self.records[record.request_id] = record
-                self.add_row(*_request_cells(record), key=record.request_id)
+        fresh = [r for r in view.recent[-MAX_TABLE_ROWS:] if r.request_id not in self.records]
+        if not fresh:
+            return
+        for record in fresh:
+            self.records[record.request_id] = record
+            self.add_row(*_request_cells(record), key=record.request_id)
         while len(self.records) > MAX_TABLE_ROWS:
             oldest = next(iter(self.records))
             del self.records[oldest]
             self.remove_row(oldest)
-        if following and self.row_count:
+        if following:
+            # Row indices settle on the next refresh after removals.
+            self.call_after_refresh(self._follow)
+
+    def _follow(self) -> None:
+        if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
     def selected_record(self) -> RequestRecord | None:
