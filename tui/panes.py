@@ -135,6 +135,12 @@ class RequestsTable(DataTable):
         fresh = [r for r in view.recent[-MAX_TABLE_ROWS:] if r.request_id not in self.records]
         if not fresh:
             return
+        if following:
+            # Rebuilt, not trimmed: after remove_row the row indices settle only on the next
+            # refresh, and the cursor would land on a stale row.
+            self.clear()
+            self.records.clear()
+            fresh = list(view.recent[-MAX_TABLE_ROWS:])
         for record in fresh:
             self.records[record.request_id] = record
             self.add_row(*_request_cells(record), key=record.request_id)
@@ -143,11 +149,6 @@ class RequestsTable(DataTable):
             del self.records[oldest]
             self.remove_row(oldest)
         if following:
-            # Row indices settle on the next refresh after removals.
-            self.call_after_refresh(self._follow)
-
-    def _follow(self) -> None:
-        if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
     def selected_record(self) -> RequestRecord | None:
