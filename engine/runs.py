@@ -100,8 +100,9 @@ def load_run(path: Path) -> RunInfo:
     else:
         partial = _partial_profiles(path / SUMMARY_FILE, notes)
         profiles, rebuilt, duration = _rebuild(path, partial, definitions, slo, notes)
-        notes.append("no final summary.json: the run did not finish; figures of "
-                     f"{', '.join(rebuilt) or 'no profile'} rebuilt from requests.jsonl")
+        notes.append("no final summary.json: the run did not finish; " + (
+            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl" if rebuilt
+            else "no request was recorded"))
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(
         path=str(path), run_id=str(meta.get("run_id") or path.name),
@@ -215,6 +216,8 @@ def resolve_run(ref: str, root: Path) -> Path:
             raise RunFolderError(f"{ref} is not a run folder: it holds none of run.json, "
                                  "summary.json, requests.jsonl")
         return path
+    if "/" in ref:
+        raise RunFolderError(f"{ref}: no such folder")
     if not root.is_dir():
         raise RunFolderError(f"no run folder {ref}, and results folder {root} does not exist")
     runs = discover_runs(root)

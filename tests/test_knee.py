@@ -91,3 +91,25 @@ def test_recorded_real_ladder():
     assert knee.saturation_load == 2  # 54.1 -> 64.7 tok/s on 2 shared cores: +19 %
     assert knee.slo_knee_load == 4   # TPOT p99 stays far under 100 ms
     assert "\n".join(knee.lines()).startswith("knee of step (3 steps, c=1 .. c=4)")
+
+
+def test_a_ladder_run_records_its_knee_and_the_console_prints_it(fake_server, run_engine):
+    import io
+
+    from conftest import make_profile
+    from rich.console import Console
+
+    from engine.events import EventBus
+    from tui.headless import ConsoleReporter
+
+    output = io.StringIO()
+    bus = EventBus()
+    bus.sinks.append(ConsoleReporter(Console(file=output, width=200)))
+    profiles = [make_profile(name=f"s-c{c}", concurrency=c, requests=4) for c in (1, 2, 4)]
+    result = run_engine(fake_server.url, profiles, bus=bus)
+    [knee] = result.summary.knees
+    assert knee.group == "s" and [s.load for s in knee.steps] == [1, 2, 4]
+    saved = RunSummary.model_validate_json((result.run_dir / "summary.json").read_text())
+    assert saved.knees == result.summary.knees
+    assert "knee of s (3 steps, c=1 .. c=4):" in output.getvalue()
+    assert "SLO knee:" in output.getvalue() and "saturation:" in output.getvalue()

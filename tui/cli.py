@@ -110,6 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bootstrap resamples")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report = commands.add_parser(
+        "report", help="one self-contained HTML file with plots of one or more runs",
+        description="Write one HTML file (no network needed to open it) with latency "
+        "distributions, throughput, in-flight requests and GPU over time, throughput and "
+        "latency against load with the knee marked; several runs are overlaid.")
+    report.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folder, run id or unique id prefix under --root")
+    _add_root_argument(report)
+    report.add_argument("--output", "-o", type=Path, metavar="FILE.html",
+                        help="default: report.html in the run folder (one run) or "
+                        "report-<first id>-vs-<n>.html under --root")
+    report.add_argument("--csv", type=Path, metavar="DIR",
+                        help="also write requests.csv and summary.csv into DIR")
+    export = commands.add_parser(
+        "export", help="write requests.csv and summary.csv of one or more runs")
+    export.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folder, run id or unique id prefix under --root")
+    _add_root_argument(export)
+    export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
+                        help="folder for requests.csv and summary.csv")
     return parser
 
 
@@ -237,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return compare_command(args.runs, args.root, resamples=args.resamples,
                                    seed=args.seed, as_json=args.json)
+        if args.command == "report":
+            from tui.report import report_command
+
+            return report_command(args.runs, args.root, args.output, args.csv)
+        if args.command == "export":
+            from tui.report import export_command
+
+            return export_command(args.runs, args.root, args.output)
         return run_command(args)
     except UsageError as exc:
         print(f"llmtop: error: {exc}", file=sys.stderr)
