@@ -101,7 +101,8 @@ def load_run(path: Path) -> RunInfo:
         partial = _partial_profiles(path / SUMMARY_FILE, notes)
         profiles, rebuilt, duration = _rebuild(path, partial, definitions, slo, notes)
         notes.append("no final summary.json: the run did not finish; " + (
-            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl" if rebuilt
+            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
+            "the run saved raw gaps, --save-itl)" if rebuilt
             else "no request was recorded"))
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(

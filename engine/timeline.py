@@ -8,6 +8,7 @@ were generated, not when requests happened to end.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,47 +60,53 @@ class Timeline:
 
 def run_timeline(run_dir: Path, notes: list[str], bin_s: float = DEFAULT_BIN_S) -> Timeline:
     """Read a run folder's records and samples into a ``Timeline``."""
-    records = [r for r in iter_records(run_dir, notes) if r.sent_ns is not None]
-    return build_timeline(records, iter_samples(run_dir, notes), bin_s)
+    return build_timeline(iter_records(run_dir, notes), iter_samples(run_dir, notes), bin_s)
 
 
-def build_timeline(records: list[RequestRecord], samples: Iterable[dict],
+def build_timeline(records: Iterable[RequestRecord], samples: Iterable[dict],
                    bin_s: float = DEFAULT_BIN_S) -> Timeline:
-    """A ``Timeline`` from records (warm-up included: it is load too) and telemetry samples."""
-    end_s = max((r.end_ns for r in records), default=0) / NS
-    bin_s = max(bin_s, end_s / MAX_BINS)
-    edges = np.arange(0.0, end_s + bin_s, bin_s)
-    cumulative = _cumulative_tokens([r for r in records if r.ok], edges)
-    t_events = np.array([r.sent_ns / NS for r in records] + [r.end_ns / NS for r in records])
-    steps = np.array([1] * len(records) + [-1] * len(records))
-    order = np.argsort(t_events, kind="stable")
+    """A ``Timeline`` from records (warm-up included: it is load too) and telemetry samples.
+
+    Keeps five floats per request, never the records.
+    """
+    sent, ended = array("d"), array("d")
+    ramps: tuple[array, array, array] = (array("d"), array("d"), array("d"))
     starts: dict[str, float] = {}
     for r in records:
+        if r.sent_ns is None:
+            continue
+        sent.append(r.sent_ns / NS)
+        ended.append(r.end_ns / NS)
         starts[r.profile] = min(starts.get(r.profile, np.inf), r.scheduled_ns / NS)
+        if r.ok and r.completion_tokens and r.first_token_ns and r.last_token_ns:
+            start, stop = r.first_token_ns / NS, r.last_token_ns / NS
+            stop = max(stop, start + 1e-9)  # one chunk: all tokens at once
+            for column, value in zip(ramps, (start, stop, r.completion_tokens / (stop - start))):
+                column.append(value)
+    end_s = max(ended, default=0.0)
+    bin_s = max(bin_s, end_s / MAX_BINS)
+    edges = np.arange(0.0, end_s + bin_s, bin_s)
+    cumulative = _cumulative_tokens(*(np.asarray(c) for c in ramps), edges)
+    t_events = np.concatenate([np.asarray(sent), np.asarray(ended)])
+    steps = np.concatenate([np.ones(len(sent), dtype=int), -np.ones(len(ended), dtype=int)])
+    order = np.argsort(t_events, kind="stable")
     return Timeline(bin_s=bin_s, bin_start_s=edges[:-1], output_tokens_per_s=np.diff(cumulative)
                     / bin_s, in_flight_t_s=t_events[order], in_flight=np.cumsum(steps[order]),
                     gpus=_gpu_series(samples), profile_starts_s=list(starts.items()))
 
 
-def _cumulative_tokens(records: list[RequestRecord], edges: np.ndarray) -> np.ndarray:
+def _cumulative_tokens(starts: np.ndarray, stops: np.ndarray, rates: np.ndarray,
+                       edges: np.ndarray) -> np.ndarray:
     """Tokens generated up to each edge, each request's spread evenly over its token span.
 
     The sum of ramps is piecewise linear: its slope rises by a request's token rate where the
     request's first token arrives and falls back at its last, so sorting those changes and
     integrating the slope gives it exactly in O((requests + bins) log requests).
     """
-    starts, stops, rates = [], [], []
-    for r in records:
-        if r.completion_tokens and r.first_token_ns and r.last_token_ns:
-            start, stop = r.first_token_ns / NS, r.last_token_ns / NS
-            stop = max(stop, start + 1e-9)  # one chunk: all tokens at once
-            starts.append(start)
-            stops.append(stop)
-            rates.append(r.completion_tokens / (stop - start))
-    if not rates:
+    if not len(rates):
         return np.zeros(len(edges))
     times = np.concatenate([starts, stops])
-    changes = np.concatenate([rates, np.negative(rates)])
+    changes = np.concatenate([rates, -rates])
     order = np.argsort(times, kind="stable")
     times, slope = times[order], np.cumsum(changes[order])
     at_times = np.concatenate([[0.0], np.cumsum(slope[:-1] * np.diff(times))])

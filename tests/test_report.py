@@ -100,3 +100,17 @@ def test_timeline_reads_gpu_samples_of_an_archived_run():
     bench = Path(__file__).parent.parent / "bench" / "gpu" / "h200-telemetry-20261121"
     [gpu] = run_timeline(bench, []).gpus
     assert gpu.name == "GPU 0 NVIDIA H200" and len(gpu.t_s) == len(gpu.power_w) > 100
+
+
+def test_plot_lines_are_bounded():
+    import numpy as np
+
+    from tui.report_plots import MAX_POINTS, _cdf, _thin
+
+    values, fractions = _cdf(list(np.linspace(0.001, 1.0, 50_000)))
+    assert len(values) == len(fractions) == MAX_POINTS
+    assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(1000.0)
+    assert fractions[-1] == 1.0
+    t = np.arange(100_000, dtype=float)
+    grid, steps = _thin(t, (t % 7).astype(int))
+    assert len(grid) == MAX_POINTS and steps[-1] == 99_999 % 7

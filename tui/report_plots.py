@@ -23,6 +23,9 @@ from engine.timeline import Timeline
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "llmtop",
                             "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
 LINE_STYLES = ("-", "--", ":", "-.")
+MAX_POINTS = 2000
+"""Points per line at most: a CDF of 100k requests drawn point by point would make the file
+megabytes for no visible difference."""
 MAX_LEGEND_ENTRIES = 16
 """Beyond this many lines a legend hides the plot; it is left out."""
 
@@ -63,10 +66,10 @@ def latency_distributions(data: Sequence[RunPlotData]) -> str:
         lines = 0
         for i, d in enumerate(data):
             for j, (profile, columns) in enumerate(d.latencies.items()):
-                values = np.sort(np.asarray(columns.get(field, []))) * 1000
+                values, fractions = _cdf(columns.get(field, []))
                 if len(values):
                     lines += 1
-                    ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post",
+                    ax.step(values, fractions, where="post",
                             color=_color(i), linestyle=LINE_STYLES[j % len(LINE_STYLES)],
                             label=f"{d.label} {profile}")
         ax.set(title=f"{title} distribution", xlabel=f"{title} (ms)", ylabel="fraction <= x")
@@ -84,7 +87,8 @@ def over_time(data: Sequence[RunPlotData]) -> str:
         t = d.timeline
         axes[0].plot(t.bin_start_s + t.bin_s / 2, t.output_tokens_per_s, color=_color(i),
                      label=d.label)
-        axes[1].step(t.in_flight_t_s, t.in_flight, where="post", color=_color(i), label=d.label)
+        axes[1].step(*_thin(t.in_flight_t_s, t.in_flight), where="post", color=_color(i),
+                     label=d.label)
         for j, gpu in enumerate(t.gpus if has_gpu else []):
             style = LINE_STYLES[j % len(LINE_STYLES)]
             axes[2].plot(gpu.t_s, _nan(gpu.utilization_pct), color=_color(i), linestyle=style,
@@ -102,6 +106,24 @@ def over_time(data: Sequence[RunPlotData]) -> str:
         if 1 < len(handles) <= MAX_LEGEND_ENTRIES:
             ax.legend(fontsize=7, loc="upper right")
     return to_svg(fig)
+
+
+def _cdf(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical CDF in ms, at most ``MAX_POINTS`` points (evenly spaced in rank)."""
+    ordered = np.sort(np.asarray(values, dtype=float)) * 1000
+    fractions = np.arange(1, len(ordered) + 1) / max(len(ordered), 1)
+    if len(ordered) > MAX_POINTS:
+        keep = np.linspace(0, len(ordered) - 1, MAX_POINTS).astype(int)
+        return ordered[keep], fractions[keep]
+    return ordered, fractions
+
+
+def _thin(t_s: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A step function read at ``MAX_POINTS`` evenly spaced times when it has more points."""
+    if len(t_s) <= MAX_POINTS:
+        return t_s, values
+    grid = np.linspace(t_s[0], t_s[-1], MAX_POINTS)
+    return grid, values[np.searchsorted(t_s, grid, side="right") - 1]
 
 
 def _profile_marks(axes, timeline: Timeline) -> None:
