@@ -1,9 +1,11 @@
 """The knee of a concurrency ladder or rate sweep: how much load a server takes.
 
 A *sweep* is three or more profiles of one run that differ only in load: concurrency (closed
-loop, e.g. a suite's ``concurrency_ladder``) or ``rate_rps`` (open loop). Profiles are grouped
-by their definition with ``name``, ``description``, ``concurrency`` and ``rate_rps`` left out;
-without definitions, by name with a ``-cN`` suffix removed. Steps are ordered by load.
+loop, e.g. a suite's ``concurrency_ladder``) or ``rate_rps`` (open loop), and in how long each
+step runs (``requests``, ``duration_s``, ``warmup_requests``, ``max_in_flight``: a ladder often
+sends more requests at higher load). Profiles are grouped by their definition with those
+fields, ``name`` and ``description`` left out; without definitions, by name with a ``-cN``
+suffix removed. Steps are ordered by load.
 
 Two answers per sweep, each with the numbers that decided it:
 
@@ -34,7 +36,8 @@ DEFAULT_GAIN_THRESHOLD_PCT = 10.0
 """Throughput gain per step below which a sweep counts as saturated."""
 MIN_STEPS = 3
 """Fewest distinct loads that make a sweep (two points give a line, not a knee)."""
-LOAD_FIELDS = frozenset({"name", "description", "concurrency", "rate_rps"})
+LOAD_FIELDS = frozenset({"name", "description", "concurrency", "rate_rps", "requests",
+                         "duration_s", "warmup_requests", "max_in_flight"})
 """Profile fields that may differ between the steps of one sweep."""
 _LOAD_SUFFIX = re.compile(r"-(c\d+|r[\d.]+)$")
 
@@ -152,14 +155,21 @@ def _knee(members: list[ProfileSummary], kind: Any, slo: Slo, threshold: float) 
                 else 100.0 * (s.output_tokens_per_s - previous) / previous)
         steps.append(_step(s, gain, slo))
         previous = s.output_tokens_per_s
-    base = _LOAD_SUFFIX.sub("", members[0].profile)
-    draft = Knee(group=base, load_kind=kind, steps=steps, slo_ttft_s=slo.ttft_s,
-                 slo_tpot_s=slo.tpot_s, gain_threshold_pct=threshold, slo_knee_load=None,
-                 slo_reason="", saturation_load=None, saturation_reason="")
+    draft = Knee(group=_group_name([s.profile for s in members]), load_kind=kind, steps=steps,
+                 slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s, gain_threshold_pct=threshold,
+                 slo_knee_load=None, slo_reason="", saturation_load=None, saturation_reason="")
     slo_load, slo_reason = _slo_knee(draft)
     sat_load, sat_reason = _saturation(draft)
     return draft.model_copy(update={"slo_knee_load": slo_load, "slo_reason": slo_reason,
                                     "saturation_load": sat_load, "saturation_reason": sat_reason})
+
+
+def _group_name(names: list[str]) -> str:
+    """``ladder-step`` for ``ladder-step-c1``, ``-c2``...; else ``c1..c32``."""
+    bases = {_LOAD_SUFFIX.sub("", name) for name in names}
+    if len(bases) == 1 and bases != {names[0]}:
+        return bases.pop()
+    return f"{names[0]}..{names[-1]}"
 
 
 def _step(s: ProfileSummary, gain: float | None, slo: Slo) -> LoadStep:

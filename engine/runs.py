@@ -207,6 +207,8 @@ def _walk(root: Path) -> Iterator[Path]:
 def resolve_run(ref: str, root: Path) -> Path:
     """A run folder from a path, or a run id or unique id prefix under ``root``.
 
+    Ids are folder names and the ids run.json records (an archived folder may be renamed).
+
     Raises:
         RunFolderError: Nothing, or more than one run, matches ``ref``.
 
@@ -222,7 +224,9 @@ def resolve_run(ref: str, root: Path) -> Path:
     if not root.is_dir():
         raise RunFolderError(f"no run folder {ref}, and results folder {root} does not exist")
     runs = discover_runs(root)
-    matches = [p for p in runs if p.name == ref] or [p for p in runs if p.name.startswith(ref)]
+    ids = {p: {p.name, _recorded_id(p)} for p in runs}
+    matches = ([p for p in runs if ref in ids[p]]
+               or [p for p in runs if any(i.startswith(ref) for i in ids[p])])
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -230,6 +234,12 @@ def resolve_run(ref: str, root: Path) -> Path:
                              "`llmtop runs` lists them; or give a folder path)")
     raise RunFolderError(f"'{ref}' matches {len(matches)} runs under {root}: "
                          f"{', '.join(p.name for p in matches[:5])}; give more of the id")
+
+
+def _recorded_id(path: Path) -> str:
+    """The run id run.json records (archived folders are often renamed), else the name."""
+    meta = read_json(path / RUN_FILE, []) if (path / RUN_FILE).is_file() else None
+    return str((meta or {}).get("run_id") or path.name)
 
 
 def load_runs(refs: Iterable[str], root: Path) -> list[RunInfo]:

@@ -113,3 +113,13 @@ def test_a_ladder_run_records_its_knee_and_the_console_prints_it(fake_server, ru
     assert saved.knees == result.summary.knees
     assert "knee of s (3 steps, c=1 .. c=4):" in output.getvalue()
     assert "SLO knee:" in output.getvalue() and "saturation:" in output.getvalue()
+
+
+def test_steps_may_differ_in_how_long_they_run_as_in_the_h200_bench():
+    bench = Path(__file__).parent.parent / "bench" / "gpu" / "h200-telemetry-20261121"
+    run = RunSummary.model_validate(json.loads((bench / "summary.json").read_text()))
+    definitions = json.loads((bench / "run.json").read_text())["profiles"]
+    [knee] = find_knees(run.profiles, definitions)
+    assert knee.group == "c1..c32" and [s.load for s in knee.steps] == [1, 8, 32]
+    # 1,378 -> 1,432 output tok/s from c=8 to c=32 on one H200: +3.9 %, saturated at c=8.
+    assert knee.saturation_load == 8 and "+3.9 % < 10 %" in knee.saturation_reason

@@ -92,9 +92,15 @@ def test_discover_nested_and_resolve(tmp_path):
     (tmp_path / "matrix-x.json").write_text("{}")
     (tmp_path / "empty").mkdir()
     assert sorted(p.name for p in discover_runs(tmp_path)) == [BASE, SLOW]
+    with pytest.raises(RunFolderError, match="nope/x: no such folder"):
+        resolve_run("nope/x", tmp_path)
     assert resolve_run(SLOW[:-2], tmp_path).name == SLOW
     assert resolve_run(str(tmp_path / SLOW), tmp_path).name == SLOW
-    with pytest.raises(RunFolderError, match="matches 2 runs"):
+    renamed = copy_run(LADDER, tmp_path / "archive")
+    renamed.rename(tmp_path / "archive" / "my-ladder")
+    assert resolve_run(LADDER[:15], tmp_path).name == "my-ladder"
+    assert resolve_run("my-lad", tmp_path).name == "my-ladder"
+    with pytest.raises(RunFolderError, match="matches 3 runs"):
         resolve_run("2026", tmp_path)
     with pytest.raises(RunFolderError, match="no run 'zzz' under"):
         resolve_run("zzz", tmp_path)

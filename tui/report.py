@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.compare import Comparison, compare_loaded
 from engine.compare_text import diff_text, interval_text, statement, value_text
 from engine.export import export_csv
+from engine.knee import Knee
 from engine.run_folder import RunFolderError, latency_columns
 from engine.runs import RunInfo, load_runs
 from engine.timeline import run_timeline
@@ -95,9 +96,7 @@ def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
              f"<p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
              _runs_table(labels, runs), _profiles_table(labels, runs)]
     if knees:
-        parts.append("<h2>Knee</h2>" + "".join(
-            f"<pre>{_e(label)}: {_e(chr(10).join(knee.lines()))}</pre>"
-            for label, _run, knee in knees))
+        parts.append("<h2>Knee</h2>" + "".join(_knee(label, knee) for label, _run, knee in knees))
     if len(runs) > 1:
         parts.append(_comparison(compare_loaded(runs)))
     parts += ["<h2>Latency distributions</h2>", latency_distributions(data),
@@ -121,6 +120,21 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int =
     body = "".join("<tr>" + "".join(f"<td class='{'l' if i < left else ''}'>{_e(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _knee(label: str, knee: Knee) -> str:
+    """The statement, then every step's deciding numbers."""
+    rows = [(knee.label(s.load), s.profile, f"{s.output_tokens_per_s:,.1f}",
+             "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %", _ms_value(s.ttft_p99_s),
+             _ms_value(s.tpot_p99_s), s.failures, "; ".join(s.slo_misses) or "meets")
+            for s in knee.steps]
+    return (f"<pre>{_e(label)}: {_e(chr(10).join(knee.lines()))}</pre>" + _table(
+        ("load", "profile", "out tok/s", "gain", "TTFT p99 ms", "TPOT p99 ms", "failed",
+         "SLOs"), rows, left=2))
+
+
+def _ms_value(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
 
 
 def _runs_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:

@@ -172,7 +172,11 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
         if limit:
             ax.axhline(limit * 1000, color="red", linewidth=0.8, label="SLO")
     for ax in axes:
-        ax.set_xscale("log", base=2) if _doubling(knees) else None
+        if _doubling(knees):
+            ax.set_xscale("log", base=2)
+        loads = sorted({s.load for _, _, k in knees for s in k.steps})
+        ax.set_xticks(loads, [f"{load:g}" for load in loads])
+        ax.minorticks_off()
         if len(ax.get_legend_handles_labels()[0]) <= MAX_LEGEND_ENTRIES:
             ax.legend(fontsize=7)
     return to_svg(fig)
