@@ -53,7 +53,7 @@ def test_a_killed_run_replays_with_a_note(finished_run):
     timeline = load_timeline(folder)
     view = timeline.state_at(timeline.duration_s).view()
     assert view.totals["requests"] == 9 and view.summary is None
-    assert any("cut short" in n for n in timeline.notes)
+    assert any("truncated last line" in n for n in timeline.notes)
     assert any("no final summary.json" in n for n in timeline.notes)
 
 
@@ -63,7 +63,7 @@ def test_bad_folders_are_named(tmp_path, capsys):
     with pytest.raises(ReplayError, match="no requests.jsonl"):
         load_timeline(tmp_path)
     assert main(["replay", str(tmp_path / "missing")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "missing: no such folder" in capsys.readouterr().err
 
 
 def test_brackets_move_the_replay_cursor(finished_run):

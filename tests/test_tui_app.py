@@ -162,13 +162,15 @@ async def test_enter_on_a_request_shows_its_full_record():
 
 
 @sync
-async def test_a_replay_refuses_changes_with_a_notification():
+async def test_a_replay_hides_run_controls():
     app = make_app(SeededRun().state(finished=True), ReadOnly())
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n", "space", "a")
+        await pilot.press("n", "space", "a", "s")
         assert not isinstance(app.screen, ProfilePicker)
-        messages = [n.message for n in app._notifications]
-        assert any("replay" in m for m in messages)
+        shown = {key for key, b in app.screen.active_bindings.items()
+                 if app.check_action(b.binding.action, ())}
+        assert not {"n", "space", "a", "d", "r", "s"} & shown
+        assert {"q", "question_mark"} <= shown
 
 
 @sync

@@ -6,14 +6,13 @@ Update after an intended change with ``scripts/test tests/test_tui_snapshots.py
 
 from __future__ import annotations
 
-from tui_data import SeededRun
+from tui_data import IdleControls, SeededRun
 
 from tui.app import make_app
-from tui.controls import ReadOnly
 
 
 def _app(run: SeededRun, *, finished: bool = False):
-    return make_app(run.state(finished=finished), ReadOnly())
+    return make_app(run.state(finished=finished), IdleControls())
 
 
 def test_main_screen(snap_compare):

@@ -136,3 +136,14 @@ class SeededRun:
                                    loop_lag_max_ms=None, sink_time_s=0.0), notices=[],
                 error="the server process exited with code 137 during the run"
                 if self.failures else None))
+
+
+class IdleControls:
+    """Controls of a live run that ignore every call (snapshots only look)."""
+
+    read_only = False
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: None

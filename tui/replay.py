@@ -10,12 +10,11 @@ their send and their end).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from engine.events import (
@@ -34,12 +33,13 @@ from engine.profile import Profile
 from engine.queue import EntryStatus, QueueEntry
 from engine.records import RequestRecord
 from engine.results import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
+from engine.run_folder import iter_records, iter_samples, jsonl_file, read_json
 from engine.summary import ProfileSummary, RunSummary, Slo
+from engine.timeline import build_timeline
 from tui.live import LiveState
 
 BIN_S = 0.5
-"""Width of the rebuilt throughput bins."""
-SAMPLES_FILE = "samples.jsonl"
+"""Width of the rebuilt throughput bins (wider for long runs: ``engine.timeline.MAX_BINS``)."""
 
 
 class ReplayError(ValueError):
@@ -82,13 +82,13 @@ def load_timeline(run_dir: Path) -> Timeline:
     if not run_dir.is_dir():
         raise ReplayError(f"{run_dir} is not a folder; give a results folder such as "
                           f"llmtop-results/20261121-081455-2a60")
-    meta = _read_json(run_dir / RUN_FILE)
-    if not (run_dir / REQUESTS_FILE).exists():
+    if jsonl_file(run_dir, REQUESTS_FILE) is None:
         raise ReplayError(f"{run_dir} holds no {REQUESTS_FILE}: not an llmtop results folder")
     notes: list[str] = []
-    records = list(_records(run_dir / REQUESTS_FILE, notes))
-    summary = _summary(run_dir / SUMMARY_FILE, notes)
-    slo = Slo.model_validate(meta.get("slo") or {}) if meta else Slo()
+    meta = read_json(run_dir / RUN_FILE, notes) or {}
+    records = list(iter_records(run_dir, notes))
+    summary = _summary(read_json(run_dir / SUMMARY_FILE, []), notes)
+    slo = Slo.model_validate(meta.get("slo") or {})
     profiles = _profiles(meta, records)
     events: list[tuple[float, Any]] = [(0.0, RunStarted(
         str(meta.get("run_id", run_dir.name)), str(run_dir), str(meta.get("url", "?")),
@@ -96,13 +96,14 @@ def load_timeline(run_dir: Path) -> Timeline:
         tuple(p.name for p in profiles)))]
     events += _profile_events(profiles, records, summary)
     events += [(r.end_ns / 1e9, RequestFinished(r)) for r in records]
-    events += _throughput(records)
-    samples = _samples(run_dir / SAMPLES_FILE)
-    if not any(isinstance(e, TelemetrySampled) and e.kind == "gpu" for _, e in samples):
+    samples = [(d["t_ns"] / 1e9, TelemetrySampled(d.pop("kind"), d.pop("t_ns"), d))
+               for d in iter_samples(run_dir, notes)
+               if isinstance(d.get("kind"), str) and isinstance(d.get("t_ns"), int)]
+    if not any(e.kind == "gpu" for _, e in samples):
         events.append((0.0, NoticeRaised("info", f"the run recorded no GPU samples: {NO_GPU}")))
-    events += samples
+    events += samples + _throughput(records)
     end = max((when for when, _ in events), default=0.0)
-    if summary is not None and summary.status != "running":
+    if summary is not None:
         events.append((end, RunFinished(summary)))
     else:
         notes.append("no final summary.json: the run was killed or is still going")
@@ -110,35 +111,13 @@ def load_timeline(run_dir: Path) -> Timeline:
     return Timeline(events, end, slo, notes)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ReplayError(f"{path} is unreadable: {exc}") from None
-    return data if isinstance(data, dict) else {}
-
-
-def _records(path: Path, notes: list[str]) -> Iterator[RequestRecord]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield RequestRecord.model_validate_json(line)
-            except ValidationError:
-                notes.append(f"{path.name} line {number} skipped (cut short or not a record)")
-
-
-def _summary(path: Path, notes: list[str]) -> RunSummary | None:
-    data = _read_json(path)
+def _summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:
     if not data or data.get("status") == "running":
         return None
     try:
         return RunSummary.model_validate(data)
     except ValidationError:
-        notes.append(f"{path.name} does not match this llmtop version; figures rebuilt")
+        notes.append(f"{SUMMARY_FILE} does not match this llmtop version: not shown")
         return None
 
 
@@ -197,63 +176,34 @@ def _with_status(entries: list[QueueEntry], name: str, status: EntryStatus,
 
 
 def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
-    """Snapshots rebuilt per ``BIN_S``: output tokens spread over each request's stream."""
+    """Live snapshots rebuilt per ``BIN_S`` from the records (``engine.timeline``'s curve)."""
     measured = sorted((r for r in records if not r.warmup), key=lambda r: r.end_ns)
     if not measured:
         return []
-    bins = int(measured[-1].end_ns / 1e9 / BIN_S) + 1
-    out, inputs, done = [0.0] * bins, [0.0] * bins, [0] * bins
-    in_flight = [0] * bins
-    for r in measured:
-        _spread(out, r.completion_tokens or 0, r.first_token_ns, r.last_token_ns or r.end_ns)
-        end_bin = min(bins - 1, int(r.end_ns / 1e9 / BIN_S))
-        if r.ok:
-            inputs[end_bin] += r.prompt_tokens or 0
-            done[end_bin] += 1
-        for b in range(int((r.sent_ns or r.scheduled_ns) / 1e9 / BIN_S), end_bin + 1):
-            in_flight[b] += 1
-    snapshots, i = [], 0
+    curve = build_timeline(records, (), BIN_S)
+    snapshots: list[tuple[float, Any]] = []
     finished: dict[str, int] = {}
     failed: dict[str, int] = {}
-    for b in range(bins):
-        t = (b + 1) * BIN_S
+    i = 0
+    for b, out_per_s in enumerate(curve.output_tokens_per_s):
+        t = float(curve.bin_start_s[b]) + curve.bin_s
+        ended_in_bin = []
         while i < len(measured) and measured[i].end_ns / 1e9 < t:
-            name = measured[i].profile
-            finished[name] = finished.get(name, 0) + 1
-            failed[name] = failed.get(name, 0) + (not measured[i].ok)
+            r = measured[i]
+            finished[r.profile] = finished.get(r.profile, 0) + 1
+            failed[r.profile] = failed.get(r.profile, 0) + (not r.ok)
+            ended_in_bin.append(r)
             i += 1
-        p = measured[max(0, i - 1)].profile
-        n, bad = finished.get(p, 0), failed.get(p, 0)
+        at = int(np.searchsorted(curve.in_flight_t_s, t, side="right")) - 1
+        in_flight = int(curve.in_flight[at]) if at >= 0 else 0
+        name = measured[max(0, i - 1)].profile
+        ok = [r for r in ended_in_bin if r.ok]
         snapshots.append((t, SnapshotTaken(
-            p, int(t * 1e9), t, BIN_S, in_flight[b], n, n, bad, None, out[b] / BIN_S,
-            inputs[b] / BIN_S, done[b] / BIN_S, None, None, False)))
+            name, int(t * 1e9), t, curve.bin_s, in_flight, finished.get(name, 0),
+            finished.get(name, 0), failed.get(name, 0), None, float(out_per_s),
+            sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s, len(ok) / curve.bin_s,
+            None, None, False)))
     return snapshots
-
-
-def _spread(bins: list[float], tokens: int, first_ns: int | None, last_ns: int) -> None:
-    if not tokens:
-        return
-    start = (first_ns if first_ns is not None else last_ns) / 1e9
-    end = max(start, last_ns / 1e9)
-    lo, hi = int(start / BIN_S), min(len(bins) - 1, int(end / BIN_S))
-    for b in range(lo, hi + 1):
-        bins[b] += tokens / (hi - lo + 1)
-
-
-def _samples(path: Path) -> list[tuple[float, Any]]:
-    if not path.exists():
-        return []
-    events = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            kind, t_ns = data.pop("kind", None), data.pop("t_ns", None)
-            if isinstance(kind, str) and isinstance(t_ns, int):
-                events.append((t_ns / 1e9, TelemetrySampled(kind, t_ns, data)))
-    return events
 
 
 def replay_command(run_dir: Path) -> int:
