@@ -11,27 +11,34 @@ from tui_data import IdleControls, SeededRun
 from tui.app import make_app
 
 
+async def _settle(pilot) -> None:
+    """Let the first repaints and the tables' scrolling finish, however busy the machine."""
+    await pilot.pause(0.5)
+    await pilot.wait_for_scheduled_animations()
+
+
 def _app(run: SeededRun, *, finished: bool = False):
     return make_app(run.state(finished=finished), IdleControls())
 
 
 def test_main_screen(snap_compare):
-    assert snap_compare(_app(SeededRun()), terminal_size=(120, 36))
+    assert snap_compare(_app(SeededRun()), terminal_size=(120, 36), run_before=_settle)
 
 
 def test_main_screen_at_80x24(snap_compare):
-    assert snap_compare(_app(SeededRun()), terminal_size=(80, 24))
+    assert snap_compare(_app(SeededRun()), terminal_size=(80, 24), run_before=_settle)
 
 
 def test_no_gpu(snap_compare):
     assert snap_compare(_app(SeededRun(gpu=False, server_metrics=False)),
-                        terminal_size=(100, 30))
+                        terminal_size=(100, 30), run_before=_settle)
 
 
 def test_failed_run_with_errors(snap_compare):
     assert snap_compare(_app(SeededRun(failures=True), finished=True),
-                        terminal_size=(100, 30))
+                        terminal_size=(100, 30), run_before=_settle)
 
 
 def test_help_screen(snap_compare):
-    assert snap_compare(_app(SeededRun()), terminal_size=(100, 36), press=["question_mark"])
+    assert snap_compare(_app(SeededRun()), terminal_size=(100, 36), press=["question_mark"],
+                        run_before=_settle)

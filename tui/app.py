@@ -107,8 +107,8 @@ class LlmtopApp(App[int]):
         self.query_one("#latency").border_title = "Latency per request"
         self.query_one("#throughput").border_title = "Throughput"
         self.query_one("#queue").focus()
+        self.repaint()
         self.set_interval(1 / REPAINT_HZ, self.repaint)
-        self.call_after_refresh(self.repaint)
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.action_quit_now)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)

@@ -6,7 +6,8 @@ Tables are updated row by row (by key) so a person's cursor and scroll survive r
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.widget import Widget
+from textual.widgets import DataTable
 
 from engine.queue import EntryStatus, QueueEntry
 from engine.records import RequestRecord
@@ -21,47 +22,61 @@ STATUS_MARK = {EntryStatus.QUEUED: ("·", "dim"), EntryStatus.RUNNING: ("▶", "
 METRIC_LABEL = {"ttft_s": "TTFT", "tpot_s": "TPOT", "itl_s": "ITL", "e2e_s": "E2E"}
 
 
-class TextPane(Static):
-    """A pane drawn by a ``render`` function into lines of text."""
+class TextPane(Widget):
+    """A pane drawn from the latest view when Textual renders it, at its size then: a
+    repaint that comes before layout can never leave text drawn for the wrong width.
+    """
 
-    def show(self, lines: list[Text]) -> None:
-        self.update(Text("\n").join(lines))
+    DEFAULT_CSS = "TextPane { height: auto; }"
 
-    @property
-    def inner_width(self) -> int:
-        return max(10, self.content_size.width or 40)
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._view: LiveView | None = None
 
-    @property
-    def inner_height(self) -> int:
-        return max(1, self.content_size.height or 3)
+    def paint(self, view: LiveView) -> None:
+        self._view = view
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if self._view is None:
+            return Text("")
+        width = max(10, self.content_size.width or 40)
+        height = max(1, self.content_size.height or 3)
+        return Text("\n").join(self.lines(self._view, width, height))
+
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        raise NotImplementedError
 
 
 class HeaderBar(TextPane):
-    def paint(self, view: LiveView) -> None:
-        self.show([render.header(view)])
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        return [render.header(view)]
 
 
 class LatencyPane(TextPane):
-    def paint(self, view: LiveView) -> None:
-        self.show(render.latency_lines(view, self.inner_width, self.inner_height))
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        return render.latency_lines(view, width, height)
 
 
 class ThroughputPane(TextPane):
-    def paint(self, view: LiveView) -> None:
-        self.show(render.throughput_lines(view, self.inner_width, self.inner_height))
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        return render.throughput_lines(view, width, height)
 
 
 class GpuPane(TextPane):
-    def paint(self, view: LiveView) -> None:
-        self.show(render.gpu_lines(view, self.inner_width))
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        return render.gpu_lines(view, width)
 
 
 class ServerPane(TextPane):
     def paint(self, view: LiveView) -> None:
         self.display = view.server_metrics is not None
-        if self.display:
+        if view.server_metrics is not None:
             self.border_title = f"Server ({view.server_metrics.get('family', '?')} /metrics)"
-            self.show(render.server_lines(view))
+        super().paint(view)
+
+    def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
+        return render.server_lines(view)
 
 
 class QueueTable(DataTable):
