@@ -1,0 +1,60 @@
+"""The real live screen, headless, against the real llama-server: a person watches a run,
+adds a scenario, stops the run and quits, and the results folder holds every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from conftest import make_profile
+from real_server import MODEL, real_server  # noqa: F401 - fixture
+
+from engine.events import EventBus
+from engine.queue import EntryStatus
+from engine.runner import Engine, RunConfig
+from tui.live_session import start_live
+from tui.panes import RequestsTable
+
+pytestmark = [pytest.mark.real_server, pytest.mark.timeout(180)]
+
+
+async def _until(pilot, condition, limit_s: float = 90.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "the screen never showed it"
+        await pilot.pause(0.2)
+
+
+def test_live_screen_over_a_real_run(real_server, tmp_path):  # noqa: F811
+    config = RunConfig(url=real_server.url, model=MODEL, results_root=tmp_path, hold_open=True,
+                       profiles=[make_profile(name="first", concurrency=2, requests=6,
+                                              max_tokens=16, input_tokens=32)])
+    live = start_live(Engine(config, EventBus()))
+
+    async def watch() -> None:
+        async with live.app.run_test(size=(100, 30)) as pilot:
+            app = live.app
+            await _until(pilot, lambda: app.view.totals.get("requests") == 6)
+            assert app.query_one(RequestsTable).row_count == 6
+            assert app.view.latency[0].exact and app.view.latency[0].metrics["ttft_s"].count == 6
+            await _until(pilot, lambda: app.idle)  # the queue ran out: the session waits
+            app.controls.add_profile(make_profile(name="added", requests=3, max_tokens=8,
+                                                  input_tokens=32))
+            await _until(pilot, lambda: [e.status for e in app.view.queue]
+                         == [EntryStatus.DONE, EntryStatus.DONE])
+            await pilot.press("q")  # idle: ends the run without asking, then exits
+            await _until(pilot, lambda: not app.is_running, 30)
+        assert live.app.return_value == 0
+
+    asyncio.run(watch())
+    summary = live.finish()
+    assert summary.status == "completed"
+    assert [p.profile for p in summary.profiles] == ["first", "added"]
+    lines = (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 9 and all(r["ok"] for r in records)
+    saved = json.loads((tmp_path / summary.run_id / "summary.json").read_text())
+    assert saved["status"] == "completed" and len(saved["profiles"]) == 2
