@@ -31,7 +31,7 @@ governs, yet every run stays bounded by a request count too."""
 class Spec:
     """One measurement, run in its own client process."""
 
-    kind: str  # "engine", "client" or "raw"
+    kind: str  # "engine", "engine-ui", "client", "aiohttp" or "raw"
     level: int
     seconds: float
     loop: str  # "uvloop" or "asyncio"
@@ -99,7 +99,8 @@ def _body() -> dict[str, Any]:
             "messages": [{"role": "user", "content": words}]}
 
 
-async def _run_engine(spec: Spec) -> dict[str, Any]:
+def _engine_setup(spec: Spec, results_root: Path) -> tuple[Any, Any]:
+    """The real ``Engine`` for a closed loop at ``spec.level``, and a collector of its events."""
     from engine.events import EventBus, RequestFinished, SnapshotTaken
     from engine.profile import validate_profile
     from engine.runner import Engine, RunConfig
@@ -124,12 +125,42 @@ async def _run_engine(spec: Spec) -> dict[str, Any]:
                 self.tokens += event.record.completion_tokens or 0
 
     collector = Collector()
+    config = RunConfig(url=spec.url, model="bench", profiles=[profile], results_root=results_root)
+    engine = Engine(config, EventBus([collector]))
+    return engine, collector
+
+
+async def _run_engine(spec: Spec) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="llmtop-bench-") as tmp:
-        config = RunConfig(url=spec.url, model="bench", profiles=[profile],
-                           results_root=Path(tmp))
-        engine = Engine(config, EventBus([collector]))
+        engine, collector = _engine_setup(spec, Path(tmp))
         with _Window(spec.server_pid) as window:
             summary = await engine.run()
+    return _engine_figures(engine, collector, summary, window)
+
+
+UI_SIZE = (160, 48)
+"""Terminal the live screen is drawn on in the ``engine-ui`` measurement."""
+
+
+async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
+    """As ``llmtop run`` with its live screen: the engine on its own thread and loop, the
+    Textual app drawing (headless, at ``UI_SIZE``) on this one, both in this process.
+    """
+    from tui.live_session import start_live
+
+    with tempfile.TemporaryDirectory(prefix="llmtop-bench-") as tmp:
+        engine, collector = _engine_setup(spec, Path(tmp))
+        with _Window(spec.server_pid) as window:
+            live = start_live(engine)
+            async with live.app.run_test(headless=True, size=UI_SIZE) as pilot:
+                while live.thread.running:
+                    await pilot.pause(0.1)
+                repaints = live.app.repaints
+            summary = live.finish()
+    return {**_engine_figures(engine, collector, summary, window), "ui_repaints": repaints}
+
+
+def _engine_figures(engine: Any, collector: Any, summary: Any, window: _Window) -> dict[str, Any]:
     p = summary.profiles[0] if summary.profiles else None
     measured_lag = sorted(engine._lag.samples_ms[collector.first_measured_lag_sample or 0:])
     return {
@@ -306,8 +337,8 @@ async def _run_client(spec: Spec) -> dict[str, Any]:
         return await _closed_loop(spec, one)
 
 
-RUNNERS = {"engine": _run_engine, "raw": _run_raw, "client": _run_client,
-           "aiohttp": _run_aiohttp}
+RUNNERS = {"engine": _run_engine, "engine-ui": _run_engine_ui, "raw": _run_raw,
+           "client": _run_client, "aiohttp": _run_aiohttp}
 
 
 def child_main(spec: Spec) -> None:

@@ -22,6 +22,8 @@ over ``httpx_aiohttp.AiohttpTransport``, ``aiter_raw``, bytes counted, nothing p
 ``client`` (``--layers``) adds the engine's ``StreamingClient`` with SSE and JSON parsing but
 no records, events or results files. ``nofile`` repeats the highest level with the soft
 ``RLIMIT_NOFILE`` lowered to 1024 (a common default) to check whether the engine raises it.
+``engine-ui`` (``--ui``) is the engine as ``llmtop run`` drives it with its live screen: the
+engine on its own thread and loop, the Textual app repainting (headless) in the same process.
 
 Run: ``.venv/bin/python -m bench.engine_ceiling [--levels 1,64,256,1024] [--seconds N]``.
 """
@@ -142,7 +144,9 @@ def plan(args: argparse.Namespace) -> list[Config]:
     configs: list[Config] = []
     for level in levels:
         configs.append(Config("engine", "uvloop", level))
-        if level == 64:
+        if args.ui:
+            configs.append(Config("engine-ui", "uvloop", level))
+        if level == 64 and not args.ui:
             configs.append(Config("engine", "asyncio", level))
         if args.layers:
             configs += [Config("client", "uvloop", level), Config("aiohttp", "uvloop", level)]
@@ -329,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-ninja", type=float, default=0.0,
                         help="first wait up to this many seconds for a ninja build to end")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw client stack")
+    parser.add_argument("--ui", action="store_true",
+                        help="also measure each level with the live Textual screen drawing "
+                        "(headless) in the same process, as llmtop run does")
     parser.add_argument("--layers", action="store_true",
                         help="also run StreamingClient+Exchange without the engine, and "
                              "plain aiohttp without httpx")

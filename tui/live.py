@@ -123,6 +123,8 @@ class LiveState:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self.version = 0
+        """Events applied so far: a repaint with nothing new can skip the panes."""
         self._rng = random.Random(0)
         self._started: float | None = None
         self._ended: float | None = None
@@ -163,6 +165,7 @@ class LiveState:
         if handler is not None:
             with self._lock:
                 handler(self, event)
+                self.version += 1
 
     def _run_started(self, e: RunStarted) -> None:
         self._started = self._clock()
@@ -240,9 +243,8 @@ class LiveState:
     def view(self) -> LiveView:
         """An immutable copy of what to paint now."""
         with self._lock:
-            end = self._ended if self._ended is not None else self._clock()
             return LiveView(
-                **self._info, elapsed_s=end - self._started if self._started is not None else 0.0,
+                **self._info, elapsed_s=self._elapsed_locked(),
                 status=self._status, queue=self._queue, current=self._current,
                 spark=tuple(self._spark), slo=self._slo, slo_breaks=self._slo_breaks,
                 recent=tuple(self._recent), history=tuple(self._history),
@@ -250,6 +252,16 @@ class LiveState:
                 gpu_energy_j=self._energy_j(), gpu_notice=self._gpu_notice,
                 server_metrics=self._server, host=self._host, latency=self._latency_rows(),
                 notices=tuple(self._notices), summary=self._summary)
+
+    def elapsed_s(self) -> float:
+        """Seconds since the run started (to its end once it ended)."""
+        with self._lock:
+            return self._elapsed_locked()
+
+    def _elapsed_locked(self) -> float:
+        if self._started is None:
+            return 0.0
+        return (self._ended if self._ended is not None else self._clock()) - self._started
 
     def _energy_j(self) -> dict[int, float]:
         """Energy per GPU since the first sample: the NVML counter is in millijoules."""
