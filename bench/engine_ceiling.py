@@ -155,8 +155,11 @@ def plan(args: argparse.Namespace) -> list[Config]:
     if not args.no_nofile and levels and max(levels) >= 1000:
         configs.append(Config("engine", "uvloop", max(levels), nofile=1024))
     if args.paced_itl_ms:
-        configs += [Config("engine", "uvloop", int(v), paced=True)
-                    for v in args.paced_levels.split(",") if v]
+        for v in args.paced_levels.split(","):
+            if v:
+                configs.append(Config("engine", "uvloop", int(v), paced=True))
+                if args.ui:
+                    configs.append(Config("engine-ui", "uvloop", int(v), paced=True))
     return configs
 
 
@@ -227,10 +230,10 @@ def verdicts(results: list[dict[str, Any]], paced_itl_ms: float) -> list[str]:
                      f"{statistics.median(lags):.1f} ms, runs "
                      f"{', '.join(f'{v:.1f}' for v in lags)})")
     paced = [r for r in results if r.get("paced") and "tokens_per_s" in r]
-    for level in sorted({r["level"] for r in paced}):
-        rs = [r for r in paced if r["level"] == level]
+    for label, level in sorted({(r["label"], r["level"]) for r in paced}):
+        rs = [r for r in paced if r["level"] == level and r["label"] == label]
         lines.append(
-            f"paced server ({paced_itl_ms:g} ms per token) at {level} streams: lag p99 "
+            f"{label}, paced server ({paced_itl_ms:g} ms per token) at {level} streams: lag p99 "
             f"{_span(rs, 'lag_p99_ms', '.1f')} ms, p50 {_span(rs, 'lag_p50_ms', '.2f')} ms; "
             f"measured ITL p50 {_span(rs, 'itl_p50_ms', '.1f')} ms, p99 "
             f"{_span(rs, 'itl_p99_ms', '.1f')} ms; {_span(rs, 'tokens_per_s', '.0f')} tok/s")

@@ -15,7 +15,8 @@ from engine.queue import EntryStatus
 from engine.summary import ClientHealth, RunSummary
 from tui.app import make_app
 from tui.controls import ReadOnly
-from tui.panes import QueueTable, RequestsTable
+from tui.panes import QueueTable
+from tui.request_list import RequestList
 from tui.screens import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 
 SIZE = (100, 30)
@@ -152,7 +153,7 @@ async def test_enter_on_a_request_shows_its_full_record():
     app = make_app(SeededRun().state(), RecordingControls())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
-        app.query_one(RequestsTable).focus()
+        app.query_one(RequestList).focus()
         await pilot.press("enter")
         assert isinstance(app.screen, RecordScreen)
         assert app.screen.record.request_id == app.view.recent[-1].request_id

@@ -1,5 +1,6 @@
 """The real live screen, headless, against the real llama-server: a person watches a run,
-adds a scenario, stops the run and quits, and the results folder holds every request.
+adds a scenario, stops the run and quits, and the results folder holds every request. The
+engine runs in its own process, as under llmtop run.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import pytest
 from conftest import make_profile
 from real_server import MODEL, real_server  # noqa: F401 - fixture
 
-from engine.events import EventBus
 from engine.queue import EntryStatus
-from engine.runner import Engine, RunConfig
+from engine.results import new_run_id
+from engine.runner import RunConfig
+from tui.engine_process import EngineJob
 from tui.live_session import start_live
-from tui.panes import RequestsTable
+from tui.request_list import RequestList
 
 pytestmark = [pytest.mark.real_server, pytest.mark.timeout(180)]
 
@@ -32,14 +34,17 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):  # noqa: F811
     config = RunConfig(url=real_server.url, model=MODEL, results_root=tmp_path, hold_open=True,
                        profiles=[make_profile(name="first", concurrency=2, requests=6,
                                               max_tokens=16, input_tokens=32)])
-    live = start_live(Engine(config, EventBus()))
+    telemetry = {"rate_hz": 4.0, "server_url": real_server.url, "server_pid": real_server.pid}
+    live = start_live(EngineJob(config.model_dump(), None, new_run_id(), telemetry))
 
     async def watch() -> None:
         async with live.app.run_test(size=(100, 30)) as pilot:
             app = live.app
             await _until(pilot, lambda: app.view.totals.get("requests") == 6)
-            assert app.query_one(RequestsTable).row_count == 6
+            assert len(app.query_one(RequestList).records) == 6
             assert app.view.latency[0].exact and app.view.latency[0].metrics["ttft_s"].count == 6
+            # Samples reach the screen from samples.jsonl: the engine's process and its server.
+            assert app.view.host is not None and app.view.host["server_pid"] == real_server.pid
             await _until(pilot, lambda: app.idle)  # the queue ran out: the session waits
             app.controls.add_profile(make_profile(name="added", requests=3, max_tokens=8,
                                                   input_tokens=32))

@@ -28,15 +28,16 @@ from tui.panes import (
     LatencyPane,
     LatencyTable,
     QueueTable,
-    RequestsTable,
     ServerPane,
     ThroughputPane,
 )
 from tui.replay import Timeline
+from tui.request_list import RequestList
 from tui.screens import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 
-REPAINT_HZ = 5
-"""Repaints per second: fast enough to follow a run, slow enough to cost nothing."""
+REPAINT_HZ = 4
+"""Repaints per second: fast enough to follow a run; each costs the engine's thread GIL time
+(bench/RESULTS.md, "With the live screen")."""
 QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
 WIDE_COLUMNS, TALL_ROWS = 140, 40
@@ -97,7 +98,7 @@ class LlmtopApp(App[int]):
                 yield ThroughputPane(id="throughput")
                 with TabbedContent(id="tabs"):
                     with TabPane("Requests", id="tab-requests"):
-                        yield RequestsTable(id="requests")
+                        yield RequestList(id="requests")
                     with TabPane("Latency table", id="tab-latency"):
                         yield LatencyTable(id="latency-table")
                     with TabPane("Notices", id="tab-notices"):
@@ -137,7 +138,7 @@ class LlmtopApp(App[int]):
             self.repaints += 1
             with self.batch_update():
                 for pane in (HeaderBar, LatencyPane, ThroughputPane, GpuPane, ServerPane,
-                             QueueTable, RequestsTable, LatencyTable):
+                             QueueTable, RequestList, LatencyTable):
                     self.query_one(pane).paint(view)
         self._announce(view)
         if self._quitting and view.summary is not None:
@@ -191,10 +192,9 @@ class LlmtopApp(App[int]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, QueueTable):
             self.action_switch()
-        elif isinstance(event.data_table, RequestsTable):
-            record = event.data_table.selected_record()
-            if record is not None:
-                self.push_screen(RecordScreen(record))
+
+    def on_request_list_opened(self, event: RequestList.Opened) -> None:
+        self.push_screen(RecordScreen(event.record))
 
     def action_switch(self) -> None:
         entry = self._selected()
@@ -285,9 +285,7 @@ class LlmtopApp(App[int]):
         self.cursor_s = max(0.0, min(self.timeline.duration_s, t_s))
         self.state = self.timeline.state_at(self.cursor_s)
         self._painted_version = -1
-        requests = self.query_one(RequestsTable)
-        requests.clear()
-        requests.records.clear()
+        self.query_one(RequestList).clear()
         self.repaint()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.events import (
@@ -241,17 +241,21 @@ class LiveState:
     # -- view out (UI thread) --
 
     def view(self) -> LiveView:
-        """An immutable copy of what to paint now."""
+        """An immutable copy of what to paint now (percentiles computed outside the lock)."""
         with self._lock:
-            return LiveView(
+            live = {name: {m: list(r.values) for m, r in metrics.items()}
+                    for name, metrics in self._live.items()}
+            exact = dict(self._exact)
+            view = LiveView(
                 **self._info, elapsed_s=self._elapsed_locked(),
                 status=self._status, queue=self._queue, current=self._current,
                 spark=tuple(self._spark), slo=self._slo, slo_breaks=self._slo_breaks,
                 recent=tuple(self._recent), history=tuple(self._history),
                 totals=dict(self._totals), gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
                 gpu_energy_j=self._energy_j(), gpu_notice=self._gpu_notice,
-                server_metrics=self._server, host=self._host, latency=self._latency_rows(),
+                server_metrics=self._server, host=self._host,
                 notices=tuple(self._notices), summary=self._summary)
+        return replace(view, latency=_latency_rows(view.queue, exact, live))
 
     def elapsed_s(self) -> float:
         """Seconds since the run started (to its end once it ended)."""
@@ -269,17 +273,20 @@ class LiveState:
                 for i, g in self._gpus.items()
                 if g.get("energy_mj") is not None and i in self._energy_start_mj}
 
-    def _latency_rows(self) -> tuple[LatencyRow, ...]:
-        rows = []
-        for entry in self._queue:
-            name = entry.name
-            if name in self._exact:
-                s = self._exact[name]
-                rows.append(LatencyRow(name, {m: getattr(s, m) for m in METRICS}, True))
-            elif name in self._live:
-                rows.append(LatencyRow(name, {m: Distribution.of(r.values)
-                                              for m, r in self._live[name].items()}, False))
-        return tuple(rows)
+
+
+def _latency_rows(queue: tuple[QueueEntry, ...], exact: dict[str, ProfileSummary],
+                  live: dict[str, dict[str, list[float]]]) -> tuple[LatencyRow, ...]:
+    """Per scenario in queue order: the engine's exact figures, else the live sample's."""
+    rows = []
+    for entry in queue:
+        name = entry.name
+        if name in exact:
+            rows.append(LatencyRow(name, {m: getattr(exact[name], m) for m in METRICS}, True))
+        elif name in live:
+            rows.append(LatencyRow(name, {m: Distribution.of(v) for m, v in live[name].items()},
+                                   False))
+    return tuple(rows)
 
 
 _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {

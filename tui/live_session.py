@@ -1,62 +1,75 @@
-"""A run with the live UI: the engine on its own thread, the Textual app on the main one."""
+"""A run with the live UI: the Textual app here, the engine in a child process
+(tui/engine_process.py), a managed server watched from here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import threading
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from engine.runner import Engine
-from engine.sinks import ThreadedSink
-from engine.summary import RunSummary
+from engine.server_process import ServerProcess
+from engine.summary import RunSummary, Slo
 from tui.app import QUIT_WAIT_S, LlmtopApp, make_app
-from tui.controls import EngineThread
+from tui.engine_process import EngineJob, EngineProcess
 from tui.headless import print_run_summary
 from tui.live import LiveState
+
+SERVER_POLL_S = 0.2
+"""How often a managed server process is checked for an unexpected exit."""
 
 
 @dataclass
 class LiveRun:
-    """The pieces of a live run: the app, the engine's thread, the sink between them."""
+    """The pieces of a live run: the app and the engine's process."""
 
     app: LlmtopApp
-    thread: EngineThread
-    sink: ThreadedSink
+    engine: EngineProcess
 
     def finish(self) -> RunSummary:
-        """After the app has ended: make sure the run has ended too, and return its summary.
+        """After the app has ended: make sure the run has ended too; return its summary.
 
         If the app ended without the run ending (an exception, a closed terminal), in-flight
         requests are recorded as cancelled and the summary is still written.
         """
-        if self.thread.running:
-            self.thread.interrupt()
-            self.thread.join(QUIT_WAIT_S)
-        self.sink.close()
-        if self.thread.error is not None:
-            raise self.thread.error
-        summary = self.thread.summary
-        assert summary is not None, "the engine thread ended without a summary"
-        return summary
+        if self.engine.running:
+            self.engine.interrupt()
+            if not self.engine.join(QUIT_WAIT_S):
+                self.engine.kill()
+                self.engine.join(QUIT_WAIT_S)
+        if self.engine.summary is None:
+            raise RuntimeError(self.engine.error or "the engine ended without a summary")
+        return self.engine.summary
 
 
-def start_live(engine: Engine,
-               drive: Callable[[Engine], Awaitable[RunSummary]] | None = None) -> LiveRun:
-    """Subscribe a ``LiveState`` to the engine's events and start the engine's thread."""
+def start_live(job: EngineJob, server: ServerProcess | None = None) -> LiveRun:
+    """Start the engine's process and build the screen that follows it."""
     state = LiveState()
-    state.set_slo(engine.config.slo)
-    sink = ThreadedSink(state)
-    engine.bus.subscribe(sink)
-    thread = EngineThread(engine, drive)
-    app = make_app(state, thread, title=f"{engine.config.url} {engine.config.model}")
-    thread.start()
-    return LiveRun(app, thread, sink)
+    state.set_slo(Slo.model_validate(job.config.get("slo") or {}))
+    engine = EngineProcess(job, state)
+    app = make_app(state, engine, title=f"{job.config['url']} {job.config['model']}")
+    engine.start()
+    if server is not None:
+        threading.Thread(target=_watch, args=(server, engine), name="llmtop-server-watch",
+                         daemon=True).start()
+    return LiveRun(app, engine)
 
 
-def run_live(engine: Engine, drive: Callable[[Engine], Awaitable[RunSummary]]) -> RunSummary:
+def _watch(server: ServerProcess, engine: EngineProcess) -> None:
+    """Tell the engine when the server it measures exits (its code and log tail saved)."""
+    stop = threading.Event()
+    while engine.running and not stop.wait(SERVER_POLL_S):
+        if server.exited() is not None:
+            engine.server_gone({**server.info(), "log_tail": server.log_tail()},
+                               f"the server process exited with code {server.exit_code} "
+                               "during the run")
+            return
+
+
+def run_live(job: EngineJob, server: ServerProcess | None) -> RunSummary:
     """Show the run live until the person quits; the summary is printed after the screen."""
-    live = start_live(engine, drive)
+    live = start_live(job, server)
     try:
         live.app.run()
     finally:

@@ -10,12 +10,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from engine.queue import EntryStatus, QueueEntry
-from engine.records import RequestRecord
 from tui import render
 from tui.live import METRICS, LiveView
 
-MAX_TABLE_ROWS = 100
-"""Rows kept in the recent-requests table (the newest; all records are on disk)."""
 STATUS_MARK = {EntryStatus.QUEUED: ("·", "dim"), EntryStatus.RUNNING: ("▶", "bold green"),
                EntryStatus.DONE: ("✓", "green"), EntryStatus.STOPPED: ("■", "yellow"),
                EntryStatus.FAILED: ("✗", "bold red"), EntryStatus.SKIPPED: ("-", "dim")}
@@ -32,17 +29,31 @@ class TextPane(Widget):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self._view: LiveView | None = None
+        self._lines: list[Text] = []
+        self._drawn_size = (0, 0)
 
     def paint(self, view: LiveView) -> None:
+        lines = self._draw(view)
+        if lines == self._lines:
+            return
+        # A new layout only when the pane's height may change: layout is the costly part.
+        resized = len(lines) != len(self._lines)
+        self._lines = lines
+        self.refresh(layout=resized)
+
+    def _draw(self, view: LiveView) -> list[Text]:
         self._view = view
-        self.refresh(layout=True)
+        self._drawn_size = (max(10, self.content_size.width or 40),
+                      max(1, self.content_size.height or 3))
+        return self.lines(view, *self._drawn_size)
 
     def render(self) -> Text:
         if self._view is None:
             return Text("")
-        width = max(10, self.content_size.width or 40)
-        height = max(1, self.content_size.height or 3)
-        return Text("\n").join(self.lines(self._view, width, height))
+        size = (max(10, self.content_size.width or 40), max(1, self.content_size.height or 3))
+        if size != self._drawn_size:
+            self._lines = self._draw(self._view)
+        return Text("\n").join(self._lines)
 
     def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
         raise NotImplementedError
@@ -88,13 +99,17 @@ class QueueTable(DataTable):
         self.add_column("scenario", key="name")
         self.add_column("progress", key="progress")
         self._shown: tuple[QueueEntry, ...] = ()
+        self._progress = Text("")
 
     def paint(self, view: LiveView) -> None:
         if view.queue != self._shown:
             self._rebuild(view.queue)
         running = next((e for e in view.queue if e.status is EntryStatus.RUNNING), None)
         if running is not None:
-            self.update_cell(str(running.entry_id), "progress", _progress(running, view))
+            progress = _progress(running, view)
+            if progress != self._progress:
+                self._progress = progress
+                self.update_cell(str(running.entry_id), "progress", progress)
 
     def _rebuild(self, entries: tuple[QueueEntry, ...]) -> None:
         selected = self.selected_entry()
@@ -132,61 +147,6 @@ def _progress(entry: QueueEntry, view: LiveView | None) -> Text:
         return Text(str(entry.status), "dim")
     failed = Text(f" {entry.failed} failed", "red") if entry.failed else Text("")
     return Text(f"{entry.finished} req") + failed
-
-
-class RequestsTable(DataTable):
-    """The newest requests; failures in red with their error kind. Enter opens the record."""
-
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        for key, label in (("id", "request"), ("profile", "profile"), ("status", "status"),
-                           ("in", "in"), ("out", "out"), ("ttft", "TTFT"), ("tpot", "TPOT"),
-                           ("e2e", "E2E")):
-            self.add_column(label, key=key)
-        self.records: dict[str, RequestRecord] = {}
-
-    def paint(self, view: LiveView) -> None:
-        following = not self.row_count or self.cursor_row >= self.row_count - 1
-        fresh = [r for r in view.recent[-MAX_TABLE_ROWS:] if r.request_id not in self.records]
-        if not fresh:
-            return
-        if following:
-            # Rebuilt, not trimmed: after remove_row the row indices settle only on the next
-            # refresh, and the cursor would land on a stale row.
-            self.clear()
-            self.records.clear()
-            fresh = list(view.recent[-MAX_TABLE_ROWS:])
-        for record in fresh:
-            self.records[record.request_id] = record
-            self.add_row(*_request_cells(record), key=record.request_id)
-        while len(self.records) > MAX_TABLE_ROWS:
-            oldest = next(iter(self.records))
-            del self.records[oldest]
-            self.remove_row(oldest)
-        if following:
-            self.move_cursor(row=self.row_count - 1, animate=False)
-
-    def selected_record(self) -> RequestRecord | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
-        return self.records.get(str(row_key.value))
-
-
-def _request_cells(r: RequestRecord) -> list[Text]:
-    if r.ok:
-        status = Text("warm-up" if r.warmup else "ok", "dim" if r.warmup else "green")
-    else:
-        status = Text(str(r.error_kind), "bold red")
-    style = "" if r.ok else "red"
-    return [Text(r.request_id, style), Text(r.profile, style), status,
-            Text(_count(r.prompt_tokens), style), Text(_count(r.completion_tokens), style),
-            Text(render.fmt_s(r.ttft_s), style), Text(render.fmt_s(r.tpot_s), style),
-            Text(render.fmt_s(r.e2e_s), style)]
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else str(value)
 
 
 class LatencyTable(DataTable):

@@ -133,23 +133,25 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
         server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
         features=features, calibrate_prompts=not args.no_probe, hold_open=use_ui(args))
+    telemetry = {"rate_hz": args.sample_hz, "server_url": url,
+                 "server_pid": _server_pid(args, url, server), "ollama": info.kind == "ollama"}
+    if use_ui(args):
+        from tui.engine_process import EngineJob
+        from tui.live_session import run_live
+
+        job = EngineJob(config.model_dump(), api_key, run_id, telemetry,
+                        server.info() if server is not None else None)
+        return run_live(job, server)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id)
-    engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=args.sample_hz,
-                                 server_url=url, server_pid=_server_pid(args, url, server),
-                                 ollama=info.kind == "ollama")
+    engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, **telemetry)
     if server is not None:
         engine.server_info = server.info()
         engine.server_check = lambda: _server_gone(server, engine)
-    watch = server is not None
-    if use_ui(args):
-        from tui.live_session import run_live
-
-        return run_live(engine, lambda e: _drive(e, watch, signals=False))
     console = ThreadedSink(ConsoleReporter())
     bus.subscribe(console)
     try:
-        return _run_headless(engine, watch)
+        return _run_headless(engine, server is not None)
     finally:
         console.close()
 
@@ -159,10 +161,9 @@ def use_ui(args: argparse.Namespace) -> bool:
     return not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-async def _drive(engine: Engine, watch: bool, *, signals: bool) -> RunSummary:
-    """Run the engine, watching a managed server; Ctrl+C/SIGTERM interrupt when ``signals``."""
-    if signals:
-        install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
+async def _drive(engine: Engine, watch: bool) -> RunSummary:
+    """Run the engine, watching a managed server; Ctrl+C and SIGTERM interrupt it."""
+    install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
     watcher = asyncio.create_task(_watch(engine)) if watch else None
     try:
         return await engine.run()
@@ -175,8 +176,8 @@ def _run_headless(engine: Engine, watch: bool) -> RunSummary:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(_drive(engine, watch, signals=True))
-    return uvloop.run(_drive(engine, watch, signals=True))
+        return asyncio.run(_drive(engine, watch))
+    return uvloop.run(_drive(engine, watch))
 
 
 async def _watch(engine: Engine) -> None:
