@@ -45,20 +45,21 @@ class Spec:
 class _Window:
     """CPU of this process, of the server and of the whole machine over a measured span."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, children: bool = False) -> None:
         self._server_pid = server_pid
+        self._children = children
         self._ticks = os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> _Window:
         self._t0 = perf_counter()
-        self._ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        self._ru0 = self._rusage()
         self._server0 = _proc_cpu_s(self._server_pid, self._ticks)
         self._busy0, self._irq0 = _machine_busy_s(self._ticks)
         self._load0 = os.getloadavg()[0]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        ru = resource.getrusage(resource.RUSAGE_SELF)
+        ru = self._rusage()
         self.wall_s = perf_counter() - self._t0
         self.cpu_s = (ru.ru_utime - self._ru0.ru_utime) + (ru.ru_stime - self._ru0.ru_stime)
         self.user_s = ru.ru_utime - self._ru0.ru_utime
@@ -68,6 +69,15 @@ class _Window:
         self.other_cores = max(0.0, others) / self.wall_s
         self.irq_cores = (irq - self._irq0) / self.wall_s
         self.load = (self._load0, os.getloadavg()[0])
+
+    def _rusage(self) -> Any:
+        """This process's CPU, plus its finished children's (the engine process) if asked."""
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        if not self._children:
+            return ru
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return type("RU", (), {"ru_utime": ru.ru_utime + kids.ru_utime,
+                               "ru_stime": ru.ru_stime + kids.ru_stime})()
 
     def figures(self) -> dict[str, Any]:
         return {"wall_s": self.wall_s, "client_cpu_s": self.cpu_s, "client_user_s": self.user_s,
@@ -143,21 +153,57 @@ UI_SIZE = (160, 48)
 
 
 async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
-    """As ``llmtop run`` with its live screen: the engine on its own thread and loop, the
-    Textual app drawing (headless, at ``UI_SIZE``) on this one, both in this process.
+    """As ``llmtop run`` with its live screen: the engine in a child process, the Textual
+    app drawing (headless, at ``UI_SIZE``) in this one. The engine's figures come from the
+    summary and records it wrote; CPU covers both processes (children's rusage added).
     """
+    from engine.results import new_run_id
+    from tui.engine_process import EngineJob
     from tui.live_session import start_live
 
     with tempfile.TemporaryDirectory(prefix="llmtop-bench-") as tmp:
-        engine, collector = _engine_setup(spec, Path(tmp))
-        with _Window(spec.server_pid) as window:
-            live = start_live(engine)
+        engine, _ = _engine_setup(spec, Path(tmp))
+        job = EngineJob(engine.config.model_dump(), None, new_run_id(), None)
+        with _Window(spec.server_pid, children=True) as window:
+            live = start_live(job)
             async with live.app.run_test(headless=True, size=UI_SIZE) as pilot:
-                while live.thread.running:
+                while live.engine.running:
                     await pilot.pause(0.1)
                 repaints = live.app.repaints
             summary = live.finish()
-    return {**_engine_figures(engine, collector, summary, window), "ui_repaints": repaints}
+        records = [json.loads(line) for line in
+                   (job.run_dir / "requests.jsonl").read_text().splitlines()]
+    p = summary.profiles[0] if summary.profiles else None
+    measured = [r for r in records if not r["warmup"]]
+    tokens = sum(r["completion_tokens"] or 0 for r in records)
+    return {
+        **window.figures(), "error": summary.error,
+        "sustained_max": _max_in_flight(measured), "sustained_median": None,
+        "duration_s": p.duration_s if p else 0.0, "requests": p.successes if p else 0,
+        "requests_per_s": p.requests_per_s if p else 0.0,
+        "tokens_per_s": p.output_tokens_total / p.duration_s if p and p.duration_s else 0.0,
+        "lag_p50_ms": summary.client.loop_lag_p50_ms, "lag_p99_ms": summary.client.loop_lag_p99_ms,
+        "lag_max_ms": summary.client.loop_lag_max_ms, "lag_p99_measured_ms": None,
+        "tokens_all": tokens,
+        "cpu_s_per_1k_tokens": window.cpu_s / (tokens / 1000) if tokens else None,
+        "failures": p.failures if p else 0, "failures_by_kind": p.failures_by_kind if p else {},
+        "sink_time_s": summary.client.sink_time_s,
+        "itl_p50_ms": _ms(p.itl_s.p50 if p and p.itl_s else None),
+        "itl_p99_ms": _ms(p.itl_s.p99 if p and p.itl_s else None),
+        "ttft_p50_ms": _ms(p.ttft_s.p50 if p and p.ttft_s else None),
+        "ttft_p99_ms": _ms(p.ttft_s.p99 if p and p.ttft_s else None), "ui_repaints": repaints,
+    }
+
+
+def _max_in_flight(records: list[dict[str, Any]]) -> int:
+    """Most requests in flight at once, from their send and end times."""
+    edges = sorted([(r["sent_ns"] or r["scheduled_ns"], 1) for r in records]
+                   + [(r["end_ns"], -1) for r in records])
+    level = peak = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    return peak
 
 
 def _engine_figures(engine: Any, collector: Any, summary: Any, window: _Window) -> dict[str, Any]:
