@@ -10,6 +10,7 @@ from conftest import make_profile
 from engine.queue import EntryStatus
 from tui.app import make_app
 from tui.cli import main
+from tui.compare_screen import CompareScreen, RunPicker
 from tui.controls import ReadOnly
 from tui.replay import ReplayError, load_timeline
 
@@ -78,5 +79,36 @@ def test_brackets_move_the_replay_cursor(finished_run):
             assert app.cursor_s == 0 and app.view.totals["requests"] == 0
             await pilot.press("e")
             assert app.view.totals["requests"] == 10
+
+    asyncio.run(drive())
+
+
+def test_c_compares_the_run_on_screen_with_another(fake_server, run_engine):
+    fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.02, 0.005
+    profile = make_profile(name="first", requests=12, concurrency=2)
+    baseline = run_engine(fake_server.url, profile)
+    fake_server.behaviour.ttft_s = 0.08  # the second run is slower to first token
+    slower = run_engine(fake_server.url, profile)
+    timeline = load_timeline(slower.run_dir)
+
+    async def drive() -> None:
+        app = make_app(timeline.state_at(timeline.duration_s), ReadOnly(), timeline=timeline)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            assert isinstance(app.screen, RunPicker)
+            assert app.screen.runs == [baseline.run_dir], "the other run, not this one"
+            await pilot.press("enter")
+            for _ in range(100):
+                if isinstance(app.screen, CompareScreen):
+                    break
+                await pilot.pause(0.1)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            (first,) = screen.comparison.runs[0].profiles
+            ttft = first.metric("ttft_s.p50")
+            assert ttft.verdict == "worse" and ttft.ci_low > 0.03, "B is slower, and says so"
+            assert screen.query_one("#compare").row_count > 10
+            await pilot.press("escape")
+            assert not isinstance(app.screen, CompareScreen)
 
     asyncio.run(drive())

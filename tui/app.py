@@ -11,15 +11,21 @@ import asyncio
 import signal
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from engine.profile import Profile
 from engine.queue import EntryStatus
+from engine.run_folder import RunFolderError
+from engine.runs import discover_runs
+from tui.compare_screen import CompareScreen, RunPicker
 from tui.controls import Controls
 from tui.live import LiveState, LiveView
 from tui.panes import (
@@ -61,6 +67,7 @@ class LlmtopApp(App[int]):
         Binding("r", "rerun", "re-run"),
         Binding("s", "stop_run", "stop"),
         Binding("q", "quit_app", "quit"),
+        Binding("c", "compare", "compare"),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+c", "quit_now", "quit now", show=False, priority=True),
         Binding("left_square_bracket", "scrub(-1)", "back"),
@@ -233,6 +240,36 @@ class LlmtopApp(App[int]):
             self.controls.end_run()
             self.notify("stopping: in-flight requests finish, then the summary is written")
 
+    def action_compare(self) -> None:
+        """Pick another run under the results folder; compare it (A) with this one (B)."""
+        if not self.view.results_dir:
+            self.notify("no results folder yet", severity="warning")
+            return
+        current = Path(self.view.results_dir)
+        try:
+            runs = sorted(discover_runs(current.parent), key=lambda p: p.name, reverse=True)
+        except RunFolderError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.push_screen(RunPicker(runs, current),
+                         lambda other: other and self.compare_runs(other, current))
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def compare_runs(self, baseline: Path, candidate: Path) -> None:
+        """Bootstrap intervals take seconds on large runs: off the UI's loop."""
+        from engine.compare import compare_runs  # numpy: loaded when first needed
+
+        self.call_from_thread(self.notify, f"comparing with {baseline.name}...")
+        comparison = compare_runs([baseline, candidate])
+        self.call_from_thread(self.push_screen, CompareScreen(comparison))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's failure becomes a notification, never a crash."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{event.worker.name} failed: {type(error).__name__}: {error}",
+                        severity="error", timeout=15)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -301,6 +338,8 @@ class LlmtopApp(App[int]):
             ("Re-run the selected scenario", "queued next", self.action_rerun),
             ("Stop the run", "in-flight requests finish; summary written",
              self.action_stop_run),
+            ("Compare with another run", "bootstrap intervals per profile and figure",
+             self.action_compare),
             ("Keys and definitions", "the help screen", self.action_help),
         ):
             yield SystemCommand(title, help_text, action)

@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bootstrap resamples")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    compare.add_argument("--ui", action="store_true",
+                         help="show the comparison in the live screen's compare view")
     report = commands.add_parser(
         "report", help="one self-contained HTML file with plots of one or more runs",
         description="Write one HTML file (no network needed to open it) with latency "
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             from tui.compare_cmd import compare_command
 
             return compare_command(args.runs, args.root, resamples=args.resamples,
-                                   seed=args.seed, as_json=args.json)
+                                   seed=args.seed, as_json=args.json, ui=args.ui)
         if args.command == "report":
             from tui.report import report_command
 

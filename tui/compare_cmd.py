@@ -15,7 +15,7 @@ from tui.cli import EXIT_OK, UsageError
 
 
 def compare_command(refs: list[str], root: Path, *, resamples: int, seed: int, as_json: bool,
-                    console: Console | None = None) -> int:
+                    console: Console | None = None, ui: bool = False) -> int:
     """Resolve the runs (paths, ids or id prefixes under ``root``), compare, print."""
     if len(refs) < 2:
         raise UsageError("compare needs at least two runs: llmtop compare A B [C ...]")
@@ -28,6 +28,11 @@ def compare_command(refs: list[str], root: Path, *, resamples: int, seed: int, a
     comparison = compare_loaded(runs, resamples=resamples, seed=seed)
     if as_json:
         print(comparison.model_dump_json(indent=2))
+        return EXIT_OK
+    if ui:
+        from tui.compare_screen import CompareApp
+
+        CompareApp(comparison).run()
         return EXIT_OK
     print_comparison(comparison, console or Console(highlight=False, width=160))
     return EXIT_OK

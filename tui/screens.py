@@ -27,7 +27,9 @@ HELP = """\
   s            stop the run: in-flight requests finish, the summary is written
   q            quit (asks while a run is going; results are always kept)
   ctrl+c       quit now: in-flight requests are recorded as cancelled
+  c            compare this run with another one under the results folder
   ctrl+p       command palette: every action by name      ?  this help
+  [ ] e        replay only: move back / forward through the run, jump to the end
 
 [b]Figures[/b] (the engine's own definitions; see README)
   TTFT   time to first token: request sent -> first chunk carrying a token
