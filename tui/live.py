@@ -58,6 +58,7 @@ class SparkPoint:
     ttft_s: float | None
     tpot_s: float | None
     slo_ok: bool
+    profile: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,7 @@ class LiveState:
         self._totals["output_tokens"] += record.completion_tokens or 0
         ok = self._slo.met_by(record)
         self._slo_breaks += not ok
-        self._spark.append(SparkPoint(record.ttft_s, record.tpot_s, ok))
+        self._spark.append(SparkPoint(record.ttft_s, record.tpot_s, ok, record.profile))
         live = self._live.get(record.profile)
         if live is None:
             return

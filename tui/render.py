@@ -104,10 +104,12 @@ def latency_lines(view: LiveView, width: int, height: int) -> list[Text]:
     label_w, stats_w = 6, 26
     spark_w = max(4, width - label_w - stats_w - 1)
     styles = ["cyan" if p.slo_ok else "bold red" for p in view.spark]
+    # Percentiles of the latest scenario only: mixing a c=1 and a c=32 step says nothing.
+    latest = view.spark[-1].profile if view.spark else ""
     lines: list[Text] = []
     for label, values in (("TTFT", [p.ttft_s for p in view.spark]),
                           ("TPOT", [p.tpot_s for p in view.spark])):
-        present = [v for v in values if v is not None]
+        present = [v for v, p in zip(values, view.spark) if v is not None and p.profile == latest]
         stats = Text.assemble(" p50 ", (f"{fmt_s(percentile(present, 50)):>8}", "bold"),
                               " p99 ", (f"{fmt_s(percentile(present, 99)):>8}", "bold"))
         for row, spark in enumerate(sparkline(values, spark_w, rows_each, styles)):
@@ -125,7 +127,8 @@ def _slo_line(view: LiveView) -> Text:
         parts.append(f"TTFT≤{fmt_s(view.slo.ttft_s)}")
     if view.slo.tpot_s is not None:
         parts.append(f"TPOT≤{fmt_s(view.slo.tpot_s)}")
-    line = Text(f" SLO {' '.join(parts) or 'none'}: ", "dim")
+    latest = view.spark[-1].profile if view.spark else "-"
+    line = Text(f" p50/p99: {latest}'s latest. SLO {' '.join(parts) or 'none'}: ", "dim")
     if view.slo_breaks:
         line.append(f"▲ {view.slo_breaks} requests broke it (red)", "bold red")
     else:
