@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -23,8 +24,6 @@ from textual.worker import Worker, WorkerState
 
 from engine.profile import Profile
 from engine.queue import EntryStatus
-from engine.run_folder import RunFolderError
-from engine.runs import discover_runs
 from tui.compare_screen import CompareScreen, RunPicker
 from tui.controls import Controls
 from tui.live import LiveState, LiveView
@@ -37,9 +36,11 @@ from tui.panes import (
     ServerPane,
     ThroughputPane,
 )
-from tui.replay import Timeline
 from tui.request_list import RequestList
 from tui.screens import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
+
+if TYPE_CHECKING:  # numpy behind it: a live run never needs it
+    from tui.replay import Timeline
 
 REPAINT_HZ = 4
 """Repaints per second: fast enough to follow a run; each costs the engine's thread GIL time
@@ -245,6 +246,9 @@ class LlmtopApp(App[int]):
         if not self.view.results_dir:
             self.notify("no results folder yet", severity="warning")
             return
+        from engine.run_folder import RunFolderError
+        from engine.runs import discover_runs  # numpy behind it: loaded when first needed
+
         current = Path(self.view.results_dir)
         try:
             runs = sorted(discover_runs(current.parent), key=lambda p: p.name, reverse=True)
