@@ -86,6 +86,7 @@ class ProfileRun:
         self._next = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: dict[str, Exchange] = {}
+        self._warmup_in_flight: set[str] = set()
         self._measured_start_ns: int | None = None
         self._deadline_ns: int | None = None
         self._last_end_ns = 0
@@ -292,6 +293,8 @@ class ProfileRun:
         request_id = f"req_{next(self.ctx.ids):06d}"
         warmup = self.warmup_phase
         self._in_flight[request_id] = exchange
+        if warmup:
+            self._warmup_in_flight.add(request_id)
         if not warmup:
             self._sent += 1
         self.ctx.bus.publish(RequestStarted(request_id, self.profile.name, warmup,
@@ -300,6 +303,7 @@ class ProfileRun:
             await self.client.execute(spec, exchange)
         finally:
             del self._in_flight[request_id]
+            self._warmup_in_flight.discard(request_id)
             record = self._finish(request_id, exchange, warmup)
             if record.ok and record.prompt_tokens is not None:
                 self._learn_prompt_length(plan, record.prompt_tokens)
@@ -382,9 +386,15 @@ class ProfileRun:
             self.ctx.bus.publish(self.snapshot())
 
     def snapshot(self) -> SnapshotTaken:
-        """Live figures; output tokens count streamed chunks of in-flight requests too."""
+        """Live figures; output tokens count streamed chunks of in-flight measured requests too
+        (during warm-up every rate is 0 and ``warmup`` is set).
+        """
         now = perf_counter_ns()
-        streamed = self._out_tokens + sum(ex.streamed_tokens for ex in self._in_flight.values())
+        # Measured requests only, finished or streaming: a warm-up request's streamed tokens
+        # would count while it streams and vanish when it ends (a negative rate at the switch).
+        streamed = self._out_tokens + sum(ex.streamed_tokens for rid, ex in
+                                          self._in_flight.items()
+                                          if rid not in self._warmup_in_flight)
         self._window.append((now, streamed, self._in_tokens, self._finished - self._failed))
         while len(self._window) > 2 and now - self._window[0][0] > RATE_WINDOW_S * NS:
             self._window.popleft()

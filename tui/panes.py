@@ -97,7 +97,7 @@ class QueueTable(DataTable):
         self.cursor_type = "row"
         self.add_column(" ", key="mark", width=1)
         self.add_column("scenario", key="name")
-        self.add_column("progress", key="progress")
+        self.add_column("progress", key="progress", width=15)
         self._shown: tuple[QueueEntry, ...] = ()
         self._progress = Text("")
 
@@ -139,7 +139,8 @@ def _progress(entry: QueueEntry, view: LiveView | None) -> Text:
             return Text("warm-up", "cyan")
         planned = now.planned_total or entry.profile.requests
         done = f"{now.finished_total}/{planned}" if planned else f"{now.finished_total}"
-        bar = render.bar(now.finished_total / planned, 8) if planned else Text("")
+        bar = (render.bar(now.finished_total / planned, 6, "cyan", warn=False) if planned
+               else Text(""))
         return bar + Text(f" {done}")
     if entry.status is EntryStatus.QUEUED:
         return Text(entry.profile.load_label, "dim")

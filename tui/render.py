@@ -74,13 +74,16 @@ def sparkline(values: Sequence[float | None], width: int, height: int = 1,
     return rows
 
 
-def bar(fraction: float | None, width: int, style: str = "green") -> Text:
-    """A horizontal gauge ``█████░░░``; an unknown value is a dotted bar."""
+def bar(fraction: float | None, width: int, style: str = "green", *,
+        warn: bool = True) -> Text:
+    """A horizontal gauge ``█████░░░``; an unknown value is a dotted bar. With ``warn`` a
+    gauge turns yellow from 70 % and red from 90 % (a progress bar does not)."""
     width = max(1, width)
     if fraction is None:
         return Text("·" * width, "dim")
     filled = round(max(0.0, min(1.0, fraction)) * width)
-    colour = "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 else style
+    colour = style if not warn else "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 \
+        else style
     return Text("█" * filled, colour) + Text("░" * (width - filled), "grey37")
 
 
@@ -128,12 +131,12 @@ def _slo_line(view: LiveView) -> Text:
     if view.slo.tpot_s is not None:
         parts.append(f"TPOT≤{fmt_s(view.slo.tpot_s)}")
     latest = view.spark[-1].profile if view.spark else "-"
-    line = Text(f" p50/p99: {latest}'s latest. SLO {' '.join(parts) or 'none'}: ", "dim")
+    slo = " and ".join(parts) or "none"
     if view.slo_breaks:
-        line.append(f"▲ {view.slo_breaks} requests broke it (red)", "bold red")
+        line = Text(f" ▲ {view.slo_breaks} broke the SLO ({slo}), in red", "bold red")
     else:
-        line.append("all requests met it", "green")
-    return line
+        line = Text(f" all met the SLO ({slo})", "green")
+    return line + Text(f"; p50/p99: {latest}'s", "dim")
 
 
 def throughput_lines(view: LiveView, width: int, height: int) -> list[Text]:
