@@ -47,8 +47,8 @@ REPAINT_HZ = 4
 (bench/RESULTS.md, "With the live screen")."""
 QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
-WIDE_COLUMNS, TALL_ROWS = 140, 40
-"""From these sizes the layout gives the side column and the sparklines more room."""
+WIDE_COLUMNS = 140
+"""From this width the side column gets more room (app.tcss, ``Screen.-wide``)."""
 LIVE_ACTIONS = ("next_profile", "toggle_pause", "add_profile", "remove_entry", "rerun",
                 "stop_run", "switch")
 """Actions that change a run: hidden in a replay."""
@@ -129,7 +129,6 @@ class LlmtopApp(App[int]):
 
     def on_resize(self, event: object) -> None:
         self.screen.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
-        self.screen.set_class(self.size.height >= TALL_ROWS, "-tall")
 
     # -- painting --
 

@@ -25,6 +25,8 @@ class TextPane(Widget):
     """
 
     DEFAULT_CSS = "TextPane { height: auto; }"
+    crop = True
+    """Lines longer than the pane are cut with an ellipsis (else they wrap)."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
@@ -53,7 +55,12 @@ class TextPane(Widget):
         size = (max(10, self.content_size.width or 40), max(1, self.content_size.height or 3))
         if size != self._drawn_size:
             self._lines = self._draw(self._view)
-        return Text("\n").join(self._lines)
+        lines = self._lines
+        if self.crop:
+            # A wrapped line would push the pane's last lines out of its fixed height.
+            lines = [line[:size[0] - 1] + Text("…", "dim") if line.cell_len > size[0] else line
+                     for line in lines]
+        return Text("\n").join(lines)
 
     def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
         raise NotImplementedError
@@ -75,6 +82,8 @@ class ThroughputPane(TextPane):
 
 
 class GpuPane(TextPane):
+    crop = False  # the reason there is no GPU may take two lines
+
     def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
         return render.gpu_lines(view, width)
 

@@ -133,20 +133,27 @@ def _slo_line(view: LiveView) -> Text:
     latest = view.spark[-1].profile if view.spark else "-"
     slo = " and ".join(parts) or "none"
     if view.slo_breaks:
-        line = Text(f" ▲ {view.slo_breaks} broke the SLO ({slo}), in red", "bold red")
+        verdict = (f" ▲ {view.slo_breaks} broke the SLO (red)", "bold red")
     else:
-        line = Text(f" all met the SLO ({slo})", "green")
-    return line + Text(f"; p50/p99: {latest}'s", "dim")
+        verdict = (" all met the SLO", "green")
+    return Text.assemble(verdict, (f": {slo}; p50/p99 of {latest}", "dim"))
 
 
 def throughput_lines(view: LiveView, width: int, height: int) -> list[Text]:
-    """Output tok/s over time, then the current rates, in-flight requests and run totals."""
+    """Output tok/s over time (with input tok/s and req/s when there is room), then the
+    current rates, in-flight requests and run totals."""
     now = view.current
-    spark_h = max(1, height - 2)
-    out = [s.output_tokens_per_s for s in view.history]
-    sparks = sparkline(out, width - 5, spark_h, None)
-    lines = [Text(" out " if row == spark_h - 1 else "     ", "bold") + spark
-             for row, spark in enumerate(sparks)]
+    budget = max(1, height - 2)
+    series = [("out", [s.output_tokens_per_s for s in view.history], budget)]
+    if budget >= 3:  # room for input tokens and requests too, a row each
+        series = [("out", series[0][1], budget - 2),
+                  ("in", [s.input_tokens_per_s for s in view.history], 1),
+                  ("req", [s.requests_per_s for s in view.history], 1)]
+    lines: list[Text] = []
+    for label, values, rows in series:
+        sparks = sparkline(values, width - 5, rows, None)
+        lines += [Text(f" {label:<4}" if row == rows - 1 else "     ", "bold") + spark
+                  for row, spark in enumerate(sparks)]
     rates = Text.assemble(
         (f" {fmt_num(now.output_tokens_per_s if now else None)}", "bold green"), " out ",
         (fmt_num(now.input_tokens_per_s if now else None), "bold"), " in tok/s  ",
