@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import make_profile
-from real_server import MODEL, real_server  # noqa: F401 - fixture
+from real_server import MODEL, real_server, start_llama_server  # noqa: F401 - fixture
 
 from engine.queue import EntryStatus
 from engine.results import new_run_id
@@ -63,3 +63,38 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):  # noqa: F811
     assert len(records) == 9 and all(r["ok"] for r in records)
     saved = json.loads((tmp_path / summary.run_id / "summary.json").read_text())
     assert saved["status"] == "completed" and len(saved["profiles"]) == 2
+
+
+def test_a_dying_server_is_a_notification_and_every_finished_request_is_kept(tmp_path):
+    server = start_llama_server(tmp_path, parallel=2)
+    try:
+        config = RunConfig(url=server.url, model=MODEL, results_root=tmp_path, hold_open=True,
+                           profiles=[make_profile(name="long", concurrency=2, requests=10_000,
+                                                  max_tokens=32, input_tokens=32)])
+        live = start_live(EngineJob(config.model_dump(), None, new_run_id(), None,
+                                    server.info()), server)
+
+        async def watch() -> None:
+            async with live.app.run_test(size=(100, 30)) as pilot:
+                app = live.app
+                await _until(pilot, lambda: app.view.totals.get("requests", 0) >= 4)
+                server.proc.kill()  # the server dies mid-run
+                await _until(pilot, lambda: app.view.status == "failed", 30)
+                await pilot.pause(0.5)
+                messages = [n.message for n in app._notifications]
+                assert any("run failed" in m and "exited with code -9" in m for m in messages)
+                await pilot.press("q")  # the run has ended: quits without asking
+                await _until(pilot, lambda: not app.is_running, 10)
+            assert live.app.return_value == 1
+
+        asyncio.run(watch())
+        summary = live.finish()
+    finally:
+        server.stop()
+    assert summary.status == "failed" and summary.server["exit_code"] == -9
+    assert "log_tail" in summary.server
+    lines = (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    ok = [r for r in records if r["ok"]]
+    assert len(ok) >= 4 and len(records) == summary.profiles[0].requests
+    assert {r["error_kind"] for r in records if not r["ok"]} <= {"stream_broken", "connect"}
