@@ -203,3 +203,17 @@ def _builtin() -> list[str]:
 
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@sync
+async def test_a_matrix_configurations_screen_closes_itself_after_its_run():
+    state = SeededRun().state()
+    app = make_app(state, RecordingControls(), close_when_done=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        assert app.is_running, "still running: stays"
+        state.apply(_finished("completed", 0))
+        await pilot.pause(1.0)
+        assert app.return_value is None, "the end stays visible for a moment"
+        await asyncio.sleep(3.0)  # (the pilot waits on the app's loop, which is ending)
+        assert app.return_value == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,8 @@ if TYPE_CHECKING:  # numpy behind it: a live run never needs it
 REPAINT_HZ = 4
 """Repaints per second: fast enough to follow a run; each costs the engine's thread GIL time
 (bench/RESULTS.md, "With the live screen")."""
+CLOSE_AFTER_S = 3.0
+"""How long a matrix configuration's screen stays after its run ends."""
 QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
 WIDE_COLUMNS = 140
@@ -79,8 +82,10 @@ class LlmtopApp(App[int]):
     """A replay's ``[``/``]`` move the cursor by 1/SCRUB_STEPS of the run."""
 
     def __init__(self, state: LiveState, controls: Controls, *, title: str = "llmtop",
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, close_when_done: bool = False) -> None:
         super().__init__()
+        self.close_when_done = close_when_done
+        """Close the screen by itself once the run has ended (a matrix's configuration)."""
         self.state = state
         self.controls = controls
         self.timeline = timeline
@@ -88,6 +93,8 @@ class LlmtopApp(App[int]):
         self.sub_title = title
         self._notices_seen = 0
         self._quitting = False
+        self._exit_at: float | None = None
+        """When to leave by the clock (a matrix's finished run; a quit the engine ignores)."""
         self._last_status = ""
         self.view: LiveView = state.view()
         self.repaints = 0
@@ -148,8 +155,14 @@ class LlmtopApp(App[int]):
                              QueueTable, RequestList, LatencyTable):
                     self.query_one(pane).paint(view)
         self._announce(view)
-        if self._quitting and view.summary is not None:
-            self.exit(self.exit_code_of(view))
+        if view.summary is not None:
+            if self._quitting:
+                self.exit(self.exit_code_of(view))
+            elif self.close_when_done and self._exit_at is None:
+                # Let the end be seen, then make way for the matrix's next configuration.
+                self._exit_at = time.monotonic() + CLOSE_AFTER_S
+        if self._exit_at is not None and time.monotonic() >= self._exit_at:
+            self.exit(self.exit_code_of(view) if view.summary is not None else 130)
 
     def _announce(self, view: LiveView) -> None:
         """Notices and the run's end as notifications, and into the Notices tab."""
@@ -300,7 +313,7 @@ class LlmtopApp(App[int]):
         self._quitting = True
         self.controls.interrupt()
         self.notify("stopping the run and saving results...", timeout=QUIT_WAIT_S)
-        self.set_timer(QUIT_WAIT_S, lambda: self.exit(130))
+        self._exit_at = time.monotonic() + QUIT_WAIT_S
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Scrub keys exist only in a replay; run controls only where there is a run."""
@@ -349,6 +362,7 @@ class LlmtopApp(App[int]):
 
 
 def make_app(state: LiveState, controls: Controls, *, title: str = "llmtop",
-             timeline: Timeline | None = None) -> LlmtopApp:
+             timeline: Timeline | None = None, close_when_done: bool = False) -> LlmtopApp:
     """Build the app with its state and controls injected (used by run, replay and tests)."""
-    return LlmtopApp(state, controls, title=title, timeline=timeline)
+    return LlmtopApp(state, controls, title=title, timeline=timeline,
+                     close_when_done=close_when_done)

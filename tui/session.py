@@ -69,7 +69,8 @@ def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | No
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(args, profiles, config.url, api_key, config)
+        outcome = run_one(args, profiles, config.url, api_key, config,
+                          one_of_many=len(configs) > 1)
         outcomes.append(outcome)
         if outcome.exit_code == EXIT_INTERRUPTED:
             break
@@ -82,8 +83,13 @@ def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | No
 
 
 def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
-            api_key: str | None, config: ServerConfig | None) -> Outcome:
-    """Start the server if llmtop manages one, measure, stop it."""
+            api_key: str | None, config: ServerConfig | None,
+            one_of_many: bool = False) -> Outcome:
+    """Start the server if llmtop manages one, measure, stop it.
+
+    ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
+    instead of waiting for more scenarios, so the next configuration can start.
+    """
     label = config.label if config else (url or "embedded")
     run_id = new_run_id()
     run_dir: Path = args.output / run_id
@@ -101,7 +107,8 @@ def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
                   f"(pid {server.pid}, log {server.log_path})", file=sys.stderr)
             url = server.url
         assert url is not None
-        summary = _measure(args, profiles, url, api_key, run_id, server)
+        summary = _measure(args, profiles, url, api_key, run_id, server,
+                           interactive=not one_of_many)
     except (LocalServerMissing, ServerStartError, ServerUnreachable) as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
         return Outcome(label, EXIT_FAILED, None, None)
@@ -116,7 +123,7 @@ def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
 
 
 def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_key: str | None,
-             run_id: str, server: ServerProcess | None) -> RunSummary:
+             run_id: str, server: ServerProcess | None, *, interactive: bool) -> RunSummary:
     info = asyncio.run(detect(url, api_key))
     model = _choose_model(args.model, info)
     meta = run_meta(args)
@@ -132,7 +139,8 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
         slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
         connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
         server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
-        features=features, calibrate_prompts=not args.no_probe, hold_open=use_ui(args))
+        features=features, calibrate_prompts=not args.no_probe,
+        hold_open=use_ui(args) and interactive)
     telemetry = {"rate_hz": args.sample_hz, "server_url": url,
                  "server_pid": _server_pid(args, url, server), "ollama": info.kind == "ollama"}
     if use_ui(args):
@@ -141,7 +149,7 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
 
         job = EngineJob(config.model_dump(), api_key, run_id, telemetry,
                         server.info() if server is not None else None)
-        return run_live(job, server)
+        return run_live(job, server, close_when_done=not interactive)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id)
     engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, **telemetry)
