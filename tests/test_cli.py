@@ -124,7 +124,7 @@ def _wait_for_records(tmp_path: Path, count: int, timeout: float = 30) -> Path:
     raise AssertionError(f"fewer than {count} records after {timeout} s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupt_keeps_finished_records_and_cancels_in_flight(tmp_path, sig):
     # 5 ms per token x 400 tokens = 2 s per request: several finish, three are in flight.
     with FakeServer(Behaviour(itl_s=0.005)) as server:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import make_profile
@@ -98,3 +101,43 @@ def test_a_dying_server_is_a_notification_and_every_finished_request_is_kept(tmp
     ok = [r for r in records if r["ok"]]
     assert len(ok) >= 4 and len(records) == summary.profiles[0].requests
     assert {r["error_kind"] for r in records if not r["ok"]} <= {"stream_broken", "connect"}
+
+
+SCREEN_PROCESS = """
+import sys, time
+from pathlib import Path
+from engine.profile import validate_profile
+from engine.runner import RunConfig
+from tui.engine_process import EngineJob
+from tui.live_session import start_live
+if __name__ == "__main__":
+    profile = validate_profile({"name": "long", "concurrency": 2, "requests": 10000,
+                                "max_tokens": 400, "input_tokens": 8}, "test")
+    config = RunConfig(url=sys.argv[1], model="fake-model", results_root=Path(sys.argv[2]),
+                       profiles=[profile], hold_open=True)
+    start_live(EngineJob(config.model_dump(), None, "killed-screen", None))
+    time.sleep(60)
+"""
+
+
+def test_the_screens_process_killed_still_leaves_a_summary(fake_server, tmp_path):
+    fake_server.behaviour.itl_s = 0.005  # 2 s per request: some finish, two are in flight
+    screen = subprocess.Popen([sys.executable, "-c", SCREEN_PROCESS, fake_server.url,
+                               str(tmp_path)], cwd=Path(__file__).parent.parent)
+    requests = tmp_path / "killed-screen" / "requests.jsonl"
+    deadline = time.monotonic() + 60
+    while not (requests.exists() and len(requests.read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline and screen.poll() is None
+        time.sleep(0.1)
+    screen.kill()  # kill -9: the screen cannot clean up; the engine's process must
+    screen.wait(10)
+    summary_path = tmp_path / "killed-screen" / "summary.json"
+    while not (summary_path.exists() and json.loads(summary_path.read_text())["status"]
+               != "running"):
+        assert time.monotonic() < deadline, "the engine never wrote its summary"
+        time.sleep(0.1)
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "interrupted"
+    records = [json.loads(line) for line in requests.read_text().splitlines()]
+    assert sum(r["ok"] for r in records) >= 2
+    assert [r["error_kind"] for r in records if not r["ok"]] == ["cancelled", "cancelled"]

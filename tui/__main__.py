@@ -4,4 +4,5 @@ import sys
 
 from tui.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the live screen's engine process must not run the CLI again
+    sys.exit(main())

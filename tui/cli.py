@@ -405,6 +405,8 @@ def run_meta(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """Ctrl+C, SIGTERM and a hang-up (a closed terminal or ssh session) all end the run the
+    same way: in-flight requests recorded as cancelled, the summary written."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
 

@@ -105,7 +105,10 @@ def engine_main(job: EngineJob, events: Connection, controls: Connection) -> Non
         import asyncio
 
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, engine.interrupt)
+        # SIGHUP too: when the screen's process dies, the kernel hangs up this orphaned
+        # process group; the run must still record its in-flight requests and its summary.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, engine.interrupt)
         loop.add_reader(controls.fileno(), _obey, engine, controls)
         return await engine.run()
 
