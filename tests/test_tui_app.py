@@ -217,3 +217,17 @@ async def test_a_matrix_configurations_screen_closes_itself_after_its_run():
         assert app.return_value is None, "the end stays visible for a moment"
         await asyncio.sleep(3.0)  # (the pilot waits on the app's loop, which is ending)
         assert app.return_value == 0
+
+
+@sync
+async def test_tab_reaches_the_requests_and_t_switches_tables():
+    app = make_app(SeededRun().state(), RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")
+        assert app.focused is app.query_one(RequestList)
+        await pilot.press("enter")
+        assert isinstance(app.screen, RecordScreen)
+        await pilot.press("escape", "t")
+        assert app.query_one("#tabs").active == "tab-latency"
+        await pilot.press("t", "t")
+        assert app.query_one("#tabs").active == "tab-requests"

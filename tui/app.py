@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from engine.profile import Profile
@@ -71,6 +71,7 @@ class LlmtopApp(App[int]):
         Binding("r", "rerun", "re-run"),
         Binding("s", "stop_run", "stop"),
         Binding("q", "quit_app", "quit"),
+        Binding("t", "next_tab", "tab"),
         Binding("c", "compare", "compare"),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+c", "quit_now", "quit now", show=False, priority=True),
@@ -127,6 +128,8 @@ class LlmtopApp(App[int]):
         self.query_one("#latency").border_title = "Latency per request"
         self.query_one("#throughput").border_title = "Throughput"
         self.query_one("#queue").focus()
+        # Tab goes from the queue straight to the list under the tabs; `t` switches tabs.
+        self.query_one("#tabs").query_one(Tabs).can_focus = False
         self.repaint()
         self.set_interval(1 / REPAINT_HZ, self.repaint)
         try:
@@ -285,6 +288,12 @@ class LlmtopApp(App[int]):
             error = event.worker.error
             self.notify(f"{event.worker.name} failed: {type(error).__name__}: {error}",
                         severity="error", timeout=15)
+
+    def action_next_tab(self) -> None:
+        """Requests -> Latency table -> Notices -> Requests."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        order = ["tab-requests", "tab-latency", "tab-notices"]
+        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -17,7 +17,8 @@ from engine.records import RequestRecord
 
 HELP = """\
 [b]Keys[/b]
-  up/down      move in the scenario queue (tab moves to the tables)
+  up/down      move in the scenario queue (tab moves to the list below, t switches
+               between Requests, Latency table and Notices)
   enter        run the selected scenario now: the current one stops sending and its
                in-flight requests finish and are kept (on a request: show its record)
   n            next scenario now          space   pause / resume sending
