@@ -130,6 +130,14 @@ class LlmtopApp(App[int]):
         self.query_one("#queue").focus()
         # Tab goes from the queue straight to the list under the tabs; `t` switches tabs.
         self.query_one("#tabs").query_one(Tabs).can_focus = False
+        # Held, not queried per tick: a tick can come while a modal screen is on top, or
+        # while the app is shutting down and the main screen's widgets are gone.
+        self._panes = tuple(self.query_one(pane) for pane in (
+            HeaderBar, LatencyPane, ThroughputPane, GpuPane, ServerPane, QueueTable,
+            RequestList, LatencyTable))
+        self._log = self.query_one("#notices", Log)
+        self._queue_table = self.query_one(QueueTable)
+        self._requests = self.query_one(RequestList)
         self.repaint()
         self.set_interval(1 / REPAINT_HZ, self.repaint)
         try:
@@ -144,19 +152,21 @@ class LlmtopApp(App[int]):
 
     def repaint(self) -> None:
         """Take the current view and paint every pane from it."""
+        header = self._panes[0]
+        if not header.is_attached:  # shutting down
+            return
         version = self.state.version
         if version == self._painted_version:
             # Nothing new: only the clock moved, and copying the view would be wasted work.
             view = self.view = replace(self.view, elapsed_s=self.state.elapsed_s())
-            self.query_one(HeaderBar).paint(view)
+            header.paint(view)
         else:
             view = self.view = self.state.view()
             self._painted_version = version
             self.repaints += 1
             with self.batch_update():
-                for pane in (HeaderBar, LatencyPane, ThroughputPane, GpuPane, ServerPane,
-                             QueueTable, RequestList, LatencyTable):
-                    self.query_one(pane).paint(view)
+                for pane in self._panes:
+                    pane.paint(view)
         self._announce(view)
         if view.summary is not None:
             if self._quitting:
@@ -169,7 +179,7 @@ class LlmtopApp(App[int]):
 
     def _announce(self, view: LiveView) -> None:
         """Notices and the run's end as notifications, and into the Notices tab."""
-        log = self.query_one("#notices", Log)
+        log = self._log
         for level, message in view.notices[self._notices_seen:]:
             log.write_line(f"[{level}] {message}")
             if level != "info" or "GPU" not in message:
@@ -203,7 +213,7 @@ class LlmtopApp(App[int]):
             e.status in busy for e in self.view.queue)
 
     def _selected(self) -> int | None:
-        return self.query_one(QueueTable).selected_entry()
+        return self._queue_table.selected_entry()
 
     def _live_only(self) -> bool:
         if self.run_active:
@@ -347,7 +357,7 @@ class LlmtopApp(App[int]):
         self.cursor_s = max(0.0, min(self.timeline.duration_s, t_s))
         self.state = self.timeline.state_at(self.cursor_s)
         self._painted_version = -1
-        self.query_one(RequestList).clear()
+        self._requests.clear()
         self.repaint()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
