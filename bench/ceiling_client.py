@@ -173,26 +173,11 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
             summary = live.finish()
         records = [json.loads(line) for line in
                    (job.run_dir / "requests.jsonl").read_text().splitlines()]
-    p = summary.profiles[0] if summary.profiles else None
     measured = [r for r in records if not r["warmup"]]
-    tokens = sum(r["completion_tokens"] or 0 for r in records)
-    return {
-        **window.figures(), "error": summary.error,
-        "sustained_max": _max_in_flight(measured), "sustained_median": None,
-        "duration_s": p.duration_s if p else 0.0, "requests": p.successes if p else 0,
-        "requests_per_s": p.requests_per_s if p else 0.0,
-        "tokens_per_s": p.output_tokens_total / p.duration_s if p and p.duration_s else 0.0,
-        "lag_p50_ms": summary.client.loop_lag_p50_ms, "lag_p99_ms": summary.client.loop_lag_p99_ms,
-        "lag_max_ms": summary.client.loop_lag_max_ms, "lag_p99_measured_ms": None,
-        "tokens_all": tokens,
-        "cpu_s_per_1k_tokens": window.cpu_s / (tokens / 1000) if tokens else None,
-        "failures": p.failures if p else 0, "failures_by_kind": p.failures_by_kind if p else {},
-        "sink_time_s": summary.client.sink_time_s,
-        "itl_p50_ms": _ms(p.itl_s.p50 if p and p.itl_s else None),
-        "itl_p99_ms": _ms(p.itl_s.p99 if p and p.itl_s else None),
-        "ttft_p50_ms": _ms(p.ttft_s.p50 if p and p.ttft_s else None),
-        "ttft_p99_ms": _ms(p.ttft_s.p99 if p and p.ttft_s else None), "ui_repaints": repaints,
-    }
+    return {**_summary_figures(summary, window, sustained_max=_max_in_flight(measured),
+                               sustained_median=None, lag_p99_measured_ms=None,
+                               tokens=sum(r["completion_tokens"] or 0 for r in records)),
+            "ui_repaints": repaints}
 
 
 def _max_in_flight(records: list[dict[str, Any]]) -> int:
@@ -207,21 +192,29 @@ def _max_in_flight(records: list[dict[str, Any]]) -> int:
 
 
 def _engine_figures(engine: Any, collector: Any, summary: Any, window: _Window) -> dict[str, Any]:
-    p = summary.profiles[0] if summary.profiles else None
+    """Figures of an in-process engine run: streams and measured-phase lag from its events."""
     measured_lag = sorted(engine._lag.samples_ms[collector.first_measured_lag_sample or 0:])
+    return _summary_figures(
+        summary, window, sustained_max=max(collector.in_flight, default=0),
+        sustained_median=statistics.median(collector.in_flight) if collector.in_flight else 0,
+        lag_p99_measured_ms=_pct(measured_lag, 99), tokens=collector.tokens)
+
+
+def _summary_figures(summary: Any, window: _Window, *, sustained_max: int,
+                     sustained_median: float | None, lag_p99_measured_ms: float | None,
+                     tokens: int) -> dict[str, Any]:
+    """One result line: the run's summary and CPU window, plus what each runner measured."""
+    p = summary.profiles[0] if summary.profiles else None
     return {
         **window.figures(), "error": summary.error,
-        "sustained_max": max(collector.in_flight, default=0),
-        "sustained_median": statistics.median(collector.in_flight) if collector.in_flight else 0,
+        "sustained_max": sustained_max, "sustained_median": sustained_median,
         "duration_s": p.duration_s if p else 0.0, "requests": p.successes if p else 0,
         "requests_per_s": p.requests_per_s if p else 0.0,
         "tokens_per_s": p.output_tokens_total / p.duration_s if p and p.duration_s else 0.0,
         "lag_p50_ms": summary.client.loop_lag_p50_ms, "lag_p99_ms": summary.client.loop_lag_p99_ms,
         "lag_max_ms": summary.client.loop_lag_max_ms,
-        "lag_p99_measured_ms": _pct(measured_lag, 99),
-        "tokens_all": collector.tokens,
-        "cpu_s_per_1k_tokens": (window.cpu_s / (collector.tokens / 1000)
-                                if collector.tokens else None),
+        "lag_p99_measured_ms": lag_p99_measured_ms, "tokens_all": tokens,
+        "cpu_s_per_1k_tokens": window.cpu_s / (tokens / 1000) if tokens else None,
         "failures": p.failures if p else 0, "failures_by_kind": p.failures_by_kind if p else {},
         "sink_time_s": summary.client.sink_time_s,
         "itl_p50_ms": _ms(p.itl_s.p50 if p and p.itl_s else None),
