@@ -23,6 +23,8 @@ from engine import llamacpp_build
 
 READY_POLL_S = 0.2
 LOG_TAIL_LINES = 20
+EXIT_POLL_S = 0.2
+"""How often a run checks a server it manages for an unexpected exit (``exit_report``)."""
 
 
 class ServerStartError(RuntimeError):
@@ -127,6 +129,15 @@ class ServerProcess:
             os.killpg(self.proc.pid, sig)
         except ProcessLookupError:
             pass
+
+    def exit_report(self) -> tuple[dict[str, object], str] | None:
+        """If the process has exited: its facts with the log tail, and why a run measuring it
+        must end; else ``None`` (non-blocking).
+        """
+        if self.exited() is None:
+            return None
+        return ({**self.info(), "log_tail": self.log_tail()},
+                f"the server process exited with code {self.exit_code} during the run")
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server's log."""

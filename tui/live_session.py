@@ -5,19 +5,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from engine.server_process import ServerProcess
+from engine.server_process import EXIT_POLL_S, ServerProcess
 from engine.summary import RunSummary, Slo
 from tui.app import QUIT_WAIT_S, LlmtopApp, make_app
 from tui.engine_process import EngineJob, EngineProcess
 from tui.headless import print_run_summary
 from tui.live import LiveState
-
-SERVER_POLL_S = 0.2
-"""How often a managed server process is checked for an unexpected exit."""
 
 
 @dataclass
@@ -62,12 +60,11 @@ def start_live(job: EngineJob, server: ServerProcess | None = None, *,
 
 def _watch(server: ServerProcess, engine: EngineProcess) -> None:
     """Tell the engine when the server it measures exits (its code and log tail saved)."""
-    stop = threading.Event()
-    while engine.running and not stop.wait(SERVER_POLL_S):
-        if server.exited() is not None:
-            engine.server_gone({**server.info(), "log_tail": server.log_tail()},
-                               f"the server process exited with code {server.exit_code} "
-                               "during the run")
+    while engine.running:
+        time.sleep(EXIT_POLL_S)
+        report = server.exit_report()
+        if report is not None:
+            engine.server_gone(*report)
             return
 
 

@@ -23,6 +23,7 @@ from engine.results import RUN_FILE, new_run_id, write_json_atomic
 from engine.runner import Engine, RunConfig
 from engine.server_matrix import ServerCommandError, ServerConfig, expand, gpu_count
 from engine.server_process import (
+    EXIT_POLL_S,
     LocalServerMissing,
     ServerProcess,
     ServerStartError,
@@ -41,9 +42,6 @@ from tui.cli import (
     run_meta,
 )
 from tui.headless import ConsoleReporter, print_matrix
-
-SERVER_POLL_S = 0.2
-"""How often a managed server process is checked for an unexpected exit during a run."""
 
 
 @dataclass
@@ -191,17 +189,18 @@ def _run_headless(engine: Engine, watch: bool) -> RunSummary:
 async def _watch(engine: Engine) -> None:
     """Check the managed server while requests stream (failed connections check it too)."""
     while True:
-        await asyncio.sleep(SERVER_POLL_S)
+        await asyncio.sleep(EXIT_POLL_S)
         engine.check_server()
 
 
 def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
     """Why the run must end if the server process has exited (its code and log tail saved)."""
-    if server.exited() is None:
+    report = server.exit_report()
+    if report is None:
         return None
-    engine.server_info = {**(engine.server_info or {}), **server.info(),
-                          "log_tail": server.log_tail()}
-    return f"the server process exited with code {server.exit_code} during the run"
+    info, reason = report
+    engine.server_info = {**(engine.server_info or {}), **info}
+    return reason
 
 
 def _server_pid(args: argparse.Namespace, url: str, server: ServerProcess | None) -> int | None:
