@@ -194,11 +194,6 @@ class ProfileRun:
         self._wake_sleepers()
         self._open_gate()
 
-    @property
-    def paused(self) -> bool:
-        """True while sending is paused."""
-        return self._gate is not None
-
     def pause_sending(self) -> None:
         """Send nothing new until ``resume_sending``; in-flight requests go on and count.
 

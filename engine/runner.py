@@ -217,11 +217,6 @@ class Engine:
         self._wake()
         return entry is not None
 
-    @property
-    def paused(self) -> bool:
-        """True while sending is paused (in-flight requests go on)."""
-        return self._paused
-
     def set_paused(self, paused: bool) -> None:
         """Pause or resume sending; a pause carries over to the next profile."""
         if paused == self._paused:

@@ -30,7 +30,7 @@ from engine.events import (
 )
 from engine.gpu import NO_GPU
 from engine.profile import Profile
-from engine.queue import EntryStatus, QueueEntry
+from engine.queue import FINAL_STATUS, EntryStatus, QueueEntry
 from engine.records import RequestRecord
 from engine.results import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 from engine.run_folder import iter_records, iter_samples, jsonl_file, read_json
@@ -154,8 +154,9 @@ def _profile_events(profiles: list[Profile], records: list[RequestRecord],
         events += [(start, ProfileStarted(profile, index, len(profiles))),
                    (start, QueueChanged(tuple(entries)))]
         final: ProfileSummary | None = finals.get(profile.name)
-        status = {"completed": EntryStatus.DONE, "failed": EntryStatus.FAILED}.get(
-            final.status if final else "", EntryStatus.STOPPED)
+        # No final figures: the run was killed while this profile ran.
+        status = (FINAL_STATUS.get(final.status, EntryStatus.DONE) if final
+                  else EntryStatus.STOPPED)
         entries = _with_status(entries, profile.name, status, final)
         if final is not None:
             events.append((end, ProfileFinished(final)))
