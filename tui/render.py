@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.text import Text
 
+from engine.stats import percentile
 from tui.live import LiveView
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -44,15 +45,6 @@ def fmt_elapsed(seconds: float) -> str:
     """``01:02:03``."""
     s = int(seconds)
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of a small list; ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[rank]
 
 
 def sparkline(values: Sequence[float | None], width: int, height: int = 1,
@@ -113,8 +105,11 @@ def latency_lines(view: LiveView, width: int, height: int) -> list[Text]:
     for label, values in (("TTFT", [p.ttft_s for p in view.spark]),
                           ("TPOT", [p.tpot_s for p in view.spark])):
         present = [v for v, p in zip(values, view.spark) if v is not None and p.profile == latest]
-        stats = Text.assemble(" p50 ", (f"{fmt_s(percentile(present, 50)):>8}", "bold"),
-                              " p99 ", (f"{fmt_s(percentile(present, 99)):>8}", "bold"))
+        ordered = sorted(present)
+        p50, p99 = ((percentile(ordered, 50), percentile(ordered, 99)) if ordered
+                    else (None, None))
+        stats = Text.assemble(" p50 ", (f"{fmt_s(p50):>8}", "bold"),
+                              " p99 ", (f"{fmt_s(p99):>8}", "bold"))
         for row, spark in enumerate(sparkline(values, spark_w, rows_each, styles)):
             lines.append(_pad_left(Text(label + " " if row == rows_each - 1 else "", "bold"),
                                    label_w)
