@@ -53,6 +53,17 @@ def make_profile(**fields: Any) -> Profile:
     return validate_profile(data, source="test")
 
 
+class Collect:
+    """An event sink that keeps the events (of ``kind`` only, when given) in ``into``."""
+
+    def __init__(self, into: list, kind: type | None = None) -> None:
+        self.into, self.kind = into, kind
+
+    def handle(self, event: Any) -> None:
+        if self.kind is None or isinstance(event, self.kind):
+            self.into.append(event)
+
+
 RunEngine = Callable[..., RunResult]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import make_profile
+from conftest import Collect, make_profile
 
 from engine.events import EventBus, QueueChanged, SendingPaused
 from engine.queue import EntryStatus, ScenarioQueue
@@ -48,14 +48,6 @@ def test_rerun_gets_a_distinct_name_next_in_line():
 # -- the engine under control -------------------------------------------------------------------
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def handle(self, event) -> None:
-        self.events.append(event)
-
-
 def _slow(server) -> None:
     server.behaviour.ttft_s, server.behaviour.itl_s = 0.02, 0.01
 
@@ -83,8 +75,8 @@ def test_switch_to_stops_the_current_profile_and_keeps_its_requests(fake_server,
 
 def test_pause_sends_nothing_until_resumed(fake_server, run_engine):
     _slow(fake_server)
-    bus, sink = EventBus(), _Collect()
-    bus.subscribe(sink)
+    bus, events = EventBus(), []
+    bus.subscribe(Collect(events))
     seen: dict[str, int] = {}
 
     async def pause(engine) -> None:
@@ -100,7 +92,7 @@ def test_pause_sends_nothing_until_resumed(fake_server, run_engine):
                         during=pause)
     assert seen["at_pause"] == seen["after_wait"], "nothing sent while paused"
     assert result.profile.successes == 40
-    assert [e.paused for e in sink.events if isinstance(e, SendingPaused)] == [True, False]
+    assert [e.paused for e in events if isinstance(e, SendingPaused)] == [True, False]
     # The idle part of the pause is not in the measured window.
     first = min(r["scheduled_ns"] for r in result.records)
     last = max(r["end_ns"] for r in result.records)
@@ -108,8 +100,8 @@ def test_pause_sends_nothing_until_resumed(fake_server, run_engine):
 
 
 def test_hold_open_waits_for_added_profiles_until_ended(fake_server, run_engine):
-    bus, sink = EventBus(), _Collect()
-    bus.subscribe(sink)
+    bus, events = EventBus(), []
+    bus.subscribe(Collect(events))
 
     async def drive(engine) -> None:
         await asyncio.sleep(0.5)
@@ -127,7 +119,7 @@ def test_hold_open_waits_for_added_profiles_until_ended(fake_server, run_engine)
     assert result.summary.status == "completed"
     assert [p.profile for p in result.summary.profiles] == ["first", "added", "first.r2"]
     assert {r["profile"] for r in result.records} == {"first", "added", "first.r2"}
-    last_view = [e for e in sink.events if isinstance(e, QueueChanged)][-1].entries
+    last_view = [e for e in events if isinstance(e, QueueChanged)][-1].entries
     assert [(e.name, e.status) for e in last_view] == [
         ("first", EntryStatus.DONE), ("added", EntryStatus.DONE),
         ("first.r2", EntryStatus.DONE)]

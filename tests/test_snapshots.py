@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from conftest import make_profile
+from conftest import Collect, make_profile
 
 from engine.events import EventBus, SnapshotTaken
-
-
-class _Snaps:
-    def __init__(self) -> None:
-        self.snaps: list[SnapshotTaken] = []
-
-    def handle(self, event) -> None:
-        if isinstance(event, SnapshotTaken):
-            self.snaps.append(event)
 
 
 def test_rates_never_go_negative_across_the_warm_up_switch(fake_server, run_engine):
     # Found on an H200: warm-up tokens counted while streaming, then vanished when the
     # warm-up ended, and the next snapshot read -3,794 tok/s.
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.01, 0.01
-    bus, sink = EventBus(), _Snaps()
-    bus.subscribe(sink)
+    bus, snaps = EventBus(), []
+    bus.subscribe(Collect(snaps, SnapshotTaken))
     run_engine(fake_server.url, make_profile(concurrency=4, requests=12, warmup_requests=4,
                                              max_tokens=30), bus=bus, snapshot_interval_s=0.02)
-    warm = [s for s in sink.snaps if s.warmup]
-    measured = [s for s in sink.snaps if not s.warmup]
+    warm = [s for s in snaps if s.warmup]
+    measured = [s for s in snaps if not s.warmup]
     assert warm and measured
     assert all(s.output_tokens_per_s == 0 for s in warm), "warm-up is not throughput"
     assert min(s.output_tokens_per_s for s in measured) >= 0
