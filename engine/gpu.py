@@ -199,9 +199,16 @@ def energy_between(first: GpuSample, last: GpuSample) -> float | None:
         ``None`` when either counter is missing or the counter went backwards (driver reload).
 
     """
-    if first.energy_mj is None or last.energy_mj is None or last.energy_mj < first.energy_mj:
+    return energy_j(first.energy_mj, last.energy_mj)
+
+
+def energy_j(first_mj: float | None, last_mj: float | None) -> float | None:
+    """Joules between two readings of NVML's total-energy counter (millijoules); ``None``
+    when either is missing or the counter went backwards (driver reload).
+    """
+    if first_mj is None or last_mj is None or last_mj < first_mj:
         return None
-    return (last.energy_mj - first.energy_mj) / 1000
+    return (last_mj - first_mj) / 1000
 
 
 _COLUMNS = ("index", "name", "utilization [%]", "memory.used [MiB]", "memory.total [MiB]",

@@ -31,7 +31,7 @@ from engine.events import (
     SnapshotTaken,
     TelemetrySampled,
 )
-from engine.gpu import NO_GPU
+from engine.gpu import NO_GPU, energy_j
 from engine.queue import QueueEntry
 from engine.records import RequestRecord
 from engine.summary import Distribution, ProfileSummary, RunSummary, Slo
@@ -269,10 +269,10 @@ class LiveState:
         return (self._ended if self._ended is not None else self._clock()) - self._started
 
     def _energy_j(self) -> dict[int, float]:
-        """Energy per GPU since the first sample: the NVML counter is in millijoules."""
-        return {i: (float(g["energy_mj"]) - self._energy_start_mj[i]) / 1000
-                for i, g in self._gpus.items()
-                if g.get("energy_mj") is not None and i in self._energy_start_mj}
+        """Energy per GPU since its first sample, from NVML's counter (``engine.gpu``)."""
+        spent = {i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
+                 for i, g in self._gpus.items()}
+        return {i: joules for i, joules in spent.items() if joules is not None}
 
 
 
