@@ -30,7 +30,7 @@ from engine.events import (
 )
 from engine.gpu import NO_GPU
 from engine.profile import Profile
-from engine.queue import FINAL_STATUS, EntryStatus, QueueEntry
+from engine.queue import ScenarioQueue
 from engine.records import RequestRecord
 from engine.results import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 from engine.run_folder import iter_records, iter_samples, jsonl_file, read_json
@@ -145,35 +145,25 @@ def _profile_events(profiles: list[Profile], records: list[RequestRecord],
         first, last = spans.get(r.profile, (r.scheduled_ns / 1e9, r.end_ns / 1e9))
         spans[r.profile] = (min(first, r.scheduled_ns / 1e9), max(last, r.end_ns / 1e9))
     finals = {p.profile: p for p in summary.profiles} if summary else {}
-    entries = [QueueEntry(i, p) for i, p in enumerate(profiles, 1)]
-    events: list[tuple[float, Any]] = [(0.0, QueueChanged(tuple(entries)))]
+    # The engine's own queue, driven as the run drove it: entries change as they did live.
+    queue = ScenarioQueue(profiles)
+    ids = {e.name: e.entry_id for e in queue.entries}
+    events: list[tuple[float, Any]] = [(0.0, QueueChanged(queue.entries))]
     ran = [p for p in profiles if p.name in spans]
     for index, profile in enumerate(ran):
         start, end = spans[profile.name]
-        entries = _with_status(entries, profile.name, EntryStatus.RUNNING)
+        queue.move_next(ids[profile.name])
+        queue.start_next()
         events += [(start, ProfileStarted(profile, index, len(profiles))),
-                   (start, QueueChanged(tuple(entries)))]
+                   (start, QueueChanged(queue.entries))]
         final: ProfileSummary | None = finals.get(profile.name)
-        # No final figures: the run was killed while this profile ran.
-        status = (FINAL_STATUS.get(final.status, EntryStatus.DONE) if final
-                  else EntryStatus.STOPPED)
-        entries = _with_status(entries, profile.name, status, final)
         if final is not None:
+            queue.finish(ids[profile.name], final.status, final.requests, final.failures)
             events.append((end, ProfileFinished(final)))
-        events.append((end, QueueChanged(tuple(entries))))
+        else:  # no final figures: the run was killed while this profile ran
+            queue.finish(ids[profile.name], "stopped", 0, 0)
+        events.append((end, QueueChanged(queue.entries)))
     return events
-
-
-def _with_status(entries: list[QueueEntry], name: str, status: EntryStatus,
-                 final: ProfileSummary | None = None) -> list[QueueEntry]:
-    out = []
-    for e in entries:
-        if e.name == name:
-            e = QueueEntry(e.entry_id, e.profile, status,
-                           final.requests if final else e.finished,
-                           final.failures if final else e.failed)
-        out.append(e)
-    return out
 
 
 def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
