@@ -54,6 +54,7 @@ def test_a_killed_run_replays_with_a_note(finished_run):
     timeline = load_timeline(folder)
     view = timeline.state_at(timeline.duration_s).view()
     assert view.totals["requests"] == 9 and view.summary is None
+    assert view.status == "incomplete", "a killed run does not read as running"
     assert any("truncated last line" in n for n in timeline.notes)
     assert any("no final summary.json" in n for n in timeline.notes)
 

@@ -80,7 +80,8 @@ class LiveView:
     results_dir: str = ""
     elapsed_s: float = 0.0
     status: str = "starting"
-    """``starting``, ``running``, ``paused``, or the run's final status."""
+    """``starting``, ``running``, ``paused``, the run's final status, or ``incomplete`` (a
+    replayed run that has no summary)."""
     queue: tuple[QueueEntry, ...] = ()
     current: SnapshotTaken | None = None
     spark: tuple[SparkPoint, ...] = ()
@@ -153,6 +154,12 @@ class LiveState:
         """The objectives a request is marked against on the sparklines."""
         with self._lock:
             self._slo = slo
+
+    def mark_incomplete(self) -> None:
+        """The run ended without a summary (killed): say so instead of "running"."""
+        with self._lock:
+            self._status = "incomplete"
+            self._ended = self._clock()
 
     # -- events in (sink thread) --
 

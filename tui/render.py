@@ -17,7 +17,8 @@ from tui.live import LiveView
 BLOCKS = " ▁▂▃▄▅▆▇█"
 """Eighth-height blocks: a sparkline column of height h has 8*h levels."""
 STATUS_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "cyan",
-                "completed": "green", "interrupted": "yellow", "failed": "bold red"}
+                "completed": "green", "interrupted": "yellow", "failed": "bold red",
+                "incomplete": "bold yellow"}
 
 
 def fmt_s(seconds: float | None) -> str:

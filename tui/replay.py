@@ -55,6 +55,8 @@ class Timeline:
     slo: Slo
     notes: list[str]
     """What was missing or skipped while reading the folder."""
+    complete: bool = True
+    """False when the folder has no final summary (the run was killed)."""
 
     def state_at(self, t_s: float) -> LiveState:
         """The live state as it stood ``t_s`` seconds into the run."""
@@ -67,6 +69,8 @@ class Timeline:
             clock.now = when
             state.apply(event)
         clock.now = t_s
+        if not self.complete and t_s >= self.duration_s:
+            state.mark_incomplete()
         return state
 
 
@@ -108,7 +112,7 @@ def load_timeline(run_dir: Path) -> Timeline:
     else:
         notes.append("no final summary.json: the run was killed or is still going")
     events.sort(key=lambda pair: pair[0])
-    return Timeline(events, end, slo, notes)
+    return Timeline(events, end, slo, notes, complete=summary is not None)
 
 
 def _summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:
