@@ -231,3 +231,21 @@ async def test_tab_reaches_the_requests_and_t_switches_tables():
         assert app.query_one("#tabs").active == "tab-latency"
         await pilot.press("t", "t")
         assert app.query_one("#tabs").active == "tab-requests"
+
+
+@sync
+async def test_notices_keep_coming_after_the_buffer_is_full():
+    from engine.events import NoticeRaised
+    from tui.live import MAX_NOTICES
+
+    state = SeededRun().state()
+    app = make_app(state, RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        for i in range(MAX_NOTICES + 5):
+            state.apply(NoticeRaised("warning", f"notice {i}"))
+        await pilot.pause(0.5)
+        state.apply(NoticeRaised("warning", "the last one"))
+        await pilot.pause(0.5)
+        messages = [n.message for n in app._notifications]
+        assert "the last one" in messages
+        assert app.query_one("#notices").lines[-1] == "[warning] the last one"

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from engine.gpu import NO_GPU
 from engine.profile import Profile
 from engine.queue import EntryStatus
 from tui.compare_screen import CompareScreen, RunPicker
@@ -179,13 +180,13 @@ class LlmtopApp(App[int]):
 
     def _announce(self, view: LiveView) -> None:
         """Notices and the run's end as notifications, and into the Notices tab."""
-        log = self._log
-        for level, message in view.notices[self._notices_seen:]:
-            log.write_line(f"[{level}] {message}")
-            if level != "info" or "GPU" not in message:
+        new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
+        for level, message in view.notices[len(view.notices) - new:]:
+            self._log.write_line(f"[{level}] {message}")
+            if not message.endswith(NO_GPU):  # the GPU pane says that one
                 self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"),
                             timeout=8)
-        self._notices_seen = len(view.notices)
+        self._notices_seen = view.notices_total
         if view.summary is not None and self._last_status != view.status:
             summary = view.summary
             if summary.status == "failed":

@@ -98,6 +98,9 @@ class LiveView:
     host: dict[str, Any] | None = None
     latency: tuple[LatencyRow, ...] = ()
     notices: tuple[tuple[str, str], ...] = ()
+    """The latest notices (at most ``MAX_NOTICES``), oldest first."""
+    notices_total: int = 0
+    """Notices since the start, so a reader can tell how many of ``notices`` are new."""
     summary: RunSummary | None = None
 
 
@@ -138,6 +141,7 @@ class LiveState:
         self._recent: deque[RequestRecord] = deque(maxlen=MAX_RECENT_REQUESTS)
         self._history: deque[SnapshotTaken] = deque(maxlen=MAX_HISTORY)
         self._notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
+        self._notices_total = 0
         self._totals = {"requests": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
         self._slo = Slo()
         self._slo_breaks = 0
@@ -231,6 +235,7 @@ class LiveState:
 
     def _notice(self, e: NoticeRaised) -> None:
         self._notices.append((e.level, e.message))
+        self._notices_total += 1
         if e.message.endswith(NO_GPU):
             self._gpu_notice = e.message
 
@@ -262,7 +267,8 @@ class LiveState:
                 totals=dict(self._totals), gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
                 gpu_energy_j=self._energy_j(), gpu_notice=self._gpu_notice,
                 server_metrics=self._server, host=self._host,
-                notices=tuple(self._notices), summary=self._summary)
+                notices=tuple(self._notices), notices_total=self._notices_total,
+                summary=self._summary)
         return replace(view, latency=_latency_rows(view.queue, exact, live))
 
     def elapsed_s(self) -> float:
