@@ -7,8 +7,8 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
+from exchange_replay import MS, SCHEDULED, SENT
 from httpx_aiohttp.transport import map_aiohttp_exceptions
-from test_exchange import MS, SCHEDULED, SENT
 from test_sse import STREAMS
 
 from engine.client import classify_exception, error_message_from_body
