@@ -112,8 +112,8 @@ def _body() -> dict[str, Any]:
 def _engine_setup(spec: Spec, results_root: Path) -> tuple[Any, Any]:
     """The real ``Engine`` for a closed loop at ``spec.level``, and a collector of its events."""
     from engine.events import EventBus, RequestFinished, SnapshotTaken
-    from engine.profile import validate_profile
-    from engine.runner import Engine, RunConfig
+    from engine.run.engine import Engine, RunConfig
+    from engine.workload.profile import validate_profile
 
     profile = validate_profile({
         "name": f"c{spec.level}", "concurrency": spec.level, "max_tokens": MAX_TOKENS,
@@ -157,9 +157,9 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
     app drawing (headless, at ``UI_SIZE``) in this one. The engine's figures come from the
     summary and records it wrote; CPU covers both processes (children's rusage added).
     """
-    from engine.results import new_run_id
-    from tui.engine_process import EngineJob
-    from tui.live_session import start_live
+    from engine.results.writer import new_run_id
+    from tui.live.engine_process import EngineJob
+    from tui.live.session import start_live
 
     with tempfile.TemporaryDirectory(prefix="llmtop-bench-") as tmp:
         engine, _ = _engine_setup(spec, Path(tmp))
@@ -237,7 +237,7 @@ def _pct(ordered: Any, q: float) -> float | None:
 async def _closed_loop(spec: Spec, one: Callable[[], Any]) -> dict[str, Any]:
     """Warm-up round of ``level`` requests, then ``level`` workers until the caps; the
     figures of the measured phase (same definitions as the engine's)."""
-    from engine.loop_lag import LoopLagMonitor
+    from engine.run.loop_lag import LoopLagMonitor
 
     lag = LoopLagMonitor()
     lag_task = asyncio.create_task(lag.run())
@@ -359,8 +359,8 @@ async def _run_aiohttp(spec: Spec) -> dict[str, Any]:
 
 async def _run_client(spec: Spec) -> dict[str, Any]:
     """The engine's StreamingClient and Exchange (SSE split, JSON parse), no records."""
-    from engine.client import RequestSpec, StreamingClient
-    from engine.exchange import Exchange
+    from engine.http.client import RequestSpec, StreamingClient
+    from engine.http.exchange import Exchange
 
     body = _body()
     request = RequestSpec("chat", {k: body[k] for k in ("model", "max_tokens", "messages")})

@@ -17,13 +17,13 @@ import socket
 import time
 from pathlib import Path
 
-from engine.detect import detect
-from engine.profile import load_profile
-from engine.results import new_run_id
-from engine.runner import RunConfig
-from engine.server_process import ServerProcess
-from tui.engine_process import EngineJob
-from tui.live_session import start_live
+from engine.http.detect import detect
+from engine.results.writer import new_run_id
+from engine.run.engine import RunConfig
+from engine.servers.process import ServerProcess
+from engine.workload.profile import load_profile
+from tui.live.engine_process import EngineJob
+from tui.live.session import start_live
 
 
 def _free_port() -> int:

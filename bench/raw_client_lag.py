@@ -17,7 +17,7 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport
 
 from bench.engine_ceiling import Server
-from engine.loop_lag import LoopLagMonitor
+from engine.run.loop_lag import LoopLagMonitor
 
 SECONDS = 4.0
 TOKENS = 64

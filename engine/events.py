@@ -18,10 +18,10 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from engine.profile import Profile
-    from engine.queue import QueueEntry
+    from engine.metrics.summary import ProfileSummary, RunSummary
     from engine.records import RequestRecord
-    from engine.summary import ProfileSummary, RunSummary
+    from engine.workload.profile import Profile
+    from engine.workload.queue import QueueEntry
 
 
 MAX_NOTICES = 100

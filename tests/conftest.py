@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,15 +13,15 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine.events import EventBus
+from engine.metrics.summary import RunSummary
+from engine.results.writer import REQUESTS_FILE
+from engine.run.engine import Engine, RunConfig
+from engine.workload.profile import Profile
+from tests.support.fakeserver import Behaviour, FakeServer
 
-from fakeserver import Behaviour, FakeServer  # noqa: E402
-
-from engine.events import EventBus  # noqa: E402
-from engine.profile import Profile, validate_profile  # noqa: E402
-from engine.results import REQUESTS_FILE  # noqa: E402
-from engine.runner import Engine, RunConfig  # noqa: E402
-from engine.summary import RunSummary  # noqa: E402
+pytest_plugins = ["tests.support.real_server"]
+"""The real llama-server fixture, for every test that asks for ``real_server``."""
 
 MODEL = "fake-model"
 
@@ -41,27 +40,6 @@ class RunResult:
     def profile(self) -> Any:
         """The first profile's summary."""
         return self.summary.profiles[0]
-
-
-def make_profile(**fields: Any) -> Profile:
-    """A small closed-loop profile; ``fields`` override the defaults."""
-    data: dict[str, Any] = {"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5,
-                            "input_tokens": 8}
-    if "rate_rps" in fields:
-        del data["concurrency"]
-    data.update(fields)
-    return validate_profile(data, source="test")
-
-
-class Collect:
-    """An event sink that keeps the events (of ``kind`` only, when given) in ``into``."""
-
-    def __init__(self, into: list, kind: type | None = None) -> None:
-        self.into, self.kind = into, kind
-
-    def handle(self, event: Any) -> None:
-        if self.kind is None or isinstance(event, self.kind):
-            self.into.append(event)
 
 
 RunEngine = Callable[..., RunResult]

@@ -3,13 +3,14 @@ drift from the code silently. If a test here fails, update the README table row 
 
 import ast
 import inspect
-from pathlib import Path
 
 import pytest
 
-from engine import profile, records
+from engine import records
+from engine.workload import profile
+from tests.support.paths import ROOT
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (ROOT / "README.md").read_text()
 
 
 def field_rows(module: object, class_name: str) -> list[str]:

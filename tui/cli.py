@@ -18,9 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.profile import Profile, ProfileError, builtin_names, load_profile, validate_profile
-from engine.prompt_files import PromptFileError, load_prompts
-from engine.suite import builtin_suites, load_suite
+from engine.workload.profile import (
+    Profile,
+    ProfileError,
+    builtin_names,
+    load_profile,
+    validate_profile,
+)
+from engine.workload.prompt_files import PromptFileError, load_prompts
+from engine.workload.suite import builtin_suites, load_suite
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_PROFILE = "quick"
@@ -249,40 +255,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gpu":
             return gpu_snapshot()
         if args.command == "check":
-            from tui.check import check_command
+            from tui.commands.check import check_command
 
             api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
             return check_command(args.url, args.model, api_key, args.json)
         if args.command == "replay":
-            from engine.run_folder import RunFolderError
-            from engine.runs import resolve_run
-            from tui.replay import ReplayError, replay_command
+            from engine.results.folder import RunFolderError
+            from engine.results.runs import resolve_run
+            from tui.live.replay import ReplayError, replay_command
 
             try:
                 return replay_command(resolve_run(args.run, args.root))
             except (ReplayError, RunFolderError) as exc:
                 raise UsageError(str(exc)) from None
         if args.command == "setup-local":
-            from engine.llamacpp_build import main as setup_main
+            from engine.servers.llamacpp_build import main as setup_main
 
             return setup_main()
         if args.command == "runs":
-            from tui.runs_cmd import runs_command
+            from tui.commands.runs import runs_command
 
             return runs_command(args.root, show_metrics=args.show_metrics,
                                 show_parameters=args.show_parameters, as_json=args.json,
                                 model=args.model, server=args.server, profile=args.profile)
         if args.command == "compare":
-            from tui.compare_cmd import compare_command
+            from tui.commands.compare import compare_command
 
             return compare_command(args.runs, args.root, resamples=args.resamples,
                                    seed=args.seed, as_json=args.json, ui=args.ui)
         if args.command == "report":
-            from tui.report import report_command
+            from tui.report.html import report_command
 
             return report_command(args.runs, args.root, args.output, args.csv)
         if args.command == "export":
-            from tui.report import export_command
+            from tui.report.html import export_command
 
             return export_command(args.runs, args.root, args.output)
         return run_command(args)
@@ -300,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def gpu_snapshot() -> int:
-    from engine.gpu import GpuSampler, snapshot_lines
+    from engine.telemetry.gpu import GpuSampler, snapshot_lines
 
     sampler = GpuSampler()
     notice = sampler.open()
@@ -367,11 +373,11 @@ def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from engine.detect import normalize_url
+    from engine.http.detect import normalize_url
 
     profiles = resolve_profiles(args)
     if args.dry_run:
-        from tui.dry_run import dry_run
+        from tui.commands.dry_run import dry_run
 
         return dry_run(profiles)
     for name, value in (("--slo-tpot", args.slo_tpot), ("--slo-ttft", args.slo_ttft),
@@ -389,7 +395,7 @@ def run_command(args: argparse.Namespace) -> int:
         url = normalize_url(args.url) if args.url else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    from tui.session import run_session
+    from tui.commands.run import run_session
 
     return run_session(args, profiles, url, api_key)
 

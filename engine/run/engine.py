@@ -1,0 +1,432 @@
+"""The run: results folder, profiles one after another, summary; the engine's public face.
+
+``Engine.run`` drives each profile through a ``ProfileRun`` (engine/run/profile_run.py), publishes
+events on the bus, and always writes ``summary.json``, also when interrupted or failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from engine import __version__
+from engine.events import (
+    EventBus,
+    NoticeRaised,
+    ProfileFinished,
+    ProfileStarted,
+    QueueChanged,
+    RunFinished,
+    RunStarted,
+    SendingPaused,
+)
+from engine.http.client import ServerQuirks, StreamingClient
+from engine.http.exchange import NS
+from engine.http.vocabulary import single_token_words
+from engine.metrics.knee import find_knees
+from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, Slo
+from engine.results.writer import ResultsWriter, new_run_id
+from engine.run.loop_lag import LoopLagMonitor
+from engine.run.profile_run import ProfileRun, RunContext
+from engine.telemetry.sampler import Telemetry
+from engine.workload.profile import Profile
+from engine.workload.queue import EntryStatus, ScenarioQueue
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+RECENT_TTFT_SAMPLES = 256
+RATE_WINDOW_S = 2.0
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between young-generation collections during a run (Python's default is 700)."""
+FD_HEADROOM = 256
+"""Descriptors kept free beyond one socket per connection: results files, logs, the UI."""
+EXACT_OUTPUT_FIELDS = {"vllm": ("ignore_eos", "min_tokens"), "llama.cpp": ("ignore_eos",),
+                       "sglang": ("ignore_eos",)}
+"""Request fields that make each server generate exactly max_tokens tokens. Unknown servers
+get ``ignore_eos`` (dropped if rejected); ``exact_output_honoured`` records the outcome."""
+
+
+class RunConfig(BaseModel):
+    """Everything a run needs. ``api_key`` is never serialised."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    url: str
+    """Server base URL without ``/v1`` (credentials are never stored)."""
+    model: str
+    """Model name sent in every request."""
+    profiles: list[Profile]
+    """Profiles to run, in order."""
+    results_root: Path
+    """Folder under which the run's own folder is created."""
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    """Bearer token; kept in memory only."""
+    slo: Slo = Slo()
+    """Objectives for goodput."""
+    connect_timeout_s: float = 10.0
+    """Give up connecting after this long."""
+    stall_timeout_s: float = 300.0
+    """Fail a request after this long without a byte from the server."""
+    save_itl: bool = False
+    """Store every request's raw inter-token gaps in its record."""
+    calibrate_prompts: bool = False
+    """Calibrate synthetic prompt lengths against the server before each profile (2 tiny
+    requests, not recorded)."""
+    features: dict[str, Any] | None = None
+    """What ``probe_features`` found the server honours; requests adapt to it."""
+    pause_between_profiles_s: float = 0.0
+    """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
+    snapshot_interval_s: float = 0.25
+    """How often live figures are published."""
+    hold_open: bool = False
+    """Interactive sessions: when the queue runs out, wait for more profiles until
+    ``Engine.end_run`` instead of ending the run."""
+    server_kind: str = "unknown"
+    """Detected server implementation."""
+    run_meta: dict[str, Any] = Field(default_factory=dict)
+    """Extra metadata for ``run.json`` (arguments, detection, host)."""
+
+
+class Engine:
+    """Runs a ``RunConfig``'s profiles, publishing events; returns the run summary."""
+
+    def __init__(self, config: RunConfig, bus: EventBus | None = None,
+                 run_id: str | None = None) -> None:
+        self.config = config
+        self.bus = bus or EventBus()
+        self.run_id = run_id or new_run_id()
+        self.run_dir = config.results_root / self.run_id
+        self.quirks = initial_quirks(config.server_kind, config.features)
+        self._origin_ns = perf_counter_ns()
+        self._origin_unix_ns = time.time_ns()
+        self._ids = itertools.count(1)
+        self._context = RunContext(self.run_id, self._origin_ns, self.bus, config.model,
+                                   config.slo, config.save_itl, self._ids, self.check_server,
+                                   self._measured_start,
+                                   calibrate_prompts=config.calibrate_prompts)
+        self._interrupted = False
+        self._failure: str | None = None
+        self.server_info: dict[str, Any] | None = None
+        """Facts about a server process llmtop manages; copied into the summary."""
+        self.telemetry: Telemetry | None = None
+        """Samples GPUs, the host and the server's metrics during the run, when set."""
+        self.server_check: Callable[[], str | None] | None = None
+        """For a server llmtop manages: returns why it is gone (it exited), else ``None``."""
+        self._current: ProfileRun | None = None
+        self._lag = LoopLagMonitor()
+        self.queue = ScenarioQueue(config.profiles)
+        """The profiles done, running and to come; changed by the control methods below."""
+        self._paused = False
+        self._ending = False
+        self._queue_changed = asyncio.Event()
+
+    # -- control (safe to call from signal handlers on the engine's loop) --
+
+    def interrupt(self) -> None:
+        """Stop sending and cancel in-flight requests (recorded as ``cancelled``)."""
+        self._interrupted = True
+        if self._current is not None:
+            self._current.cancel_all()
+        self._queue_changed.set()
+
+    @property
+    def origin_ns(self) -> int:
+        """The run's clock origin: ``perf_counter_ns()`` at the engine's creation."""
+        return self._origin_ns
+
+    async def _measured_start(self) -> None:
+        if self.telemetry is not None:
+            await self.telemetry.open_window()
+
+    def _start_telemetry(self) -> asyncio.Task[None] | None:
+        if self.telemetry is None:
+            return None
+        self.telemetry.start()
+        return asyncio.create_task(self.telemetry.run())
+
+    async def _stop_telemetry(self, task: asyncio.Task[None] | None) -> None:
+        if task is None or self.telemetry is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.telemetry.aclose()
+
+    def check_server(self) -> None:
+        """Fail the run if the managed server has exited (cheap: a non-blocking waitpid)."""
+        if self.server_check is not None and self._failure is None:
+            reason = self.server_check()
+            if reason:
+                self.fail(reason)
+
+    def fail(self, reason: str) -> None:
+        """End the run as failed (e.g. the managed server died): stop sending, skip later
+        profiles; in-flight requests end on their own and are recorded as they fail.
+        """
+        self._failure = reason
+        self.stop_sending()
+        self._queue_changed.set()
+
+    def stop_sending(self) -> None:
+        """End the current profile early: no new requests, in-flight ones finish and count."""
+        if self._current is not None:
+            self._current.stop_sending()
+
+    # -- interactive control (call on the engine's loop, e.g. via call_soon_threadsafe) --
+
+    def next_profile(self) -> None:
+        """Stop sending the current profile; the next queued one starts when it drains."""
+        self.stop_sending()
+        self._wake()
+
+    def switch_to(self, entry_id: int) -> bool:
+        """Run this entry now: it moves to the front (a finished one is queued again) and the
+        current profile stops sending, its in-flight requests finishing and counting.
+        """
+        entry = self.queue.get(entry_id)
+        if entry is None or entry.status is EntryStatus.RUNNING:
+            return False
+        self.queue.requeue(entry_id)
+        self.next_profile()
+        return True
+
+    def add_profile(self, profile: Profile) -> None:
+        """Queue a profile at the end."""
+        self.queue.add(profile)
+        self._wake()
+
+    def remove_entry(self, entry_id: int) -> bool:
+        """Drop a queued entry (one that ran or runs stays: it holds results)."""
+        removed = self.queue.remove(entry_id)
+        self._wake()
+        return removed
+
+    def rerun(self, entry_id: int) -> bool:
+        """Queue an entry's profile again, next in line."""
+        entry = self.queue.requeue(entry_id)
+        self._wake()
+        return entry is not None
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume sending; a pause carries over to the next profile."""
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if self._current is not None:
+            if paused:
+                self._current.pause_sending()
+            else:
+                self._current.resume_sending()
+        self.bus.publish(SendingPaused(paused, perf_counter_ns() - self._origin_ns))
+
+    def end_run(self) -> None:
+        """Finish the run: the current profile stops sending, in-flight requests finish and
+        count, queued profiles are skipped, and the summary is written.
+        """
+        self._ending = True
+        if self._paused:
+            self.set_paused(False)
+        self.stop_sending()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Publish the queue and wake a run waiting between profiles or for more of them."""
+        self.bus.publish(QueueChanged(self.queue.entries))
+        self._queue_changed.set()
+
+    # -- the run --
+
+    async def run(self) -> RunSummary:
+        """Execute every profile in order; always writes ``summary.json``."""
+        writer = ResultsWriter(self.run_dir, self._meta())
+        self.bus.sinks.insert(0, writer)
+        self.bus.publish(RunStarted(self.run_id, str(self.run_dir), self.config.url,
+                                    self.config.model, self.config.server_kind,
+                                    tuple(p.name for p in self.config.profiles)))
+        summaries: list[ProfileSummary] = []
+        error: str | None = None
+        await self._measure_vocabulary()
+        # A full garbage collection stalls the loop for tens of milliseconds once many objects
+        # exist, and every chunk arriving meanwhile is stamped late. Objects alive at the start
+        # are frozen out of collection for the run.
+        # Young collections less often, so objects that live one request are freed by refcount
+        # rather than promoted and rescanned by the full collections that stall the loop.
+        gc.collect()
+        gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
+        lag_task = asyncio.create_task(self._lag.run())
+        sampling = self._start_telemetry()
+        try:
+            await self._run_queue(summaries)
+        except Exception as exc:  # noqa: BLE001 - the summary of what finished is still written
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.queue.skip_pending()
+            self.bus.publish(QueueChanged(self.queue.entries))
+            self.check_server()
+            lag_task.cancel()
+            await self._stop_telemetry(sampling)
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
+        summary = self._summary(summaries, error)
+        writer.update_meta(profiles=[e.profile.model_dump() for e in self.queue.entries],
+                           queue=[{"profile": e.name, "status": str(e.status)}
+                                  for e in self.queue.entries])
+        self.bus.publish(RunFinished(summary))
+        writer.close()
+        return summary
+
+    def _meta(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "run_id": self.run_id, "llmtop_version": __version__, "url": cfg.url,
+            "model": cfg.model, "server_kind": cfg.server_kind,
+            "profiles": [p.model_dump() for p in cfg.profiles],
+            "slo": cfg.slo.model_dump(), "stall_timeout_s": cfg.stall_timeout_s,
+            "connect_timeout_s": cfg.connect_timeout_s, "started_unix_s": self._origin_unix_ns / NS,
+            "clock": {"origin_unix_ns": self._origin_unix_ns,
+                      "origin_perf_counter_ns": self._origin_ns,
+                      "note": "t_ns fields are perf_counter_ns offsets from origin"},
+            **cfg.run_meta,
+        }
+
+    async def _measure_vocabulary(self) -> None:
+        """Ask the server's tokenizer which prompt words are one token each (where it can)."""
+        cfg = self.config
+        key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, key)
+        if words is not None:
+            self._context = dataclasses.replace(self._context, words=words)
+
+    async def _run_queue(self, summaries: list[ProfileSummary]) -> None:
+        """Take queued profiles one by one; with ``hold_open``, wait for more at the end."""
+        self.bus.publish(QueueChanged(self.queue.entries))
+        while not self._stopped():
+            if summaries and self.config.pause_between_profiles_s:
+                await self._pause(self.config.pause_between_profiles_s)
+                if self._stopped():
+                    break
+            entry = self.queue.start_next()
+            if entry is None:
+                if not self.config.hold_open:
+                    break
+                self._queue_changed.clear()
+                await self._queue_changed.wait()
+                continue
+            self.bus.publish(QueueChanged(self.queue.entries))
+            summary = await self._run_profile(entry.profile, len(summaries))
+            summaries.append(summary)
+            self.queue.finish(entry.entry_id, summary.status, summary.requests,
+                              summary.failures)
+            self.bus.publish(QueueChanged(self.queue.entries))
+
+    def _stopped(self) -> bool:
+        return self._interrupted or self._failure is not None or self._ending
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait between profiles; an interrupt, a failure or a queue change cuts it short."""
+        self._queue_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue_changed.wait(), seconds)
+
+    def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
+        error = error or self._failure
+        status = "failed" if error else "interrupted" if self._interrupted else "completed"
+        lag = self._lag.percentiles_ms()
+        return RunSummary(
+            run_id=self.run_id, status=status,
+            exit_code=EXIT_INTERRUPTED if self._interrupted else (1 if error else EXIT_OK),
+            started_unix_s=self._origin_unix_ns / NS,
+            duration_s=(perf_counter_ns() - self._origin_ns) / NS, profiles=profiles,
+            client=ClientHealth(loop_lag_p50_ms=lag[0], loop_lag_p99_ms=lag[1],
+                                loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
+            notices=list(self.bus.notices), error=error, server=self.server_info,
+            telemetry=self.telemetry.run_figures() if self.telemetry else None,
+            knees=find_knees(profiles, self.config.profiles, self.config.slo),
+        )
+
+    async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
+        self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
+        pool = profile.concurrency or profile.max_in_flight
+        problem = ensure_open_files(pool)
+        if problem:
+            self.bus.publish(NoticeRaised("warning", problem))
+        client = StreamingClient(
+            self.config.url, max_connections=pool,
+            api_key=self.config.api_key.get_secret_value() if self.config.api_key else None,
+            connect_timeout_s=self.config.connect_timeout_s,
+            stall_timeout_s=self.config.stall_timeout_s, quirks=self.quirks,
+            on_notice=lambda m: self.bus.publish(NoticeRaised("warning", m)))
+        run = ProfileRun(self._context, profile, client)
+        self._current = run
+        if self._paused:
+            run.pause_sending()
+        snapshots = asyncio.create_task(run.publish_snapshots(self.config.snapshot_interval_s))
+        try:
+            async with client:
+                await run.execute()
+        finally:
+            snapshots.cancel()
+            self._current = None
+        status = ("interrupted" if self._interrupted else "failed" if self._failure
+                  else "stopped" if run.stopping else "completed")
+        summary = run.aggregate.summarize(run.duration_s(), status)
+        summary = summary.model_copy(update={"prompt_calibration": run.calibration})
+        if self.telemetry is not None:
+            figures = await self.telemetry.close_window(summary)
+            summary = summary.model_copy(update={"telemetry": figures})
+        self.bus.publish(ProfileFinished(summary))
+        return summary
+
+
+def initial_quirks(server_kind: str, features: dict[str, Any] | None) -> ServerQuirks:
+    """Request fields to start with: by server kind, then trimmed to what the probes showed.
+
+    A field a probe saw rejected is never sent; ``min_tokens`` is added where a probe showed
+    it honoured even if the kind is not known for it.
+    """
+    fields = list(EXACT_OUTPUT_FIELDS.get(server_kind, ("ignore_eos",)))
+    features = features or {}
+    for name in ("ignore_eos", "min_tokens"):
+        if features.get(name) is False and name in fields:
+            fields.remove(name)
+        elif features.get(name) is True and name not in fields:
+            fields.append(name)
+    return ServerQuirks(stream_usage=features.get("stream_usage") is not False,
+                        exact_output_fields=tuple(fields))
+
+
+def ensure_open_files(connections: int) -> str | None:
+    """Raise the soft ``RLIMIT_NOFILE`` so ``connections`` sockets fit; a notice if they cannot.
+
+    Many systems start processes with a soft limit of 1024: without this, a run at 1024
+    streams fails most connects with EMFILE (bench/RESULTS.md).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows has no such limit
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + FD_HEADROOM
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return None
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        return f"could not raise the open-file limit from {soft} to {target}: {exc}"
+    if target < want:
+        return (f"the open-file limit ({hard}) is too low for {connections} connections; "
+                f"raise it (ulimit -n) or lower the concurrency")
+    return None

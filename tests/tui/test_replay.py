@@ -1,0 +1,115 @@
+"""``llmtop replay``: a results folder back in the live screen, at the end or any moment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine.workload.queue import EntryStatus
+from tests.support.builders import make_profile
+from tui.cli import main
+from tui.live.app import make_app
+from tui.live.controls import ReadOnly
+from tui.live.replay import ReplayError, load_timeline
+from tui.live.screens.compare import CompareScreen, RunPicker
+
+
+@pytest.fixture
+def finished_run(fake_server, run_engine):
+    fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.02, 0.005
+    return run_engine(fake_server.url, [make_profile(name="first", requests=6, concurrency=2),
+                                        make_profile(name="second", requests=4)])
+
+
+def test_end_state_matches_the_run(finished_run):
+    timeline = load_timeline(finished_run.run_dir)
+    view = timeline.state_at(timeline.duration_s).view()
+    assert view.totals["requests"] == 10 and view.totals["failed"] == 0
+    assert [(e.name, e.status) for e in view.queue] == [("first", EntryStatus.DONE),
+                                                        ("second", EntryStatus.DONE)]
+    assert view.summary == finished_run.summary and view.status == "completed"
+    assert [row.exact for row in view.latency] == [True, True]
+    assert view.latency[0].metrics["ttft_s"] == finished_run.summary.profiles[0].ttft_s
+    assert abs(view.elapsed_s - timeline.duration_s) < 1e-9
+    assert view.gpu_notice is not None or view.gpus, "the GPU pane says why it is empty"
+    assert sum(s.output_tokens_per_s * s.window_s for s in view.history) == pytest.approx(
+        sum(r["completion_tokens"] for r in finished_run.records))
+
+
+def test_scrubbing_shows_the_run_as_it_stood(finished_run):
+    timeline = load_timeline(finished_run.run_dir)
+    first_end = max(r["end_ns"] for r in finished_run.records if r["profile"] == "first")
+    view = timeline.state_at(first_end / 1e9).view()
+    assert view.totals["requests"] == 6
+    assert [e.status for e in view.queue] == [EntryStatus.DONE, EntryStatus.QUEUED]
+    assert view.summary is None and timeline.state_at(0).view().totals["requests"] == 0
+
+
+def test_a_killed_run_replays_with_a_note(finished_run):
+    folder = finished_run.run_dir
+    (folder / "summary.json").unlink()
+    text = (folder / "requests.jsonl").read_text()
+    (folder / "requests.jsonl").write_text(text[: len(text) - 40])  # last line cut short
+    timeline = load_timeline(folder)
+    view = timeline.state_at(timeline.duration_s).view()
+    assert view.totals["requests"] == 9 and view.summary is None
+    assert view.status == "incomplete", "a killed run does not read as running"
+    assert any("truncated last line" in n for n in timeline.notes)
+    assert any("no final summary.json" in n for n in timeline.notes)
+
+
+def test_bad_folders_are_named(tmp_path, capsys):
+    with pytest.raises(ReplayError, match="not a folder"):
+        load_timeline(tmp_path / "missing")
+    with pytest.raises(ReplayError, match="no requests.jsonl"):
+        load_timeline(tmp_path)
+    assert main(["replay", str(tmp_path / "missing")]) == 2
+    assert "missing: no such folder" in capsys.readouterr().err
+
+
+def test_brackets_move_the_replay_cursor(finished_run):
+    timeline = load_timeline(finished_run.run_dir)
+
+    async def drive() -> None:
+        app = make_app(timeline.state_at(timeline.duration_s), ReadOnly(), timeline=timeline)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            assert app.view.totals["requests"] == 10
+            await pilot.press(*["left_square_bracket"] * 40)
+            assert app.cursor_s == 0 and app.view.totals["requests"] == 0
+            await pilot.press("e")
+            assert app.view.totals["requests"] == 10
+
+    asyncio.run(drive())
+
+
+def test_c_compares_the_run_on_screen_with_another(fake_server, run_engine):
+    fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.02, 0.005
+    profile = make_profile(name="first", requests=12, concurrency=2)
+    baseline = run_engine(fake_server.url, profile)
+    fake_server.behaviour.ttft_s = 0.08  # the second run is slower to first token
+    slower = run_engine(fake_server.url, profile)
+    timeline = load_timeline(slower.run_dir)
+
+    async def drive() -> None:
+        app = make_app(timeline.state_at(timeline.duration_s), ReadOnly(), timeline=timeline)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            assert isinstance(app.screen, RunPicker)
+            assert app.screen.runs == [baseline.run_dir], "the other run, not this one"
+            await pilot.press("enter")
+            for _ in range(100):
+                if isinstance(app.screen, CompareScreen):
+                    break
+                await pilot.pause(0.1)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            (first,) = screen.comparison.runs[0].profiles
+            ttft = first.metric("ttft_s.p50")
+            assert ttft.verdict == "worse" and ttft.ci_low > 0.03, "B is slower, and says so"
+            assert screen.query_one("#compare").row_count > 10
+            await pilot.press("escape")
+            assert not isinstance(app.screen, CompareScreen)
+
+    asyncio.run(drive())

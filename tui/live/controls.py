@@ -1,0 +1,50 @@
+"""What the keyboard can ask of a run. ``tui.engine_process.EngineProcess`` answers for a
+live run (the engine in its own process); ``ReadOnly`` for a replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from engine.workload.profile import Profile
+
+
+class Controls(Protocol):
+    """The run actions the UI offers; every method returns at once."""
+
+    read_only: bool
+    """True when nothing can be changed (a replay)."""
+
+    def switch_to(self, entry_id: int) -> None:
+        """Run this queue entry now."""
+
+    def next_profile(self) -> None:
+        """Stop the current scenario; the next queued one starts."""
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume sending."""
+
+    def add_profile(self, profile: Profile) -> None:
+        """Queue a profile at the end."""
+
+    def remove_entry(self, entry_id: int) -> None:
+        """Drop a queued entry."""
+
+    def rerun(self, entry_id: int) -> None:
+        """Queue an entry's profile again, next in line."""
+
+    def end_run(self) -> None:
+        """Stop sending, let in-flight requests finish, write the summary."""
+
+    def interrupt(self) -> None:
+        """Cancel in-flight requests (recorded as cancelled) and end the run."""
+
+
+class ReadOnly:
+    """Controls of a replay: there is no run to change."""
+
+    read_only = True
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args: None

@@ -1,0 +1,124 @@
+"""Modal screens: help, quit confirmation, one request's full record, the profile picker."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from engine.records import RequestRecord
+from engine.workload.profile import Profile, ProfileError, builtin_names, load_profile
+
+HELP = """\
+[b]Keys[/b]
+  up/down      move in the scenario queue (tab moves to the list below, t switches
+               between Requests, Latency table and Notices)
+  enter        run the selected scenario now: the current one stops sending and its
+               in-flight requests finish and are kept (on a request: show its record)
+  n            next scenario now          space   pause / resume sending
+  a            add a scenario (built-in or a TOML file)
+  d            remove the selected queued scenario
+  r            run the selected scenario again (next in line)
+  s            stop the run: in-flight requests finish, the summary is written
+  q            quit (asks while a run is going; results are always kept)
+  ctrl+c       quit now: in-flight requests are recorded as cancelled
+  c            compare this run with another one under the results folder
+  ctrl+p       command palette: every action by name      ?  this help
+  [ ] e        replay only: move back / forward through the run, jump to the end
+
+[b]Figures[/b] (the engine's own definitions; see README)
+  TTFT   time to first token: request sent -> first chunk carrying a token
+  TPOT   time per output token after the first: (E2E - TTFT) / (output tokens - 1)
+  ITL    gap between token-bearing chunks (table: all gaps pooled once a scenario ends;
+         while it runs, each request's mean gap)
+  E2E    request sent -> last byte
+  Sparklines: one column per finished request, newest right; red = broke the SLO.
+  Throughput: tokens the server reported (usage), over the last 2 s.
+  Latency rows marked ~live come from a bounded sample of the running scenario;
+  they become exact when it ends. Everything is in the results folder.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield Static(Text.from_markup(HELP))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; ``y``/enter confirms, ``n``/escape declines."""
+
+    BINDINGS = [Binding("y", "answer(True)", "yes"), Binding("n,escape", "answer(False)", "no")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            with Horizontal(id="buttons"):
+                yield Button("Yes (y)", variant="error", id="yes")
+                yield Button("No (n)", variant="primary", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class RecordScreen(ModalScreen[None]):
+    """Every field of one request's record, as saved in requests.jsonl."""
+
+    BINDINGS = [Binding("escape,q,enter", "dismiss", "close")]
+
+    def __init__(self, record: RequestRecord) -> None:
+        super().__init__()
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        text = json.dumps(self.record.model_dump(mode="json"), indent=2)
+        with VerticalScroll(id="dialog"):
+            yield Label(f"[b]{self.record.request_id}[/b] ({self.record.profile})")
+            yield Static(Text(text))
+
+
+class ProfilePicker(ModalScreen[Profile | None]):
+    """Choose a built-in profile, or type the path of a TOML profile file."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for name in builtin_names():
+            profile = load_profile(name)
+            options.append(Option(Text.assemble(
+                (f"{name:<18}", "bold"), f"{profile.load_label:<12} ",
+                (profile.description, "dim")), id=name))
+        with Vertical(id="dialog"):
+            yield Label("Add a scenario: pick a built-in profile, or type a TOML file path")
+            yield OptionList(*options, id="builtin")
+            yield Input(placeholder="path/to/profile.toml", id="path")
+            yield Label("", id="error")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._load(str(event.option.id))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self._load(event.value.strip())
+
+    def _load(self, ref: str) -> None:
+        try:
+            self.dismiss(load_profile(ref))
+        except ProfileError as exc:
+            self.query_one("#error", Label).update(Text(str(exc), "bold red"))

@@ -1,0 +1,312 @@
+"""What the live screen shows, kept from the engine's events in bounded buffers.
+
+``LiveState.apply`` takes events on the sink's thread; the UI takes an immutable ``LiveView``
+a few times a second (``view``). The two meet under one lock held for a few deque appends or
+one copy, so the engine never waits on painting and a widget never sees a half-applied event.
+Nothing here measures: every figure comes from the engine's records, snapshots and samples.
+
+Live latency rows use a bounded reservoir of each profile's requests (uniform sample, exact
+below ``RESERVOIR_SIZE``); when a profile ends its row becomes the engine's exact summary.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.events import (
+    NoticeRaised,
+    ProfileFinished,
+    ProfileStarted,
+    QueueChanged,
+    RequestFinished,
+    RunFinished,
+    RunStarted,
+    SendingPaused,
+    SnapshotTaken,
+    TelemetrySampled,
+)
+from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, Slo
+from engine.records import RequestRecord
+from engine.telemetry.gpu import NO_GPU, energy_j
+from engine.workload.queue import QueueEntry
+
+MAX_SPARK_POINTS = 240
+"""Finished requests kept for the TTFT/TPOT sparklines (one point per request)."""
+MAX_RECENT_REQUESTS = 200
+"""Full records kept for the recent-requests table and the record view."""
+MAX_HISTORY = 1200
+"""Live snapshots kept for the throughput history (5 minutes at 4 Hz)."""
+MAX_NOTICES = 50
+"""Notices kept for the log."""
+RESERVOIR_SIZE = 4096
+"""Per-profile, per-metric sample behind the live latency table."""
+METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
+"""Latency table rows per profile. Live ITL pools each request's mean gap; the exact value
+(all gaps pooled) replaces it when the profile ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class SparkPoint:
+    """One finished request on the latency sparklines."""
+
+    ttft_s: float | None
+    tpot_s: float | None
+    slo_ok: bool
+    profile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRow:
+    """One profile's distributions for the latency table; ``exact`` once the profile ended."""
+
+    profile: str
+    metrics: dict[str, Distribution | None]
+    exact: bool
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """Everything the screen paints, copied out under the lock."""
+
+    url: str = ""
+    server_kind: str = ""
+    model: str = ""
+    results_dir: str = ""
+    elapsed_s: float = 0.0
+    status: str = "starting"
+    """``starting``, ``running``, ``paused``, the run's final status, or ``incomplete`` (a
+    replayed run that has no summary)."""
+    queue: tuple[QueueEntry, ...] = ()
+    current: SnapshotTaken | None = None
+    spark: tuple[SparkPoint, ...] = ()
+    slo: Slo = Slo()
+    slo_breaks: int = 0
+    recent: tuple[RequestRecord, ...] = ()
+    history: tuple[SnapshotTaken, ...] = ()
+    totals: dict[str, int] = field(default_factory=dict)
+    gpus: tuple[dict[str, Any], ...] = ()
+    gpu_energy_j: dict[int, float] = field(default_factory=dict)
+    gpu_notice: str | None = None
+    """Why there is no GPU pane data (no NVML, no GPU), once telemetry said so."""
+    server_metrics: dict[str, Any] | None = None
+    host: dict[str, Any] | None = None
+    latency: tuple[LatencyRow, ...] = ()
+    notices: tuple[tuple[str, str], ...] = ()
+    """The latest notices (at most ``MAX_NOTICES``), oldest first."""
+    notices_total: int = 0
+    """Notices since the start, so a reader can tell how many of ``notices`` are new."""
+    summary: RunSummary | None = None
+
+
+class _Reservoir:
+    """Uniform sample of a stream of floats, at most ``RESERVOIR_SIZE`` (Vitter's R)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.values: list[float] = []
+        self.seen = 0
+        self._rng = rng
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < RESERVOIR_SIZE:
+            self.values.append(value)
+        else:
+            slot = self._rng.randrange(self.seen)
+            if slot < RESERVOIR_SIZE:
+                self.values[slot] = value
+
+
+class LiveState:
+    """Bounded state of a run for the screen; fed by events, read as ``LiveView``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.version = 0
+        """Events applied so far: a repaint with nothing new can skip the panes."""
+        self._rng = random.Random(0)
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._info: dict[str, str] = {}
+        self._status = "starting"
+        self._queue: tuple[QueueEntry, ...] = ()
+        self._current: SnapshotTaken | None = None
+        self._spark: deque[SparkPoint] = deque(maxlen=MAX_SPARK_POINTS)
+        self._recent: deque[RequestRecord] = deque(maxlen=MAX_RECENT_REQUESTS)
+        self._history: deque[SnapshotTaken] = deque(maxlen=MAX_HISTORY)
+        self._notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
+        self._notices_total = 0
+        self._totals = {"requests": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
+        self._slo = Slo()
+        self._slo_breaks = 0
+        self._gpus: dict[int, dict[str, Any]] = {}
+        self._energy_start_mj: dict[int, float] = {}
+        self._gpu_notice: str | None = None
+        self._server: dict[str, Any] | None = None
+        self._host: dict[str, Any] | None = None
+        self._live: dict[str, dict[str, _Reservoir]] = {}
+        self._exact: dict[str, ProfileSummary] = {}
+        self._summary: RunSummary | None = None
+
+    def set_slo(self, slo: Slo) -> None:
+        """The objectives a request is marked against on the sparklines."""
+        with self._lock:
+            self._slo = slo
+
+    def mark_incomplete(self) -> None:
+        """The run ended without a summary (killed): say so instead of "running"."""
+        with self._lock:
+            self._status = "incomplete"
+            self._ended = self._clock()
+
+    # -- events in (sink thread) --
+
+    def handle(self, event: Any) -> None:
+        """``EventSink`` interface."""
+        self.apply(event)
+
+    def apply(self, event: Any) -> None:
+        """Fold one engine event into the state."""
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            with self._lock:
+                handler(self, event)
+                self.version += 1
+
+    def _run_started(self, e: RunStarted) -> None:
+        self._started = self._clock()
+        self._status = "running"
+        self._info = {"url": e.url, "server_kind": e.server_kind, "model": e.model,
+                      "results_dir": e.results_dir}
+
+    def _profile_started(self, e: ProfileStarted) -> None:
+        self._current = None
+        self._live[e.profile.name] = {m: _Reservoir(self._rng) for m in METRICS}
+
+    def _request_finished(self, e: RequestFinished) -> None:
+        record = e.record
+        self._recent.append(record)
+        if record.warmup:
+            return
+        self._totals["requests"] += 1
+        if not record.ok:
+            self._totals["failed"] += 1
+            return
+        self._totals["input_tokens"] += record.prompt_tokens or 0
+        self._totals["output_tokens"] += record.completion_tokens or 0
+        ok = self._slo.met_by(record)
+        self._slo_breaks += not ok
+        self._spark.append(SparkPoint(record.ttft_s, record.tpot_s, ok, record.profile))
+        live = self._live.get(record.profile)
+        if live is None:
+            return
+        values = {"ttft_s": record.ttft_s, "tpot_s": record.tpot_s, "e2e_s": record.e2e_s,
+                  "itl_s": record.itl.mean_s if record.itl else None}
+        for name, value in values.items():
+            if value is not None:
+                live[name].add(value)
+
+    def _snapshot(self, e: SnapshotTaken) -> None:
+        self._current = e
+        if not e.warmup:
+            self._history.append(e)
+
+    def _telemetry(self, e: TelemetrySampled) -> None:
+        if e.kind == "gpu":
+            index = int(e.data.get("index", 0))
+            self._gpus[index] = e.data
+            energy = e.data.get("energy_mj")
+            if energy is not None:
+                self._energy_start_mj.setdefault(index, float(energy))
+        elif e.kind == "server_metrics":
+            self._server = e.data
+        elif e.kind == "host":
+            self._host = e.data
+
+    def _profile_finished(self, e: ProfileFinished) -> None:
+        self._exact[e.summary.profile] = e.summary
+        self._live.pop(e.summary.profile, None)
+
+    def _notice(self, e: NoticeRaised) -> None:
+        self._notices.append((e.level, e.message))
+        self._notices_total += 1
+        if e.message.endswith(NO_GPU):
+            self._gpu_notice = e.message
+
+    def _queue_changed(self, e: QueueChanged) -> None:
+        self._queue = e.entries
+
+    def _paused(self, e: SendingPaused) -> None:
+        if self._summary is None:
+            self._status = "paused" if e.paused else "running"
+
+    def _run_finished(self, e: RunFinished) -> None:
+        self._summary = e.summary
+        self._status = e.summary.status
+        self._ended = self._clock()
+
+    # -- view out (UI thread) --
+
+    def view(self) -> LiveView:
+        """An immutable copy of what to paint now (percentiles computed outside the lock)."""
+        with self._lock:
+            live = {name: {m: list(r.values) for m, r in metrics.items()}
+                    for name, metrics in self._live.items()}
+            exact = dict(self._exact)
+            view = LiveView(
+                **self._info, elapsed_s=self._elapsed_locked(),
+                status=self._status, queue=self._queue, current=self._current,
+                spark=tuple(self._spark), slo=self._slo, slo_breaks=self._slo_breaks,
+                recent=tuple(self._recent), history=tuple(self._history),
+                totals=dict(self._totals), gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
+                gpu_energy_j=self._energy_j(), gpu_notice=self._gpu_notice,
+                server_metrics=self._server, host=self._host,
+                notices=tuple(self._notices), notices_total=self._notices_total,
+                summary=self._summary)
+        return replace(view, latency=_latency_rows(view.queue, exact, live))
+
+    def elapsed_s(self) -> float:
+        """Seconds since the run started (to its end once it ended)."""
+        with self._lock:
+            return self._elapsed_locked()
+
+    def _elapsed_locked(self) -> float:
+        if self._started is None:
+            return 0.0
+        return (self._ended if self._ended is not None else self._clock()) - self._started
+
+    def _energy_j(self) -> dict[int, float]:
+        """Energy per GPU since its first sample, from NVML's counter (``engine.gpu``)."""
+        spent = {i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
+                 for i, g in self._gpus.items()}
+        return {i: joules for i, joules in spent.items() if joules is not None}
+
+
+
+def _latency_rows(queue: tuple[QueueEntry, ...], exact: dict[str, ProfileSummary],
+                  live: dict[str, dict[str, list[float]]]) -> tuple[LatencyRow, ...]:
+    """Per scenario in queue order: the engine's exact figures, else the live sample's."""
+    rows = []
+    for entry in queue:
+        name = entry.name
+        if name in exact:
+            rows.append(LatencyRow(name, {m: getattr(exact[name], m) for m in METRICS}, True))
+        elif name in live:
+            rows.append(LatencyRow(name, {m: Distribution.of(v) for m, v in live[name].items()},
+                                   False))
+    return tuple(rows)
+
+
+_HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
+    RunStarted: LiveState._run_started, ProfileStarted: LiveState._profile_started,
+    RequestFinished: LiveState._request_finished, SnapshotTaken: LiveState._snapshot,
+    TelemetrySampled: LiveState._telemetry, ProfileFinished: LiveState._profile_finished,
+    NoticeRaised: LiveState._notice, QueueChanged: LiveState._queue_changed,
+    SendingPaused: LiveState._paused, RunFinished: LiveState._run_finished,
+}

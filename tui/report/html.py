@@ -1,0 +1,190 @@
+"""``llmtop report``: one self-contained HTML file for one or more runs; ``llmtop export``: CSV.
+
+The HTML has no script and no external reference: styles inline, plots as inline SVG
+(tui/report/plots.py), so it opens offline and can be mailed as one file. Sections: the runs,
+notes about incomplete ones, per-profile figures, knees with their numbers, the comparison
+with the first run (several runs), then the plots.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.analysis.compare import Comparison, compare_loaded
+from engine.analysis.timeline import run_timeline
+from engine.analysis.wording import diff_text, interval_text, statement, value_text
+from engine.metrics.knee import Knee
+from engine.results.export import export_csv
+from engine.results.folder import RunFolderError, latency_columns
+from engine.results.runs import RunInfo, load_runs
+from tui.cli import EXIT_OK, UsageError
+from tui.report.plots import RunPlotData, against_load, latency_distributions, over_time
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
+td.l,th.l{text-align:left}.warn{color:#a60}.better{color:#070}.worse{color:#b00}
+svg{max-width:100%;height:auto}pre{font-size:13px;background:#f7f7f7;padding:.5em}"""
+LATENCY_FIELDS = ("ttft_s", "tpot_s", "e2e_s")
+
+
+def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Path | None) -> int:
+    """Resolve the runs, write the HTML (and CSV), print where they went."""
+    runs = _load(refs, root)
+    if output is not None and output.is_dir():
+        raise UsageError(f"--output {output} is a folder: give a file name, e.g. report.html")
+    if csv_dir is not None:
+        _check_folder(csv_dir)
+    target = output or default_output(runs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    target.write_text(build_html(runs, notes), encoding="utf-8")
+    if csv_dir is not None:
+        _print_csv(runs, csv_dir)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"report: {target} ({target.stat().st_size / 1024:,.0f} KiB, opens offline)")
+    return EXIT_OK
+
+
+def export_command(refs: list[str], root: Path, folder: Path) -> int:
+    """Write requests.csv and summary.csv of the runs into ``folder``."""
+    _print_csv(_load(refs, root), folder)
+    return EXIT_OK
+
+
+def _load(refs: list[str], root: Path) -> list[RunInfo]:
+    try:
+        return load_runs(refs, root)
+    except RunFolderError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
+
+
+def _print_csv(runs: list[RunInfo], folder: Path) -> None:
+    _check_folder(folder)
+    requests, summary, notes = export_csv(runs, folder)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"csv: {requests} and {summary}")
+
+
+def default_output(runs: Sequence[RunInfo]) -> Path:
+    """``report.html`` in the run's folder; for several runs, beside the first run's folder."""
+    first = Path(runs[0].path)
+    if len(runs) == 1:
+        return first / "report.html"
+    others = (f"-vs-{runs[1].run_id}" if len(runs) == 2 else f"-and-{len(runs) - 1}-more")
+    return first.parent / f"report-{runs[0].run_id}{others}.html"
+
+
+def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
+    """The whole report as one HTML string."""
+    labels = [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
+    data = [RunPlotData(label, run, latency_columns(Path(run.path), LATENCY_FIELDS, []),
+                        run_timeline(Path(run.path), []))
+            for label, run in zip(labels, runs)]
+    knees = [(label, run, knee) for label, run in zip(labels, runs) for knee in run.knees]
+    parts = [f"<h1>llmtop report: {_e(', '.join(r.run_id for r in runs))}</h1>",
+             f"<p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
+             _runs_table(labels, runs), _profiles_table(labels, runs)]
+    if knees:
+        parts.append("<h2>Knee</h2>" + "".join(_knee(label, knee) for label, _run, knee in knees))
+    if len(runs) > 1:
+        parts.append(_comparison(compare_loaded(runs)))
+    parts += ["<h2>Latency distributions</h2>", latency_distributions(data),
+              "<h2>Over time</h2>", over_time(data)]
+    if not any(d.timeline.gpus for d in data):
+        parts.append("<p>No GPU samples in these runs (no NVIDIA driver, or sampling off).</p>")
+    if knees:
+        parts += ["<h2>Against load</h2>", against_load(knees)]
+    notes += [f"{r.run_id}: {n}" for r in runs for n in r.notes]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>llmtop report</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
+    head = "".join(f"<th class='{'l' if i < left else ''}'>{_e(h)}</th>"
+                   for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td class='{'l' if i < left else ''}'>{_e(c)}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _knee(label: str, knee: Knee) -> str:
+    """The statement, then every step's deciding numbers."""
+    rows = [(knee.label(s.load), s.profile, f"{s.output_tokens_per_s:,.1f}",
+             "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %", _ms_value(s.ttft_p99_s),
+             _ms_value(s.tpot_p99_s), s.failures, "; ".join(s.slo_misses) or "meets")
+            for s in knee.steps]
+    return (f"<pre>{_e(label)}: {_e(chr(10).join(knee.lines()))}</pre>" + _table(
+        ("load", "profile", "out tok/s", "gain", "TTFT p99 ms", "TPOT p99 ms", "failed",
+         "SLOs"), rows, left=2))
+
+
+def _ms_value(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
+def _runs_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
+    rows = [(label, r.run_id, r.status, r.server_kind or "-", r.model or "-", r.url or "-",
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_unix_s or 0)),
+             "-" if r.duration_s is None else f"{r.duration_s:,.1f} s",
+             ", ".join(p.profile for p in r.profiles)) for label, r in zip(labels, runs)]
+    notes = "".join(f"<p class='warn'>{_e(label)} {_e(r.run_id)}: {_e(n)}</p>"
+                    for label, r in zip(labels, runs) for n in r.notes)
+    return "<h2>Runs</h2>" + _table(("", "run", "status", "server", "model", "url", "started",
+                                     "duration", "profiles"), rows, left=9) + notes
+
+
+def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
+    rows = []
+    for label, run in zip(labels, runs):
+        for p in run.profiles:
+            rows.append((label, p.profile, p.load, p.status, f"{p.successes}/{p.requests}",
+                         f"{p.requests_per_s:,.2f}", f"{p.output_tokens_per_s:,.1f}",
+                         *(_ms(getattr(p, f), s) for f, s in (
+                             ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"),
+                             ("tpot_s", "p99"), ("itl_s", "p50"), ("e2e_s", "p50"),
+                             ("e2e_s", "p99"))), f"{p.goodput_rps:,.2f}"))
+    return "<h2>Profiles</h2>" + _table(
+        ("", "profile", "load", "status", "ok/req", "req/s", "out tok/s", "TTFT p50 ms",
+         "TTFT p99 ms", "TPOT p50 ms", "TPOT p99 ms", "ITL p50 ms", "E2E p50 ms", "E2E p99 ms",
+         "goodput req/s"), rows, left=4)
+
+
+def _ms(dist: object, stat: str) -> str:
+    return "-" if dist is None else f"{getattr(dist, stat) * 1000:,.1f}"
+
+
+def _comparison(c: Comparison) -> str:
+    parts = [f"<h2>Comparison with {c.baseline.label} ({_e(c.baseline.run_id)})</h2>",
+             f"<p>{c.confidence:.0%} bootstrap interval of the difference over per-request "
+             f"records ({c.resamples} resamples, seed {c.seed}); a verdict only where it "
+             "excludes 0.</p>"]
+    for rc in c.runs:
+        a, b = c.baseline.label, rc.candidate.label
+        parts += [f"<p class='warn'>! {b} vs {a}: {_e(m)}</p>" for m in rc.mismatches]
+        if rc.only_in_baseline or rc.only_in_candidate:
+            parts.append(f"<p class='warn'>not compared: only in {a}: "
+                         f"{_e(', '.join(rc.only_in_baseline) or '-')}; only in {b}: "
+                         f"{_e(', '.join(rc.only_in_candidate) or '-')}</p>")
+        for p in rc.profiles:
+            parts.append(f"<h3>{_e(p.profile)}: {b} vs {a}</h3>")
+            parts += [f"<p class='warn'>! {_e(m)}</p>" for m in p.mismatches]
+            rows = [(m.label, value_text(m.baseline, m.unit), value_text(m.candidate, m.unit),
+                     diff_text(m), interval_text(m), statement(m, b) or m.no_interval or "")
+                    for m in p.metrics]
+            parts.append(_table(("figure", a, b, f"{b} - {a}", "CI", "verdict"), rows))
+    return "".join(parts)
