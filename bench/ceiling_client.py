@@ -76,15 +76,23 @@ class _Window:
         if not self._children:
             return ru
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return type("RU", (), {"ru_utime": ru.ru_utime + kids.ru_utime,
-                               "ru_stime": ru.ru_stime + kids.ru_stime})()
+        return type(
+            "RU",
+            (),
+            {"ru_utime": ru.ru_utime + kids.ru_utime, "ru_stime": ru.ru_stime + kids.ru_stime},
+        )()
 
     def figures(self) -> dict[str, Any]:
-        return {"wall_s": self.wall_s, "client_cpu_s": self.cpu_s, "client_user_s": self.user_s,
-                "client_cpu_pct": 100 * self.cpu_s / self.wall_s,
-                "server_cpu_pct": 100 * self.server_cpu_s / self.wall_s,
-                "other_load_cores": self.other_cores, "irq_cores": self.irq_cores,
-                "loadavg_1m": self.load}
+        return {
+            "wall_s": self.wall_s,
+            "client_cpu_s": self.cpu_s,
+            "client_user_s": self.user_s,
+            "client_cpu_pct": 100 * self.cpu_s / self.wall_s,
+            "server_cpu_pct": 100 * self.server_cpu_s / self.wall_s,
+            "other_load_cores": self.other_cores,
+            "irq_cores": self.irq_cores,
+            "loadavg_1m": self.load,
+        }
 
 
 def _proc_cpu_s(pid: int, ticks: int) -> float:
@@ -104,9 +112,14 @@ def _machine_busy_s(ticks: int) -> tuple[float, float]:
 
 def _body() -> dict[str, Any]:
     words = " ".join(["the"] * 64)
-    return {"model": "bench", "max_tokens": MAX_TOKENS, "stream": True,
-            "stream_options": {"include_usage": True}, "temperature": 0.0,
-            "messages": [{"role": "user", "content": words}]}
+    return {
+        "model": "bench",
+        "max_tokens": MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.0,
+        "messages": [{"role": "user", "content": words}],
+    }
 
 
 def _engine_setup(spec: Spec, results_root: Path) -> tuple[Any, Any]:
@@ -115,10 +128,17 @@ def _engine_setup(spec: Spec, results_root: Path) -> tuple[Any, Any]:
     from engine.run.engine import Engine, RunConfig
     from engine.workload.profile import validate_profile
 
-    profile = validate_profile({
-        "name": f"c{spec.level}", "concurrency": spec.level, "max_tokens": MAX_TOKENS,
-        "requests": int(spec.seconds * REQUESTS_PER_SECOND_CAP), "duration_s": spec.seconds,
-        "warmup_requests": spec.level}, source="bench")
+    profile = validate_profile(
+        {
+            "name": f"c{spec.level}",
+            "concurrency": spec.level,
+            "max_tokens": MAX_TOKENS,
+            "requests": int(spec.seconds * REQUESTS_PER_SECOND_CAP),
+            "duration_s": spec.seconds,
+            "warmup_requests": spec.level,
+        },
+        source="bench",
+    )
 
     class Collector:
         def __init__(self) -> None:
@@ -171,19 +191,29 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
                     await pilot.pause(0.1)
                 repaints = live.app.repaints
             summary = live.finish()
-        records = [json.loads(line) for line in
-                   (job.run_dir / "requests.jsonl").read_text().splitlines()]
+        records = [
+            json.loads(line) for line in (job.run_dir / "requests.jsonl").read_text().splitlines()
+        ]
     measured = [r for r in records if not r["warmup"]]
-    return {**_summary_figures(summary, window, sustained_max=_max_in_flight(measured),
-                               sustained_median=None, lag_p99_measured_ms=None,
-                               tokens=sum(r["completion_tokens"] or 0 for r in records)),
-            "ui_repaints": repaints}
+    return {
+        **_summary_figures(
+            summary,
+            window,
+            sustained_max=_max_in_flight(measured),
+            sustained_median=None,
+            lag_p99_measured_ms=None,
+            tokens=sum(r["completion_tokens"] or 0 for r in records),
+        ),
+        "ui_repaints": repaints,
+    }
 
 
 def _max_in_flight(records: list[dict[str, Any]]) -> int:
     """Most requests in flight at once, from their send and end times."""
-    edges = sorted([(r["sent_ns"] or r["scheduled_ns"], 1) for r in records]
-                   + [(r["end_ns"], -1) for r in records])
+    edges = sorted(
+        [(r["sent_ns"] or r["scheduled_ns"], 1) for r in records]
+        + [(r["end_ns"], -1) for r in records]
+    )
     level = peak = 0
     for _, step in edges:
         level += step
@@ -193,29 +223,45 @@ def _max_in_flight(records: list[dict[str, Any]]) -> int:
 
 def _engine_figures(engine: Any, collector: Any, summary: Any, window: _Window) -> dict[str, Any]:
     """Figures of an in-process engine run: streams and measured-phase lag from its events."""
-    measured_lag = sorted(engine._lag.samples_ms[collector.first_measured_lag_sample or 0:])
+    measured_lag = sorted(engine._lag.samples_ms[collector.first_measured_lag_sample or 0 :])
     return _summary_figures(
-        summary, window, sustained_max=max(collector.in_flight, default=0),
+        summary,
+        window,
+        sustained_max=max(collector.in_flight, default=0),
         sustained_median=statistics.median(collector.in_flight) if collector.in_flight else 0,
-        lag_p99_measured_ms=_pct(measured_lag, 99), tokens=collector.tokens)
+        lag_p99_measured_ms=_pct(measured_lag, 99),
+        tokens=collector.tokens,
+    )
 
 
-def _summary_figures(summary: Any, window: _Window, *, sustained_max: int,
-                     sustained_median: float | None, lag_p99_measured_ms: float | None,
-                     tokens: int) -> dict[str, Any]:
+def _summary_figures(
+    summary: Any,
+    window: _Window,
+    *,
+    sustained_max: int,
+    sustained_median: float | None,
+    lag_p99_measured_ms: float | None,
+    tokens: int,
+) -> dict[str, Any]:
     """One result line: the run's summary and CPU window, plus what each runner measured."""
     p = summary.profiles[0] if summary.profiles else None
     return {
-        **window.figures(), "error": summary.error,
-        "sustained_max": sustained_max, "sustained_median": sustained_median,
-        "duration_s": p.duration_s if p else 0.0, "requests": p.successes if p else 0,
+        **window.figures(),
+        "error": summary.error,
+        "sustained_max": sustained_max,
+        "sustained_median": sustained_median,
+        "duration_s": p.duration_s if p else 0.0,
+        "requests": p.successes if p else 0,
         "requests_per_s": p.requests_per_s if p else 0.0,
         "tokens_per_s": p.output_tokens_total / p.duration_s if p and p.duration_s else 0.0,
-        "lag_p50_ms": summary.client.loop_lag_p50_ms, "lag_p99_ms": summary.client.loop_lag_p99_ms,
+        "lag_p50_ms": summary.client.loop_lag_p50_ms,
+        "lag_p99_ms": summary.client.loop_lag_p99_ms,
         "lag_max_ms": summary.client.loop_lag_max_ms,
-        "lag_p99_measured_ms": lag_p99_measured_ms, "tokens_all": tokens,
+        "lag_p99_measured_ms": lag_p99_measured_ms,
+        "tokens_all": tokens,
         "cpu_s_per_1k_tokens": window.cpu_s / (tokens / 1000) if tokens else None,
-        "failures": p.failures if p else 0, "failures_by_kind": p.failures_by_kind if p else {},
+        "failures": p.failures if p else 0,
+        "failures_by_kind": p.failures_by_kind if p else {},
         "sink_time_s": summary.client.sink_time_s,
         "itl_p50_ms": _ms(p.itl_s.p50 if p and p.itl_s else None),
         "itl_p99_ms": _ms(p.itl_s.p99 if p and p.itl_s else None),
@@ -286,16 +332,22 @@ async def _closed_loop(spec: Spec, one: Callable[[], Any]) -> dict[str, Any]:
     measured = sorted(lag.samples_ms[first_lag:])
     tokens_all = state["tokens"] + warm_tokens
     return {
-        **window.figures(), "error": None,
+        **window.figures(),
+        "error": None,
         "sustained_max": state["max_in_flight"],
         "sustained_median": statistics.median(samples) if samples else 0,
-        "duration_s": duration_s, "requests": state["ok"],
-        "requests_per_s": state["ok"] / duration_s, "tokens_per_s": state["tokens"] / duration_s,
-        "lag_p50_ms": _pct(everything, 50), "lag_p99_ms": _pct(everything, 99),
+        "duration_s": duration_s,
+        "requests": state["ok"],
+        "requests_per_s": state["ok"] / duration_s,
+        "tokens_per_s": state["tokens"] / duration_s,
+        "lag_p50_ms": _pct(everything, 50),
+        "lag_p99_ms": _pct(everything, 99),
         "lag_max_ms": everything[-1] if everything else None,
-        "lag_p99_measured_ms": _pct(measured, 99), "tokens_all": tokens_all,
+        "lag_p99_measured_ms": _pct(measured, 99),
+        "tokens_all": tokens_all,
         "cpu_s_per_1k_tokens": window.cpu_s / (tokens_all / 1000) if tokens_all else None,
-        "failures": state["failed"], "failures_by_kind": state.get("errors", {}),
+        "failures": state["failed"],
+        "failures_by_kind": state.get("errors", {}),
         "sink_time_s": None,
     }
 
@@ -315,13 +367,16 @@ async def _run_raw(spec: Spec) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=spec.level, limit_per_host=spec.level)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
     async with httpx.AsyncClient(
-            base_url=spec.url, transport=AiohttpTransport(client=session),
-            timeout=httpx.Timeout(connect=10, read=300, write=300, pool=None)) as http:
+        base_url=spec.url,
+        transport=AiohttpTransport(client=session),
+        timeout=httpx.Timeout(connect=10, read=300, write=300, pool=None),
+    ) as http:
 
         async def one() -> int:
             size = 0
-            async with http.stream("POST", "/v1/chat/completions", content=content,
-                                   headers=headers) as response:
+            async with http.stream(
+                "POST", "/v1/chat/completions", content=content, headers=headers
+            ) as response:
                 async for chunk in response.aiter_raw():
                     size += len(chunk)
             if size != expected:
@@ -376,8 +431,13 @@ async def _run_client(spec: Spec) -> dict[str, Any]:
         return await _closed_loop(spec, one)
 
 
-RUNNERS = {"engine": _run_engine, "engine-ui": _run_engine_ui, "raw": _run_raw,
-           "client": _run_client, "aiohttp": _run_aiohttp}
+RUNNERS = {
+    "engine": _run_engine,
+    "engine-ui": _run_engine_ui,
+    "raw": _run_raw,
+    "client": _run_client,
+    "aiohttp": _run_aiohttp,
+}
 
 
 def child_main(spec: Spec) -> None:

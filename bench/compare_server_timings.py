@@ -31,14 +31,20 @@ def rows(run_dir: Path) -> dict[str, list[dict]]:
         if not record["ok"] or record["warmup"] or "predicted_per_second" not in timings:
             continue
         span_s = (record["last_token_ns"] - record["first_token_ns"]) / 1e9
-        by_profile[record["profile"]].append({
-            "ratio": (record["completion_tokens"] - 1) / span_s / timings["predicted_per_second"]
-            if span_s > 0 and record["completion_tokens"] > 1 else None,
-            "ttft_minus_prompt_ms": record["ttft_s"] * 1000 - timings["prompt_ms"],
-            "e2e_minus_server_ms": record["e2e_s"] * 1000 - timings["prompt_ms"]
-            - timings["predicted_ms"],
-            "counts_agree": len(set(record["completion_tokens_by_source"].values())) == 1,
-        })
+        by_profile[record["profile"]].append(
+            {
+                "ratio": (record["completion_tokens"] - 1)
+                / span_s
+                / timings["predicted_per_second"]
+                if span_s > 0 and record["completion_tokens"] > 1
+                else None,
+                "ttft_minus_prompt_ms": record["ttft_s"] * 1000 - timings["prompt_ms"],
+                "e2e_minus_server_ms": record["e2e_s"] * 1000
+                - timings["prompt_ms"]
+                - timings["predicted_ms"],
+                "counts_agree": len(set(record["completion_tokens_by_source"].values())) == 1,
+            }
+        )
     return by_profile
 
 
@@ -46,17 +52,21 @@ def describe(values: list[float]) -> str:
     ordered = sorted(v for v in values if v is not None)
     if not ordered:
         return "-"
-    return (f"min {ordered[0]:.3f}  p50 {percentile(ordered, 50):.3f}  "
-            f"p90 {percentile(ordered, 90):.3f}  max {ordered[-1]:.3f}")
+    return (
+        f"min {ordered[0]:.3f}  p50 {percentile(ordered, 50):.3f}  "
+        f"p90 {percentile(ordered, 90):.3f}  max {ordered[-1]:.3f}"
+    )
 
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
     for profile, items in rows(run_dir).items():
         print(f"{profile}: {len(items)} requests with server timings")
-        for label, key in (("decode rate client/server", "ratio"),
-                           ("TTFT - prompt_ms (ms)", "ttft_minus_prompt_ms"),
-                           ("E2E - server total (ms)", "e2e_minus_server_ms")):
+        for label, key in (
+            ("decode rate client/server", "ratio"),
+            ("TTFT - prompt_ms (ms)", "ttft_minus_prompt_ms"),
+            ("E2E - server total (ms)", "e2e_minus_server_ms"),
+        ):
             print(f"  {label:<28}{describe([i[key] for i in items])}")
         agree = sum(i["counts_agree"] for i in items)
         print(f"  token counts usage=timings=chunks: {agree}/{len(items)}")

@@ -44,13 +44,16 @@ except ImportError:  # the benchmark still works without orjson, a little slower
     def _dumps(value: object) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
+
 MODES = ("chunked", "burst", "tick")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 TOKEN_TEXT = "tok"
 PROMPT_TOKENS = 64
-STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-               b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
 STREAM_HEAD_CLOSE = STREAM_HEAD.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -79,14 +82,23 @@ def build_events(endpoint: str, n_tokens: int, usage: bool) -> list[bytes]:
     else:
         base["object"] = "text_completion"
         events = []
-        token = _sse({**base, "choices": [{"index": 0, "text": TOKEN_TEXT,
-                                            "finish_reason": None}]})
+        token = _sse({**base, "choices": [{"index": 0, "text": TOKEN_TEXT, "finish_reason": None}]})
         finish = _sse({**base, "choices": [{"index": 0, "text": "", "finish_reason": "length"}]})
     events += [token] * n_tokens + [finish]
     if usage:
-        events.append(_sse({**base, "choices": [], "usage": {
-            "prompt_tokens": PROMPT_TOKENS, "completion_tokens": n_tokens,
-            "total_tokens": PROMPT_TOKENS + n_tokens}}))
+        events.append(
+            _sse(
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": PROMPT_TOKENS,
+                        "completion_tokens": n_tokens,
+                        "total_tokens": PROMPT_TOKENS + n_tokens,
+                    },
+                }
+            )
+        )
     events.append(b"data: [DONE]\n\n")
     return events
 
@@ -125,16 +137,22 @@ class _Responses:
 
 
 def _simple(status: str, body: bytes, content_type: bytes = b"application/json") -> bytes:
-    return (b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
-            % (status.encode(), content_type, len(body), body))
+    return b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        status.encode(),
+        content_type,
+        len(body),
+        body,
+    )
 
 
 def _with_close(response: bytes) -> bytes:
     return response.replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
 
 
-MODELS = _simple("200 OK", b'{"object":"list","data":[{"id":"bench","object":"model",'
-                           b'"owned_by":"llmtop-bench"}]}')
+MODELS = _simple(
+    "200 OK",
+    b'{"object":"list","data":[{"id":"bench","object":"model","owned_by":"llmtop-bench"}]}',
+)
 HEALTH = _simple("200 OK", b'{"status":"ok"}')
 NOT_FOUND = _simple("404 Not Found", b'{"error":{"message":"no such route","code":404}}')
 
@@ -242,8 +260,9 @@ class StreamProtocol(asyncio.Protocol):
             self._reply(_bad_request("max_tokens must be within 1..100000"), close)
             return
         if not stream:
-            self._reply(_bad_request("this benchmark server only streams (set stream: true)"),
-                        close)
+            self._reply(
+                _bad_request("this benchmark server only streams (set stream: true)"), close
+            )
             return
         response = self._responses.get(endpoint.decode(), n_tokens, usage, close)
         transport = self._transport
@@ -298,8 +317,9 @@ async def serve(host: str, port: int, mode: str, itl_ms: float = 0.0) -> asyncio
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    return await loop.create_server(lambda: StreamProtocol(mode, responses, ticker),
-                                    sock=sock, backlog=4096)
+    return await loop.create_server(
+        lambda: StreamProtocol(mode, responses, ticker), sock=sock, backlog=4096
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,8 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--mode", choices=MODES, default="chunked")
-    parser.add_argument("--itl-ms", type=float, default=0.0,
-                        help="tick mode: milliseconds per decode step (0: one loop turn)")
+    parser.add_argument(
+        "--itl-ms",
+        type=float,
+        default=0.0,
+        help="tick mode: milliseconds per decode step (0: one loop turn)",
+    )
     args = parser.parse_args(argv)
     if args.itl_ms and args.mode != "tick":
         parser.error("--itl-ms needs --mode tick")

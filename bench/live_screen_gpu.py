@@ -40,18 +40,27 @@ async def _watch(live, out: Path, size: tuple[int, int], every_s: float) -> list
             await pilot.pause(every_s)
             view = app.view
             server = view.server_metrics or {}
-            seen.append({"t_s": round(time.monotonic() - started, 1), "status": view.status,
-                         "gpus": [(g.get("utilization_pct"), g.get("power_w")) for g in view.gpus],
-                         "server": (server.get("running"), server.get("waiting")),
-                         "requests": view.totals.get("requests"),
-                         "out_tok_s": view.current.output_tokens_per_s if view.current else None})
+            seen.append(
+                {
+                    "t_s": round(time.monotonic() - started, 1),
+                    "status": view.status,
+                    "gpus": [(g.get("utilization_pct"), g.get("power_w")) for g in view.gpus],
+                    "server": (server.get("running"), server.get("waiting")),
+                    "requests": view.totals.get("requests"),
+                    "out_tok_s": view.current.output_tokens_per_s if view.current else None,
+                }
+            )
             app.save_screenshot(str(out / f"live-{shot:02d}.svg"))
             shot += 1
             if shot == 3 and not paused:
                 await pilot.press("space")  # pause...
                 await pilot.pause(2.0)
-                seen.append({"paused_status": app.view.status,
-                             "in_flight": app.view.current.in_flight if app.view.current else None})
+                seen.append(
+                    {
+                        "paused_status": app.view.status,
+                        "in_flight": app.view.current.in_flight if app.view.current else None,
+                    }
+                )
                 app.save_screenshot(str(out / "live-paused.svg"))
                 await pilot.press("space")  # ...and resume
                 paused = True
@@ -71,29 +80,52 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = ServerProcess(shlex.split(args.server_cmd.replace("{port}", str(port))), url,
-                           args.out / "server.log")
+    server = ServerProcess(
+        shlex.split(args.server_cmd.replace("{port}", str(port))), url, args.out / "server.log"
+    )
     server.start(ready_timeout_s=300)
     try:
         info = asyncio.run(detect(url))
-        config = RunConfig(url=url, model=info.models[0], server_kind=info.kind,
-                           profiles=[load_profile(p) for p in args.profile],
-                           results_root=args.out / "runs")
-        job = EngineJob(config.model_dump(), None, new_run_id(),
-                        {"rate_hz": 4.0, "server_url": url, "server_pid": server.pid},
-                        server.info())
+        config = RunConfig(
+            url=url,
+            model=info.models[0],
+            server_kind=info.kind,
+            profiles=[load_profile(p) for p in args.profile],
+            results_root=args.out / "runs",
+        )
+        job = EngineJob(
+            config.model_dump(),
+            None,
+            new_run_id(),
+            {"rate_hz": 4.0, "server_url": url, "server_pid": server.pid},
+            server.info(),
+        )
         live = start_live(job, server)
-        seen = asyncio.run(_watch(live, args.out, tuple(map(int, args.size.split("x"))),
-                                  args.every))
+        seen = asyncio.run(
+            _watch(live, args.out, tuple(map(int, args.size.split("x"))), args.every)
+        )
         summary = live.finish()
     finally:
         server.stop()
-    print(json.dumps({"screen": seen, "status": summary.status,
-                      "lag_p99_ms": summary.client.loop_lag_p99_ms,
-                      "profiles": [{"profile": p.profile, "requests": p.requests,
-                                    "output_tokens_per_s": p.output_tokens_per_s,
-                                    "ttft_p50_s": p.ttft_s.p50 if p.ttft_s else None}
-                                   for p in summary.profiles]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "screen": seen,
+                "status": summary.status,
+                "lag_p99_ms": summary.client.loop_lag_p99_ms,
+                "profiles": [
+                    {
+                        "profile": p.profile,
+                        "requests": p.requests,
+                        "output_tokens_per_s": p.output_tokens_per_s,
+                        "ttft_p50_s": p.ttft_s.p50 if p.ttft_s else None,
+                    }
+                    for p in summary.profiles
+                ],
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

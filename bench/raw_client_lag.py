@@ -21,8 +21,14 @@ from engine.run.loop_lag import LoopLagMonitor
 
 SECONDS = 4.0
 TOKENS = 64
-BODY = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-                     "max_tokens": TOKENS, "stream": True})
+BODY = orjson.dumps(
+    {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": TOKENS,
+        "stream": True,
+    }
+)
 HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
@@ -33,14 +39,16 @@ async def measure(url: str, streams: int, yield_each_read: bool) -> str:
     lag = LoopLagMonitor()
     done = 0
     deadline = time.monotonic() + SECONDS
-    async with httpx.AsyncClient(base_url=url, transport=AiohttpTransport(client=session),
-                                 timeout=timeout) as http:
+    async with httpx.AsyncClient(
+        base_url=url, transport=AiohttpTransport(client=session), timeout=timeout
+    ) as http:
 
         async def worker() -> None:
             nonlocal done
             while time.monotonic() < deadline:
-                async with http.stream("POST", "/v1/chat/completions", content=BODY,
-                                       headers=HEADERS) as response:
+                async with http.stream(
+                    "POST", "/v1/chat/completions", content=BODY, headers=HEADERS
+                ) as response:
                     async for _chunk in response.aiter_raw():
                         if yield_each_read:
                             await asyncio.sleep(0)
@@ -50,9 +58,11 @@ async def measure(url: str, streams: int, yield_each_read: bool) -> str:
         await asyncio.gather(*(worker() for _ in range(streams)))
         monitor.cancel()
     p50, p99, worst = lag.percentiles_ms()
-    return (f"{streams:>4} streams, yield each read {yield_each_read!s:<5}: "
-            f"{done / SECONDS * TOKENS:>9,.0f} tok/s, lag p50 {p50:.1f} p99 {p99:.1f} "
-            f"max {worst:.1f} ms")
+    return (
+        f"{streams:>4} streams, yield each read {yield_each_read!s:<5}: "
+        f"{done / SECONDS * TOKENS:>9,.0f} tok/s, lag p50 {p50:.1f} p99 {p99:.1f} "
+        f"max {worst:.1f} ms"
+    )
 
 
 def main() -> None:

@@ -141,9 +141,19 @@ class SendingPaused:
     t_ns: int
 
 
-Event = (RunStarted | ProfileStarted | RequestStarted | RequestFinished | SnapshotTaken
-         | TelemetrySampled | ProfileFinished | RunFinished | NoticeRaised | QueueChanged
-         | SendingPaused)
+Event = (
+    RunStarted
+    | ProfileStarted
+    | RequestStarted
+    | RequestFinished
+    | SnapshotTaken
+    | TelemetrySampled
+    | ProfileFinished
+    | RunFinished
+    | NoticeRaised
+    | QueueChanged
+    | SendingPaused
+)
 
 
 class EventSink(Protocol):
@@ -176,8 +186,13 @@ class EventBus:
                 sink.handle(event)
             except Exception as exc:  # noqa: BLE001 - a consumer must never stop the run
                 self.sinks.remove(sink)
-                self.publish(NoticeRaised("error", f"{type(sink).__name__} failed and was "
-                                                   f"detached: {type(exc).__name__}: {exc}"))
+                self.publish(
+                    NoticeRaised(
+                        "error",
+                        f"{type(sink).__name__} failed and was "
+                        f"detached: {type(exc).__name__}: {exc}",
+                    )
+                )
         self.sink_time_ns += perf_counter_ns() - started
 
     @property

@@ -60,12 +60,22 @@ def run_engine(tmp_path: Path) -> RunEngine:
     beside it (for interrupts). The run is bounded by ``limit_s`` (default 30 s).
     """
 
-    def run(url: str, profiles: Profile | list[Profile], *, bus: EventBus | None = None,
-            during: Callable[[Engine], Awaitable[None]] | None = None, limit_s: float = 30.0,
-            **config: Any) -> RunResult:
-        cfg = RunConfig(url=url, model=MODEL,
-                        profiles=profiles if isinstance(profiles, list) else [profiles],
-                        results_root=tmp_path, **config)
+    def run(
+        url: str,
+        profiles: Profile | list[Profile],
+        *,
+        bus: EventBus | None = None,
+        during: Callable[[Engine], Awaitable[None]] | None = None,
+        limit_s: float = 30.0,
+        **config: Any,
+    ) -> RunResult:
+        cfg = RunConfig(
+            url=url,
+            model=MODEL,
+            profiles=profiles if isinstance(profiles, list) else [profiles],
+            results_root=tmp_path,
+            **config,
+        )
         engine = Engine(cfg, bus=bus)
 
         async def main() -> RunSummary:

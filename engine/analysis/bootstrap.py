@@ -42,8 +42,9 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
-def resampled_percentiles(values: np.ndarray, quantiles_pct: Sequence[float], resamples: int,
-                          rng: np.random.Generator) -> np.ndarray:
+def resampled_percentiles(
+    values: np.ndarray, quantiles_pct: Sequence[float], resamples: int, rng: np.random.Generator
+) -> np.ndarray:
     """Percentiles of ``resamples`` bootstrap resamples of ``values``.
 
     Returns:
@@ -60,11 +61,15 @@ def resampled_percentiles(values: np.ndarray, quantiles_pct: Sequence[float], re
     return np.concatenate(parts, axis=1)
 
 
-def percentile_diff_intervals(baseline: Sequence[float], candidate: Sequence[float],
-                              quantiles_pct: Sequence[float], *,
-                              resamples: int = DEFAULT_RESAMPLES,
-                              confidence: float = DEFAULT_CONFIDENCE,
-                              seed: int = 0) -> list[Interval | None]:
+def percentile_diff_intervals(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    quantiles_pct: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> list[Interval | None]:
     """Confidence intervals of ``percentile(candidate, q) - percentile(baseline, q)`` per q.
 
     Args:

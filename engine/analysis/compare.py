@@ -37,8 +37,12 @@ BOOTSTRAPPED = ("ttft_s", "tpot_s", "e2e_s")
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 LATENCIES = (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"), ("E2E", "e2e_s"))
 ONE_VALUE = "one value per run"
-RATES = (("output tok/s", "output_tokens_per_s"), ("input tok/s", "input_tokens_per_s"),
-         ("requests/s", "requests_per_s"), ("goodput req/s", "goodput_rps"))
+RATES = (
+    ("output tok/s", "output_tokens_per_s"),
+    ("input tok/s", "input_tokens_per_s"),
+    ("requests/s", "requests_per_s"),
+    ("goodput req/s", "goodput_rps"),
+)
 
 
 class RunRef(BaseModel):
@@ -139,8 +143,13 @@ class Comparison(BaseModel):
     """Time the comparison took (reading records and bootstrapping)."""
 
 
-def compare_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES,
-                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Comparison:
+def compare_runs(
+    paths: Sequence[Path],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Comparison:
     """Load run folders and compare every one after the first with the first.
 
     Args:
@@ -157,12 +166,18 @@ def compare_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES,
         ValueError: Fewer than two paths.
 
     """
-    return compare_loaded([load_run(p) for p in paths], resamples=resamples,
-                          confidence=confidence, seed=seed)
+    return compare_loaded(
+        [load_run(p) for p in paths], resamples=resamples, confidence=confidence, seed=seed
+    )
 
 
-def compare_loaded(runs: Sequence[RunInfo], *, resamples: int = DEFAULT_RESAMPLES,
-                   confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Comparison:
+def compare_loaded(
+    runs: Sequence[RunInfo],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Comparison:
     """``compare_runs`` on runs already loaded with ``engine.runs.load_run``."""
     if len(runs) < 2:
         raise ValueError("compare needs at least two runs")
@@ -171,73 +186,152 @@ def compare_loaded(runs: Sequence[RunInfo], *, resamples: int = DEFAULT_RESAMPLE
     values = [latency_columns(Path(run.path), BOOTSTRAPPED, []) for run in runs]
     compared = []
     for ref, run, run_values in zip(refs[1:], runs[1:], values[1:]):
-        profiles = [_compare_profile(runs[0], run, name, values[0].get(name, {}),
-                                     run_values.get(name, {}), resamples, confidence, seed)
-                    for name in _names(runs[0]) if run.profile(name)]
-        compared.append(RunComparison(
-            candidate=ref, mismatches=run_mismatches(runs[0], run), profiles=profiles,
-            only_in_baseline=[n for n in _names(runs[0]) if not run.profile(n)],
-            only_in_candidate=[n for n in _names(run) if not runs[0].profile(n)]))
-    return Comparison(baseline=refs[0], runs=compared, confidence=confidence,
-                      resamples=resamples, seed=seed, elapsed_s=time.perf_counter() - started)
+        profiles = [
+            _compare_profile(
+                runs[0],
+                run,
+                name,
+                values[0].get(name, {}),
+                run_values.get(name, {}),
+                resamples,
+                confidence,
+                seed,
+            )
+            for name in _names(runs[0])
+            if run.profile(name)
+        ]
+        compared.append(
+            RunComparison(
+                candidate=ref,
+                mismatches=run_mismatches(runs[0], run),
+                profiles=profiles,
+                only_in_baseline=[n for n in _names(runs[0]) if not run.profile(n)],
+                only_in_candidate=[n for n in _names(run) if not runs[0].profile(n)],
+            )
+        )
+    return Comparison(
+        baseline=refs[0],
+        runs=compared,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        elapsed_s=time.perf_counter() - started,
+    )
 
 
 def _ref(label: str, run: RunInfo) -> RunRef:
-    return RunRef(label=label, run_id=run.run_id, path=run.path, status=run.status,
-                  model=run.model, server_kind=run.server_kind)
+    return RunRef(
+        label=label,
+        run_id=run.run_id,
+        path=run.path,
+        status=run.status,
+        model=run.model,
+        server_kind=run.server_kind,
+    )
 
 
 def _names(run: RunInfo) -> list[str]:
     return [p.profile for p in run.profiles]
 
 
-def _compare_profile(base_run: RunInfo, cand_run: RunInfo, name: str,
-                     base_values: dict[str, list[float]], cand_values: dict[str, list[float]],
-                     resamples: int, confidence: float, seed: int) -> ProfileComparison:
+def _compare_profile(
+    base_run: RunInfo,
+    cand_run: RunInfo,
+    name: str,
+    base_values: dict[str, list[float]],
+    cand_values: dict[str, list[float]],
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> ProfileComparison:
     base, cand = base_run.profile(name), cand_run.profile(name)
     assert base is not None and cand is not None
-    metrics = [_diff(field, label, unit, False, getattr(base, field), getattr(cand, field))
-               .model_copy(update={"no_interval": ONE_VALUE})
-               for label, field in RATES for unit in ["req/s" if "req" in label else "tok/s"]]
-    metrics.append(_diff("error_rate_pct", "error rate", "%", True, _error_pct(base),
-                         _error_pct(cand)).model_copy(update={"no_interval": ONE_VALUE}))
+    metrics = [
+        _diff(field, label, unit, False, getattr(base, field), getattr(cand, field)).model_copy(
+            update={"no_interval": ONE_VALUE}
+        )
+        for label, field in RATES
+        for unit in ["req/s" if "req" in label else "tok/s"]
+    ]
+    metrics.append(
+        _diff(
+            "error_rate_pct", "error rate", "%", True, _error_pct(base), _error_pct(cand)
+        ).model_copy(update={"no_interval": ONE_VALUE})
+    )
     for label, field in LATENCIES:
-        intervals = (percentile_diff_intervals(
-            base_values.get(field, []), cand_values.get(field, []), [q for _, q in PERCENTILES],
-            resamples=resamples, confidence=confidence, seed=seed)
-            if field in BOOTSTRAPPED else [None] * len(PERCENTILES))
+        intervals = (
+            percentile_diff_intervals(
+                base_values.get(field, []),
+                cand_values.get(field, []),
+                [q for _, q in PERCENTILES],
+                resamples=resamples,
+                confidence=confidence,
+                seed=seed,
+            )
+            if field in BOOTSTRAPPED
+            else [None] * len(PERCENTILES)
+        )
         for (stat, q), interval in zip(PERCENTILES, intervals):
-            diff = _diff(f"{field}.{stat}", f"{label} {stat}", "s", True,
-                         _stat(base, field, stat), _stat(cand, field, stat))
+            diff = _diff(
+                f"{field}.{stat}",
+                f"{label} {stat}",
+                "s",
+                True,
+                _stat(base, field, stat),
+                _stat(cand, field, stat),
+            )
             if interval is None:
-                diff = diff.model_copy(update={"no_interval": _why_no_interval(
-                    field, q, base_values, cand_values)})
+                diff = diff.model_copy(
+                    update={"no_interval": _why_no_interval(field, q, base_values, cand_values)}
+                )
             else:
-                diff = diff.model_copy(update={
-                    "ci_low": interval.low, "ci_high": interval.high,
-                    "verdict": ("no significant difference" if not interval.excludes_zero()
-                                else "better" if interval.high < 0 else "worse")})
+                diff = diff.model_copy(
+                    update={
+                        "ci_low": interval.low,
+                        "ci_high": interval.high,
+                        "verdict": (
+                            "no significant difference"
+                            if not interval.excludes_zero()
+                            else "better"
+                            if interval.high < 0
+                            else "worse"
+                        ),
+                    }
+                )
             metrics.append(diff)
-    return ProfileComparison(profile=name, baseline_successes=base.successes,
-                             candidate_successes=cand.successes,
-                             mismatches=profile_mismatches(base_run, cand_run, name),
-                             metrics=metrics)
+    return ProfileComparison(
+        profile=name,
+        baseline_successes=base.successes,
+        candidate_successes=cand.successes,
+        mismatches=profile_mismatches(base_run, cand_run, name),
+        metrics=metrics,
+    )
 
 
-def _why_no_interval(field: str, q: float, base: dict[str, list[float]],
-                     cand: dict[str, list[float]]) -> str:
+def _why_no_interval(
+    field: str, q: float, base: dict[str, list[float]], cand: dict[str, list[float]]
+) -> str:
     if field not in BOOTSTRAPPED:
         return "per-request values not recorded (pooled gaps only)"
     n = min(len(base.get(field, [])), len(cand.get(field, [])))
     return f"too few requests for an interval: {n}, need {min_samples(q)} per run"
 
 
-def _diff(metric: str, label: str, unit: str, lower: bool, base: float | None,
-          cand: float | None) -> MetricDiff:
+def _diff(
+    metric: str, label: str, unit: str, lower: bool, base: float | None, cand: float | None
+) -> MetricDiff:
     diff = None if base is None or cand is None else cand - base
     pct = 100.0 * diff / base if diff is not None and base else None
-    return MetricDiff(metric=metric, label=label, unit=unit, lower_is_better=lower,
-                      baseline=base, candidate=cand, diff=diff, diff_pct=pct)
+    return MetricDiff(
+        metric=metric,
+        label=label,
+        unit=unit,
+        lower_is_better=lower,
+        baseline=base,
+        candidate=cand,
+        diff=diff,
+        diff_pct=pct,
+    )
 
 
 def _stat(summary: ProfileSummary, field: str, stat: str) -> float | None:

@@ -63,8 +63,9 @@ def run_timeline(run_dir: Path, notes: list[str], bin_s: float = DEFAULT_BIN_S) 
     return build_timeline(iter_records(run_dir, notes), iter_samples(run_dir, notes), bin_s)
 
 
-def build_timeline(records: Iterable[RequestRecord], samples: Iterable[dict],
-                   bin_s: float = DEFAULT_BIN_S) -> Timeline:
+def build_timeline(
+    records: Iterable[RequestRecord], samples: Iterable[dict], bin_s: float = DEFAULT_BIN_S
+) -> Timeline:
     """A ``Timeline`` from records (warm-up included: it is load too) and telemetry samples.
 
     Keeps five floats per request, never the records.
@@ -90,13 +91,20 @@ def build_timeline(records: Iterable[RequestRecord], samples: Iterable[dict],
     t_events = np.concatenate([np.asarray(sent), np.asarray(ended)])
     steps = np.concatenate([np.ones(len(sent), dtype=int), -np.ones(len(ended), dtype=int)])
     order = np.argsort(t_events, kind="stable")
-    return Timeline(bin_s=bin_s, bin_start_s=edges[:-1], output_tokens_per_s=np.diff(cumulative)
-                    / bin_s, in_flight_t_s=t_events[order], in_flight=np.cumsum(steps[order]),
-                    gpus=_gpu_series(samples), profile_starts_s=list(starts.items()))
+    return Timeline(
+        bin_s=bin_s,
+        bin_start_s=edges[:-1],
+        output_tokens_per_s=np.diff(cumulative) / bin_s,
+        in_flight_t_s=t_events[order],
+        in_flight=np.cumsum(steps[order]),
+        gpus=_gpu_series(samples),
+        profile_starts_s=list(starts.items()),
+    )
 
 
-def _cumulative_tokens(starts: np.ndarray, stops: np.ndarray, rates: np.ndarray,
-                       edges: np.ndarray) -> np.ndarray:
+def _cumulative_tokens(
+    starts: np.ndarray, stops: np.ndarray, rates: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
     """Tokens generated up to each edge, each request's spread evenly over its token span.
 
     The sum of ramps is piecewise linear: its slope rises by a request's token rate where the

@@ -22,8 +22,13 @@ def diff_text(m: MetricDiff) -> str:
     """``+12.3 ms (+4.5 %)``."""
     if m.diff is None:
         return "-"
-    number = (f"{m.diff * 1000:+,.1f} ms" if m.unit == "s" else
-              f"{m.diff:+,.1f} pp" if m.unit == "%" else f"{m.diff:+,.2f} {m.unit}")
+    number = (
+        f"{m.diff * 1000:+,.1f} ms"
+        if m.unit == "s"
+        else f"{m.diff:+,.1f} pp"
+        if m.unit == "%"
+        else f"{m.diff:+,.2f} {m.unit}"
+    )
     return number + (f" ({m.diff_pct:+.1f} %)" if m.diff_pct is not None else "")
 
 
@@ -42,5 +47,7 @@ def statement(m: MetricDiff, candidate: str = "B") -> str:
         return "no significant difference"
     word = "faster" if m.verdict == "better" else "slower"
     low, high = sorted((abs(m.ci_low), abs(m.ci_high)))
-    return f"{candidate} {word} by {abs(m.diff) * 1000:,.1f} ms [{low * 1000:,.1f}, " \
-           f"{high * 1000:,.1f}]"
+    return (
+        f"{candidate} {word} by {abs(m.diff) * 1000:,.1f} ms [{low * 1000:,.1f}, "
+        f"{high * 1000:,.1f}]"
+    )

@@ -104,8 +104,7 @@ class StreamingClient:
         self._session_args = (max_connections, headers)
         # No per-read timeout: aiohttp re-arms that timer on every network read, ~10 % of the
         # client's CPU per token. One watchdog task enforces the stall timeout instead.
-        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None,
-                                      pool=None)
+        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None, pool=None)
         self._stall_ns = int(stall_timeout_s * 1e9)
         self._active: dict[asyncio.Task[Any], Exchange] = {}
         self._watchdog: asyncio.Task[None] | None = None
@@ -114,12 +113,16 @@ class StreamingClient:
 
     async def __aenter__(self) -> StreamingClient:
         max_connections, headers = self._session_args
-        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections,
-                                         ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, trace_configs=[_trace_config()],
-                                        auto_decompress=False)
+        connector = aiohttp.TCPConnector(
+            limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=300
+        )
+        session = aiohttp.ClientSession(
+            connector=connector, trace_configs=[_trace_config()], auto_decompress=False
+        )
         self._http = httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=self._timeout,
+            base_url=self._base_url,
+            headers=headers,
+            timeout=self._timeout,
             transport=AiohttpTransport(client=session),
         )
         self._watchdog = asyncio.create_task(self._watch())
@@ -163,9 +166,11 @@ class StreamingClient:
                 stale += 1
                 if not self.quirks.close_connections:
                     self.quirks.close_connections = True
-                    self._notice("server closed a keep-alive connection before answering; "
-                                 "llmtop now opens a fresh connection per request (connect "
-                                 "time is in TTFT)")
+                    self._notice(
+                        "server closed a keep-alive connection before answering; "
+                        "llmtop now opens a fresh connection per request (connect "
+                        "time is in TTFT)"
+                    )
             exchange.retries += 1
             exchange.reset()
 
@@ -183,7 +188,9 @@ class StreamingClient:
         self._active[task] = ex
         try:
             async with self._http.stream(
-                "POST", path, content=content,
+                "POST",
+                path,
+                content=content,
                 headers=headers,
             ) as response:
                 ex.headers_ns = perf_counter_ns()
@@ -199,8 +206,10 @@ class StreamingClient:
                 raise
             task.uncancel()  # the watchdog's own cancellation: a timeout, not a stop
             phase = "connect" if ex.connection_ready_ns is None else "no data"
-            ex.fail(ErrorKind.TIMEOUT, f"{phase}: no byte for {self._stall_ns / 1e9:g} s "
-                                       "(stall timeout)")
+            ex.fail(
+                ErrorKind.TIMEOUT,
+                f"{phase}: no byte for {self._stall_ns / 1e9:g} s (stall timeout)",
+            )
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
             kind, message = classify_exception(exc, ex)
             if _is_stale_connection(ex, exc):
@@ -223,8 +232,9 @@ class StreamingClient:
                 body[name] = True if name == "ignore_eos" else body["max_tokens"]
         return body
 
-    async def _on_http_error(self, response: httpx.Response, ex: Exchange,
-                             sent: dict[str, Any]) -> str | None:
+    async def _on_http_error(
+        self, response: httpx.Response, ex: Exchange, sent: dict[str, Any]
+    ) -> str | None:
         body = await _read_capped(response)
         ex.end_ns = perf_counter_ns()
         message = error_message_from_body(body)
@@ -245,16 +255,19 @@ class StreamingClient:
         if "stream_options" in sent and "stream_options" in lowered:
             if self.quirks.stream_usage:
                 self.quirks.stream_usage = False
-                self._notice("server rejects stream_options; token counts fall back to other "
-                             "sources")
+                self._notice(
+                    "server rejects stream_options; token counts fall back to other sources"
+                )
             return True
         for name in EXACT_OUTPUT_FIELDS:
             if name in sent and name in lowered:
                 if name in self.quirks.exact_output_fields:
                     self.quirks.exact_output_fields = tuple(
-                        f for f in self.quirks.exact_output_fields if f != name)
-                    self._notice(f"server rejects '{name}'; exact output length may not be "
-                                 "honoured")
+                        f for f in self.quirks.exact_output_fields if f != name
+                    )
+                    self._notice(
+                        f"server rejects '{name}'; exact output length may not be honoured"
+                    )
                 return True
         return False
 
@@ -266,8 +279,9 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
     content_type = response.headers.get("content-type", "")
     if "json" in content_type and "event-stream" not in content_type:
         body = await _read_capped(response)
-        raise StreamError(ErrorKind.PROTOCOL, "expected an SSE stream, got JSON: "
-                          + error_message_from_body(body))
+        raise StreamError(
+            ErrorKind.PROTOCOL, "expected an SSE stream, got JSON: " + error_message_from_body(body)
+        )
     decoder = SseDecoder()
     on_payload = ex.on_payload
     async for chunk in response.aiter_raw():
@@ -327,8 +341,10 @@ def _is_stale_connection(ex: Exchange, exc: Exception) -> bool:
     """A reused connection that the server had already closed: nothing was answered."""
     if not ex.reused_connection or ex.headers_ns is not None:
         return False
-    return any(isinstance(e, aiohttp.ServerDisconnectedError | ConnectionResetError
-                          | BrokenPipeError) for e in _chain(exc))
+    return any(
+        isinstance(e, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError)
+        for e in _chain(exc)
+    )
 
 
 def classify_exception(exc: BaseException, ex: Exchange) -> tuple[ErrorKind, str]:

@@ -14,8 +14,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 PROBE_TIMEOUT_S = 5.0
-OWNED_BY = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy", "llamacpp": "llama.cpp",
-            "library": "ollama", "organization_owner": "lmstudio"}
+OWNED_BY = {
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "lmdeploy": "lmdeploy",
+    "llamacpp": "llama.cpp",
+    "library": "ollama",
+    "organization_owner": "lmstudio",
+}
 
 
 class ServerUnreachable(Exception):
@@ -62,10 +68,12 @@ async def detect(url: str, api_key: str | None = None) -> ServerInfo:
             response = await http.get("/v1/models")
         except httpx.HTTPError as exc:
             raise ServerUnreachable(
-                f"cannot reach {url}/v1/models: {type(exc).__name__}: {exc}") from None
+                f"cannot reach {url}/v1/models: {type(exc).__name__}: {exc}"
+            ) from None
         if response.status_code != 200:
-            raise ServerUnreachable(f"{url}/v1/models answered HTTP {response.status_code}: "
-                                    f"{response.text[:200]}")
+            raise ServerUnreachable(
+                f"{url}/v1/models answered HTTP {response.status_code}: {response.text[:200]}"
+            )
         data = _json(response).get("data") or []
         info.models = [m.get("id") for m in data if isinstance(m, dict) and m.get("id")]
         owners = {m.get("owned_by") for m in data if isinstance(m, dict)}
@@ -83,8 +91,12 @@ async def detect(url: str, api_key: str | None = None) -> ServerInfo:
 
 async def _probe_specifics(http: httpx.AsyncClient, info: ServerInfo) -> None:
     """Confirm or find the kind from implementation-specific routes; read its version."""
-    probes = [("llama.cpp", "/props", "build_info"), ("vllm", "/version", "version"),
-              ("sglang", "/get_server_info", "version"), ("ollama", "/api/version", "version")]
+    probes = [
+        ("llama.cpp", "/props", "build_info"),
+        ("vllm", "/version", "version"),
+        ("sglang", "/get_server_info", "version"),
+        ("ollama", "/api/version", "version"),
+    ]
     for kind, path, key in probes:
         if info.kind not in ("unknown", kind):
             continue

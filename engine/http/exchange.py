@@ -35,12 +35,32 @@ class Exchange:
     """One request's timings and payload facts, as they arrive."""
 
     __slots__ = (
-        "scheduled_ns", "sent_ns", "queued_ns", "connection_ready_ns", "reused_connection",
-        "headers_ns", "first_chunk_ns", "first_content_ns", "token_times", "end_ns",
-        "usage", "timings", "finish_reason", "done", "http_status", "error_kind",
-        "error_message", "retries", "output_chars", "reasoning_chars", "queue_wait_ns",
-        "requested_input_tokens", "requested_max_tokens", "exact_output_requested",
-        "last_activity_ns", "stalled",
+        "scheduled_ns",
+        "sent_ns",
+        "queued_ns",
+        "connection_ready_ns",
+        "reused_connection",
+        "headers_ns",
+        "first_chunk_ns",
+        "first_content_ns",
+        "token_times",
+        "end_ns",
+        "usage",
+        "timings",
+        "finish_reason",
+        "done",
+        "http_status",
+        "error_kind",
+        "error_message",
+        "retries",
+        "output_chars",
+        "reasoning_chars",
+        "queue_wait_ns",
+        "requested_input_tokens",
+        "requested_max_tokens",
+        "exact_output_requested",
+        "last_activity_ns",
+        "stalled",
     )
 
     def __init__(self, scheduled_ns: int) -> None:
@@ -96,8 +116,9 @@ class Exchange:
         except orjson.JSONDecodeError as exc:
             raise StreamError(ErrorKind.PROTOCOL, f"invalid JSON in stream: {exc}") from None
         if not isinstance(event, dict):
-            raise StreamError(ErrorKind.PROTOCOL,
-                              f"stream event is not an object: {payload[:80]!r}")
+            raise StreamError(
+                ErrorKind.PROTOCOL, f"stream event is not an object: {payload[:80]!r}"
+            )
         choices = event.get("choices")
         if choices:
             self._on_choice(choices[0], now_ns)
@@ -155,8 +176,10 @@ class Exchange:
         last_token = self.token_times[-1] if self.token_times else None
         gaps = self.gaps_s() if gaps is None else gaps
         if self.finish_reason in FAILED_FINISH_REASONS and self.error_kind is None:
-            self.fail(ErrorKind.HTTP_5XX, f"server ended the stream with finish_reason="
-                                          f"{self.finish_reason!r}")
+            self.fail(
+                ErrorKind.HTTP_5XX,
+                f"server ended the stream with finish_reason={self.finish_reason!r}",
+            )
         ok = self.error_kind is None and (self.finish_reason is not None or self.done)
         ttft = _span(self.sent_ns, first_token)
         e2e = _span(self.sent_ns, end)
@@ -227,8 +250,12 @@ def itl_stats(gaps: list[float]) -> ItlStats | None:
         return None
     ordered = sorted(gaps)
     return ItlStats(
-        count=len(gaps), mean_s=mean(gaps), p50_s=percentile(ordered, 50),
-        p90_s=percentile(ordered, 90), p99_s=percentile(ordered, 99), max_s=ordered[-1],
+        count=len(gaps),
+        mean_s=mean(gaps),
+        p50_s=percentile(ordered, 50),
+        p90_s=percentile(ordered, 90),
+        p99_s=percentile(ordered, 99),
+        max_s=ordered[-1],
     )
 
 
@@ -257,15 +284,16 @@ class _TokenCounts:
         usage = usage or {}
         timings = timings or {}
         self.by_source: dict[str, int] = {}
-        for source, value in (("usage", usage.get("completion_tokens")),
-                              ("timings", timings.get("predicted_n"))):
+        for source, value in (
+            ("usage", usage.get("completion_tokens")),
+            ("timings", timings.get("predicted_n")),
+        ):
             if isinstance(value, int):
                 self.by_source[source] = value
         if chunks:
             self.by_source["chunks"] = chunks
         self.completion_source = next(iter(self.by_source), None)
-        self.completion = (self.by_source[self.completion_source]
-                           if self.completion_source else None)
+        self.completion = self.by_source[self.completion_source] if self.completion_source else None
         prompt_usage, prompt_timings = usage.get("prompt_tokens"), timings.get("prompt_n")
         cache_n = timings.get("cache_n")
         if isinstance(prompt_usage, int):

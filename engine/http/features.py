@@ -41,8 +41,11 @@ MAX_READ_TOKENS = 64
 """Stop reading a stream after this many token-bearing chunks."""
 REJECTED_STATUSES = (400, 422)
 """HTTP statuses by which servers refuse a request field."""
-_HEADERS = {"content-type": "application/json", "accept": "text/event-stream",
-            "connection": "close"}
+_HEADERS = {
+    "content-type": "application/json",
+    "accept": "text/event-stream",
+    "connection": "close",
+}
 """A fresh connection per probe: llama-server closes the connection after every stream while
 advertising keep-alive, and a probe sent on that dead connection would fail spuriously."""
 
@@ -123,10 +126,15 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timeout = httpx.Timeout(PROBE_TIMEOUT_S)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as http:
+
         async def probe(**fields: Any) -> _Outcome:
             body: dict[str, Any] = {
-                "model": model, "messages": [{"role": "user", "content": PROMPT}],
-                "temperature": 0, "stream": True, **fields}
+                "model": model,
+                "messages": [{"role": "user", "content": PROMPT}],
+                "temperature": 0,
+                "stream": True,
+                **fields,
+            }
             if features.stream_usage is not False:
                 body["stream_options"] = {"include_usage": True}
             outcome = await _send(http, body)
@@ -140,14 +148,16 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
             base = await probe(max_tokens=PROBE_MAX_TOKENS)
         if not base.ok:
             features.reasoning = None
-            features.notes.append(f"a plain streamed request failed: {base.error}; nothing "
-                                  "else was probed")
+            features.notes.append(
+                f"a plain streamed request failed: {base.error}; nothing else was probed"
+            )
             return features
         if features.stream_usage is None:
             features.stream_usage = base.usage
             if not base.usage:
-                features.notes.append("no usage object in the stream although "
-                                      "stream_options.include_usage was sent")
+                features.notes.append(
+                    "no usage object in the stream although stream_options.include_usage was sent"
+                )
         for name, value in (("ignore_eos", True), ("min_tokens", PROBE_MAX_TOKENS)):
             outcome = await probe(max_tokens=PROBE_MAX_TOKENS, **{name: value})
             verdict = _judge_exact(name, outcome, features.notes)
@@ -155,7 +165,8 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
             if verdict is True and base.tokens == PROBE_MAX_TOKENS:
                 features.notes.append(
                     f"{name}: the model wrote {PROBE_MAX_TOKENS} tokens without it too, so "
-                    "this shows the field is accepted, not that it is enforced")
+                    "this shows the field is accepted, not that it is enforced"
+                )
             if verdict is None and outcome.status is None:
                 return features
         outcome = await probe(max_completion_tokens=LIMIT_PROBE_TOKENS)
@@ -174,8 +185,10 @@ def _judge_thinking(base: _Outcome, outcome: _Outcome, notes: list[str]) -> bool
         notes.append(f"thinking switch unknown: {outcome.error}")
         return None
     if not base.reasoning:
-        notes.append("thinking switch: enable_thinking=false was accepted, but this model "
-                     "did not think without it either, so its effect is unknown")
+        notes.append(
+            "thinking switch: enable_thinking=false was accepted, but this model "
+            "did not think without it either, so its effect is unknown"
+        )
         return None
     if outcome.reasoning:
         notes.append("thinking switch ignored: reasoning deltas came with enable_thinking=false")
@@ -192,8 +205,7 @@ def _judge_exact(name: str, outcome: _Outcome, notes: list[str]) -> bool | None:
         notes.append(f"{name} unknown: {outcome.error}")
         return None
     if outcome.tokens != PROBE_MAX_TOKENS:
-        notes.append(f"{name}: asked for exactly {PROBE_MAX_TOKENS} tokens, got "
-                     f"{outcome.tokens}")
+        notes.append(f"{name}: asked for exactly {PROBE_MAX_TOKENS} tokens, got {outcome.tokens}")
         return False
     return True
 
@@ -208,12 +220,16 @@ def _judge_limit(outcome: _Outcome, notes: list[str]) -> bool | None:
         return None
     if outcome.tokens is not None and outcome.tokens > LIMIT_PROBE_TOKENS:
         more = "at least " if outcome.truncated else ""
-        notes.append(f"max_completion_tokens ignored: asked for at most {LIMIT_PROBE_TOKENS} "
-                     f"tokens, got {more}{outcome.tokens}")
+        notes.append(
+            f"max_completion_tokens ignored: asked for at most {LIMIT_PROBE_TOKENS} "
+            f"tokens, got {more}{outcome.tokens}"
+        )
         return False
     if outcome.tokens is None or outcome.tokens < LIMIT_PROBE_TOKENS:
-        notes.append(f"max_completion_tokens unknown: the model stopped on its own after "
-                     f"{outcome.tokens} tokens (finish_reason {outcome.finish_reason!r})")
+        notes.append(
+            f"max_completion_tokens unknown: the model stopped on its own after "
+            f"{outcome.tokens} tokens (finish_reason {outcome.finish_reason!r})"
+        )
         return None
     return True
 
@@ -237,8 +253,9 @@ async def _send(http: httpx.AsyncClient, body: dict[str, Any]) -> _Outcome:
 async def _stream(http: httpx.AsyncClient, body: dict[str, Any], outcome: _Outcome) -> None:
     """Send ``body`` and read its stream into ``outcome``."""
     ex = Exchange(perf_counter_ns())
-    async with http.stream("POST", "/v1/chat/completions", content=orjson.dumps(body),
-                           headers=_HEADERS) as response:
+    async with http.stream(
+        "POST", "/v1/chat/completions", content=orjson.dumps(body), headers=_HEADERS
+    ) as response:
         outcome.status = response.status_code
         if response.status_code != 200:
             text = await response.aread()
@@ -275,6 +292,11 @@ def check_report(info: ServerInfo, features: Features | None) -> dict[str, Any]:
         ``url``, ``kind``, ``version``, ``models``, ``evidence`` and ``features``.
 
     """
-    return {"url": info.url, "kind": info.kind, "version": info.version,
-            "models": list(info.models), "evidence": list(info.evidence),
-            "features": None if features is None else features.as_dict()}
+    return {
+        "url": info.url,
+        "kind": info.kind,
+        "version": info.version,
+        "models": list(info.models),
+        "evidence": list(info.evidence),
+        "features": None if features is None else features.as_dict(),
+    }

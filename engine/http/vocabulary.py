@@ -29,8 +29,9 @@ def tokenize_body(kind: str, model: str, text: str) -> dict[str, Any] | None:
     return None
 
 
-async def single_token_words(url: str, kind: str, model: str,
-                             api_key: str | None = None) -> tuple[str, ...] | None:
+async def single_token_words(
+    url: str, kind: str, model: str, api_key: str | None = None
+) -> tuple[str, ...] | None:
     """The default words that are one token each (with a leading space), or None."""
     if tokenize_body(kind, model, "") is None:
         return None
@@ -41,8 +42,9 @@ async def single_token_words(url: str, kind: str, model: str,
         async def count(word: str) -> int | None:
             async with gate:
                 try:
-                    response = await http.post("/tokenize",
-                                               json=tokenize_body(kind, model, f" {word}"))
+                    response = await http.post(
+                        "/tokenize", json=tokenize_body(kind, model, f" {word}")
+                    )
                     tokens = response.json().get("tokens") if response.status_code == 200 else None
                 except (httpx.HTTPError, ValueError, AttributeError):
                     return None

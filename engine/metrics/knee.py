@@ -36,8 +36,18 @@ DEFAULT_GAIN_THRESHOLD_PCT = 10.0
 """Throughput gain per step below which a sweep counts as saturated."""
 MIN_STEPS = 3
 """Fewest distinct loads that make a sweep (two points give a line, not a knee)."""
-LOAD_FIELDS = frozenset({"name", "description", "concurrency", "rate_rps", "requests",
-                         "duration_s", "warmup_requests", "max_in_flight"})
+LOAD_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "concurrency",
+        "rate_rps",
+        "requests",
+        "duration_s",
+        "warmup_requests",
+        "max_in_flight",
+    }
+)
 """Profile fields that may differ between the steps of one sweep."""
 _LOAD_SUFFIX = re.compile(r"-(c\d+|r[\d.]+)$")
 
@@ -99,15 +109,20 @@ class Knee(BaseModel):
 
     def lines(self) -> list[str]:
         """Plain-text statement of both answers, for consoles and reports."""
-        return [f"knee of {self.group} ({len(self.steps)} steps, "
-                f"{self.label(self.steps[0].load)} .. {self.label(self.steps[-1].load)}):",
-                f"  SLO knee: {self.label(self.slo_knee_load)}: {self.slo_reason}",
-                f"  saturation: {self.label(self.saturation_load)}: {self.saturation_reason}"]
+        return [
+            f"knee of {self.group} ({len(self.steps)} steps, "
+            f"{self.label(self.steps[0].load)} .. {self.label(self.steps[-1].load)}):",
+            f"  SLO knee: {self.label(self.slo_knee_load)}: {self.slo_reason}",
+            f"  saturation: {self.label(self.saturation_load)}: {self.saturation_reason}",
+        ]
 
 
-def find_knees(summaries: Sequence[ProfileSummary], definitions: Iterable[Any] = (),
-               slo: Slo | None = None,
-               gain_threshold_pct: float = DEFAULT_GAIN_THRESHOLD_PCT) -> list[Knee]:
+def find_knees(
+    summaries: Sequence[ProfileSummary],
+    definitions: Iterable[Any] = (),
+    slo: Slo | None = None,
+    gain_threshold_pct: float = DEFAULT_GAIN_THRESHOLD_PCT,
+) -> list[Knee]:
     """The knee of every sweep among a run's profiles.
 
     Args:
@@ -151,17 +166,35 @@ def _load(s: ProfileSummary) -> float:
 def _knee(members: list[ProfileSummary], kind: Any, slo: Slo, threshold: float) -> Knee:
     steps, previous = [], None
     for s in members:
-        gain = (None if previous is None or previous <= 0
-                else 100.0 * (s.output_tokens_per_s - previous) / previous)
+        gain = (
+            None
+            if previous is None or previous <= 0
+            else 100.0 * (s.output_tokens_per_s - previous) / previous
+        )
         steps.append(_step(s, gain, slo))
         previous = s.output_tokens_per_s
-    draft = Knee(group=_group_name([s.profile for s in members]), load_kind=kind, steps=steps,
-                 slo_ttft_s=slo.ttft_s, slo_tpot_s=slo.tpot_s, gain_threshold_pct=threshold,
-                 slo_knee_load=None, slo_reason="", saturation_load=None, saturation_reason="")
+    draft = Knee(
+        group=_group_name([s.profile for s in members]),
+        load_kind=kind,
+        steps=steps,
+        slo_ttft_s=slo.ttft_s,
+        slo_tpot_s=slo.tpot_s,
+        gain_threshold_pct=threshold,
+        slo_knee_load=None,
+        slo_reason="",
+        saturation_load=None,
+        saturation_reason="",
+    )
     slo_load, slo_reason = _slo_knee(draft)
     sat_load, sat_reason = _saturation(draft)
-    return draft.model_copy(update={"slo_knee_load": slo_load, "slo_reason": slo_reason,
-                                    "saturation_load": sat_load, "saturation_reason": sat_reason})
+    return draft.model_copy(
+        update={
+            "slo_knee_load": slo_load,
+            "slo_reason": slo_reason,
+            "saturation_load": sat_load,
+            "saturation_reason": sat_reason,
+        }
+    )
 
 
 def _group_name(names: list[str]) -> str:
@@ -184,24 +217,38 @@ def _step(s: ProfileSummary, gain: float | None, slo: Slo) -> LoadStep:
     for name, value, limit in (("TTFT", ttft, slo.ttft_s), ("TPOT", tpot, slo.tpot_s)):
         if limit is not None and value is not None and value > limit:
             misses.append(f"{name} p99 {_ms(value)} > {_ms(limit)}")
-    return LoadStep(profile=s.profile, load=_load(s), output_tokens_per_s=s.output_tokens_per_s,
-                    gain_pct=gain, ttft_p99_s=ttft, tpot_p99_s=tpot, failures=failures,
-                    slo_misses=misses)
+    return LoadStep(
+        profile=s.profile,
+        load=_load(s),
+        output_tokens_per_s=s.output_tokens_per_s,
+        gain_pct=gain,
+        ttft_p99_s=ttft,
+        tpot_p99_s=tpot,
+        failures=failures,
+        slo_misses=misses,
+    )
 
 
 def _slo_knee(knee: Knee) -> tuple[float | None, str]:
     if knee.slo_ttft_s is None and knee.slo_tpot_s is None:
         return None, "no SLO set (--slo-ttft, --slo-tpot)"
-    objectives = " and ".join(f"{n} p99 <= {_ms(v)}" for n, v in
-                              (("TTFT", knee.slo_ttft_s), ("TPOT", knee.slo_tpot_s)) if v)
+    objectives = " and ".join(
+        f"{n} p99 <= {_ms(v)}"
+        for n, v in (("TTFT", knee.slo_ttft_s), ("TPOT", knee.slo_tpot_s))
+        if v
+    )
     passed = None
     for step in knee.steps:
         if step.slo_misses:
             if passed is None:
-                return None, (f"the lowest step {knee.label(step.load)} already misses "
-                              f"{objectives}: {'; '.join(step.slo_misses)}")
-            return passed.load, (f"{_figures(knee, passed)} meets {objectives}; next step "
-                                 f"{knee.label(step.load)}: {'; '.join(step.slo_misses)}")
+                return None, (
+                    f"the lowest step {knee.label(step.load)} already misses "
+                    f"{objectives}: {'; '.join(step.slo_misses)}"
+                )
+            return passed.load, (
+                f"{_figures(knee, passed)} meets {objectives}; next step "
+                f"{knee.label(step.load)}: {'; '.join(step.slo_misses)}"
+            )
         passed = step
     assert passed is not None
     return passed.load, f"every step meets {objectives}; highest: {_figures(knee, passed)}"
@@ -214,16 +261,21 @@ def _saturation(knee: Knee) -> tuple[float | None, str]:
             return before.load, (
                 f"{knee.label(before.load)} -> {knee.label(step.load)}: output "
                 f"{before.output_tokens_per_s:,.1f} -> {step.output_tokens_per_s:,.1f} tok/s "
-                f"({step.gain_pct:+.1f} % < {knee.gain_threshold_pct:g} % per step)")
+                f"({step.gain_pct:+.1f} % < {knee.gain_threshold_pct:g} % per step)"
+            )
     last = steps[-1]
     gain = "" if last.gain_pct is None else f" (last step {last.gain_pct:+.1f} %)"
-    return None, (f"throughput still grows by >= {knee.gain_threshold_pct:g} % per step up to "
-                  f"{knee.label(last.load)}: {last.output_tokens_per_s:,.1f} tok/s{gain}")
+    return None, (
+        f"throughput still grows by >= {knee.gain_threshold_pct:g} % per step up to "
+        f"{knee.label(last.load)}: {last.output_tokens_per_s:,.1f} tok/s{gain}"
+    )
 
 
 def _figures(knee: Knee, step: LoadStep) -> str:
-    return (f"{knee.label(step.load)} (TTFT p99 {_ms(step.ttft_p99_s)}, TPOT p99 "
-            f"{_ms(step.tpot_p99_s)}, {step.output_tokens_per_s:,.1f} tok/s)")
+    return (
+        f"{knee.label(step.load)} (TTFT p99 {_ms(step.ttft_p99_s)}, TPOT p99 "
+        f"{_ms(step.tpot_p99_s)}, {step.output_tokens_per_s:,.1f} tok/s)"
+    )
 
 
 def _ms(seconds: float | None) -> str:

@@ -54,9 +54,15 @@ class Distribution(BaseModel):
         ordered = sorted(values)
         if not ordered:
             return None
-        return cls(count=len(ordered), mean=mean(ordered), p50=percentile(ordered, 50),
-                   p90=percentile(ordered, 90), p95=percentile(ordered, 95),
-                   p99=percentile(ordered, 99), max=ordered[-1])
+        return cls(
+            count=len(ordered),
+            mean=mean(ordered),
+            p50=percentile(ordered, 50),
+            p90=percentile(ordered, 90),
+            p95=percentile(ordered, 95),
+            p99=percentile(ordered, 99),
+            max=ordered[-1],
+        )
 
 
 class Slo(BaseModel):
@@ -210,8 +216,11 @@ class ProfileAggregate:
         self.tokens_out += record.completion_tokens or 0
         self.sources[str(record.completion_tokens_source)] += 1
         if record.requested_input_tokens and record.prompt_tokens is not None:
-            self._length_error.append(100.0 * (record.prompt_tokens - record.requested_input_tokens)
-                                      / record.requested_input_tokens)
+            self._length_error.append(
+                100.0
+                * (record.prompt_tokens - record.requested_input_tokens)
+                / record.requested_input_tokens
+            )
         self._collect(record, LATENCY_FIELDS)
         self._gaps.extend(gaps)
 
@@ -223,30 +232,47 @@ class ProfileAggregate:
 
     def summarize(self, duration_s: float, status: str) -> ProfileSummary:
         """Aggregate what was recorded over ``duration_s`` seconds."""
+
         def per_s(n: float) -> float:
             return n / duration_s if duration_s > 0 else 0.0
 
         dist = {name: Distribution.of(values) for name, values in self._values.items()}
         ok = self.successes
         return ProfileSummary(
-            profile=self.profile.name, description=self.profile.description,
-            load=self.profile.load_label, concurrency=self.profile.concurrency,
-            rate_rps=self.profile.rate_rps, status=status,
-            requests=self.requests, warmup_requests=self.warmup,
-            successes=ok, failures=self.requests - ok, failures_by_kind=dict(self.failures),
-            duration_s=duration_s, requests_per_s=per_s(ok),
-            input_tokens_total=self.tokens_in, output_tokens_total=self.tokens_out,
-            input_tokens_per_s=per_s(self.tokens_in), output_tokens_per_s=per_s(self.tokens_out),
+            profile=self.profile.name,
+            description=self.profile.description,
+            load=self.profile.load_label,
+            concurrency=self.profile.concurrency,
+            rate_rps=self.profile.rate_rps,
+            status=status,
+            requests=self.requests,
+            warmup_requests=self.warmup,
+            successes=ok,
+            failures=self.requests - ok,
+            failures_by_kind=dict(self.failures),
+            duration_s=duration_s,
+            requests_per_s=per_s(ok),
+            input_tokens_total=self.tokens_in,
+            output_tokens_total=self.tokens_out,
+            input_tokens_per_s=per_s(self.tokens_in),
+            output_tokens_per_s=per_s(self.tokens_out),
             total_tokens_per_s=per_s(self.tokens_in + self.tokens_out),
             mean_input_tokens=self.tokens_in / ok if ok else None,
             mean_output_tokens=self.tokens_out / ok if ok else None,
-            ttft_s=dist["ttft_s"], ttfc_s=dist["ttfc_s"], tpot_s=dist["tpot_s"],
-            itl_s=Distribution.of(self._gaps), e2e_s=dist["e2e_s"],
+            ttft_s=dist["ttft_s"],
+            ttfc_s=dist["ttfc_s"],
+            tpot_s=dist["tpot_s"],
+            itl_s=Distribution.of(self._gaps),
+            e2e_s=dist["e2e_s"],
             e2e_from_scheduled_s=dist["e2e_from_scheduled_s"],
-            slo=self.slo, good_requests=self.good, goodput_rps=per_s(self.good),
-            token_sources=dict(self.sources), token_count_mismatches=self.mismatches,
+            slo=self.slo,
+            good_requests=self.good,
+            goodput_rps=per_s(self.good),
+            token_sources=dict(self.sources),
+            token_count_mismatches=self.mismatches,
             exact_output_requested=self.exact_requested,
-            exact_output_honoured=self.exact_honoured, retries=self.retries,
+            exact_output_honoured=self.exact_honoured,
+            retries=self.retries,
             input_length_error_pct=Distribution.of(self._length_error),
             client_queue_wait_p99_s=_p99(dist["client_queue_wait_s"]),
             schedule_lag_p99_s=_p99(dist["schedule_lag_s"]),

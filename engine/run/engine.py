@@ -50,8 +50,11 @@ GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
 FD_HEADROOM = 256
 """Descriptors kept free beyond one socket per connection: results files, logs, the UI."""
-EXACT_OUTPUT_FIELDS = {"vllm": ("ignore_eos", "min_tokens"), "llama.cpp": ("ignore_eos",),
-                       "sglang": ("ignore_eos",)}
+EXACT_OUTPUT_FIELDS = {
+    "vllm": ("ignore_eos", "min_tokens"),
+    "llama.cpp": ("ignore_eos",),
+    "sglang": ("ignore_eos",),
+}
 """Request fields that make each server generate exactly max_tokens tokens. Unknown servers
 get ``ignore_eos`` (dropped if rejected); ``exact_output_honoured`` records the outcome."""
 
@@ -100,8 +103,9 @@ class RunConfig(BaseModel):
 class Engine:
     """Runs a ``RunConfig``'s profiles, publishing events; returns the run summary."""
 
-    def __init__(self, config: RunConfig, bus: EventBus | None = None,
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, bus: EventBus | None = None, run_id: str | None = None
+    ) -> None:
         self.config = config
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
@@ -110,10 +114,18 @@ class Engine:
         self._origin_ns = perf_counter_ns()
         self._origin_unix_ns = time.time_ns()
         self._ids = itertools.count(1)
-        self._context = RunContext(self.run_id, self._origin_ns, self.bus, config.model,
-                                   config.slo, config.save_itl, self._ids, self.check_server,
-                                   self._measured_start,
-                                   calibrate_prompts=config.calibrate_prompts)
+        self._context = RunContext(
+            self.run_id,
+            self._origin_ns,
+            self.bus,
+            config.model,
+            config.slo,
+            config.save_itl,
+            self._ids,
+            self.check_server,
+            self._measured_start,
+            calibrate_prompts=config.calibrate_prompts,
+        )
         self._interrupted = False
         self._failure: str | None = None
         self.server_info: dict[str, Any] | None = None
@@ -250,9 +262,16 @@ class Engine:
         """Execute every profile in order; always writes ``summary.json``."""
         writer = ResultsWriter(self.run_dir, self._meta())
         self.bus.sinks.insert(0, writer)
-        self.bus.publish(RunStarted(self.run_id, str(self.run_dir), self.config.url,
-                                    self.config.model, self.config.server_kind,
-                                    tuple(p.name for p in self.config.profiles)))
+        self.bus.publish(
+            RunStarted(
+                self.run_id,
+                str(self.run_dir),
+                self.config.url,
+                self.config.model,
+                self.config.server_kind,
+                tuple(p.name for p in self.config.profiles),
+            )
+        )
         summaries: list[ProfileSummary] = []
         error: str | None = None
         await self._measure_vocabulary()
@@ -280,9 +299,10 @@ class Engine:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
         summary = self._summary(summaries, error)
-        writer.update_meta(profiles=[e.profile.model_dump() for e in self.queue.entries],
-                           queue=[{"profile": e.name, "status": str(e.status)}
-                                  for e in self.queue.entries])
+        writer.update_meta(
+            profiles=[e.profile.model_dump() for e in self.queue.entries],
+            queue=[{"profile": e.name, "status": str(e.status)} for e in self.queue.entries],
+        )
         self.bus.publish(RunFinished(summary))
         writer.close()
         return summary
@@ -290,14 +310,21 @@ class Engine:
     def _meta(self) -> dict[str, Any]:
         cfg = self.config
         return {
-            "run_id": self.run_id, "llmtop_version": __version__, "url": cfg.url,
-            "model": cfg.model, "server_kind": cfg.server_kind,
+            "run_id": self.run_id,
+            "llmtop_version": __version__,
+            "url": cfg.url,
+            "model": cfg.model,
+            "server_kind": cfg.server_kind,
             "profiles": [p.model_dump() for p in cfg.profiles],
-            "slo": cfg.slo.model_dump(), "stall_timeout_s": cfg.stall_timeout_s,
-            "connect_timeout_s": cfg.connect_timeout_s, "started_unix_s": self._origin_unix_ns / NS,
-            "clock": {"origin_unix_ns": self._origin_unix_ns,
-                      "origin_perf_counter_ns": self._origin_ns,
-                      "note": "t_ns fields are perf_counter_ns offsets from origin"},
+            "slo": cfg.slo.model_dump(),
+            "stall_timeout_s": cfg.stall_timeout_s,
+            "connect_timeout_s": cfg.connect_timeout_s,
+            "started_unix_s": self._origin_unix_ns / NS,
+            "clock": {
+                "origin_unix_ns": self._origin_unix_ns,
+                "origin_perf_counter_ns": self._origin_ns,
+                "note": "t_ns fields are perf_counter_ns offsets from origin",
+            },
             **cfg.run_meta,
         }
 
@@ -327,8 +354,7 @@ class Engine:
             self.bus.publish(QueueChanged(self.queue.entries))
             summary = await self._run_profile(entry.profile, len(summaries))
             summaries.append(summary)
-            self.queue.finish(entry.entry_id, summary.status, summary.requests,
-                              summary.failures)
+            self.queue.finish(entry.entry_id, summary.status, summary.requests, summary.failures)
             self.bus.publish(QueueChanged(self.queue.entries))
 
     def _stopped(self) -> bool:
@@ -345,13 +371,21 @@ class Engine:
         status = "failed" if error else "interrupted" if self._interrupted else "completed"
         lag = self._lag.percentiles_ms()
         return RunSummary(
-            run_id=self.run_id, status=status,
+            run_id=self.run_id,
+            status=status,
             exit_code=EXIT_INTERRUPTED if self._interrupted else (1 if error else EXIT_OK),
             started_unix_s=self._origin_unix_ns / NS,
-            duration_s=(perf_counter_ns() - self._origin_ns) / NS, profiles=profiles,
-            client=ClientHealth(loop_lag_p50_ms=lag[0], loop_lag_p99_ms=lag[1],
-                                loop_lag_max_ms=lag[2], sink_time_s=self.bus.sink_time_s),
-            notices=list(self.bus.notices), error=error, server=self.server_info,
+            duration_s=(perf_counter_ns() - self._origin_ns) / NS,
+            profiles=profiles,
+            client=ClientHealth(
+                loop_lag_p50_ms=lag[0],
+                loop_lag_p99_ms=lag[1],
+                loop_lag_max_ms=lag[2],
+                sink_time_s=self.bus.sink_time_s,
+            ),
+            notices=list(self.bus.notices),
+            error=error,
+            server=self.server_info,
             telemetry=self.telemetry.run_figures() if self.telemetry else None,
             knees=find_knees(profiles, self.config.profiles, self.config.slo),
         )
@@ -363,11 +397,14 @@ class Engine:
         if problem:
             self.bus.publish(NoticeRaised("warning", problem))
         client = StreamingClient(
-            self.config.url, max_connections=pool,
+            self.config.url,
+            max_connections=pool,
             api_key=self.config.api_key.get_secret_value() if self.config.api_key else None,
             connect_timeout_s=self.config.connect_timeout_s,
-            stall_timeout_s=self.config.stall_timeout_s, quirks=self.quirks,
-            on_notice=lambda m: self.bus.publish(NoticeRaised("warning", m)))
+            stall_timeout_s=self.config.stall_timeout_s,
+            quirks=self.quirks,
+            on_notice=lambda m: self.bus.publish(NoticeRaised("warning", m)),
+        )
         run = ProfileRun(self._context, profile, client)
         self._current = run
         if self._paused:
@@ -379,8 +416,15 @@ class Engine:
         finally:
             snapshots.cancel()
             self._current = None
-        status = ("interrupted" if self._interrupted else "failed" if self._failure
-                  else "stopped" if run.stopping else "completed")
+        status = (
+            "interrupted"
+            if self._interrupted
+            else "failed"
+            if self._failure
+            else "stopped"
+            if run.stopping
+            else "completed"
+        )
         summary = run.aggregate.summarize(run.duration_s(), status)
         summary = summary.model_copy(update={"prompt_calibration": run.calibration})
         if self.telemetry is not None:
@@ -403,8 +447,9 @@ def initial_quirks(server_kind: str, features: dict[str, Any] | None) -> ServerQ
             fields.remove(name)
         elif features.get(name) is True and name not in fields:
             fields.append(name)
-    return ServerQuirks(stream_usage=features.get("stream_usage") is not False,
-                        exact_output_fields=tuple(fields))
+    return ServerQuirks(
+        stream_usage=features.get("stream_usage") is not False, exact_output_fields=tuple(fields)
+    )
 
 
 def ensure_open_files(connections: int) -> str | None:
@@ -427,6 +472,8 @@ def ensure_open_files(connections: int) -> str | None:
     except (ValueError, OSError) as exc:
         return f"could not raise the open-file limit from {soft} to {target}: {exc}"
     if target < want:
-        return (f"the open-file limit ({hard}) is too low for {connections} connections; "
-                f"raise it (ulimit -n) or lower the concurrency")
+        return (
+            f"the open-file limit ({hard}) is too low for {connections} connections; "
+            f"raise it (ulimit -n) or lower the concurrency"
+        )
     return None

@@ -161,9 +161,12 @@ class ProfileRun:
 
     def _must_stop(self, limit: int | None) -> bool:
         """True when no further request may be sent (without consuming an index)."""
-        return (self.stopping or self.interrupted
-                or (limit is not None and self._next >= limit)
-                or (self._deadline_ns is not None and perf_counter_ns() >= self._deadline_ns))
+        return (
+            self.stopping
+            or self.interrupted
+            or (limit is not None and self._next >= limit)
+            or (self._deadline_ns is not None and perf_counter_ns() >= self._deadline_ns)
+        )
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when sending must stop (interrupt, stop, next profile).
@@ -283,8 +286,11 @@ class ProfileRun:
         exchange.requested_input_tokens = plan.input_tokens
         exchange.requested_max_tokens = plan.max_tokens
         exchange.exact_output_requested = self.profile.exact_output
-        spec = RequestSpec(self.profile.endpoint, self.factory.body(plan, self.ctx.model),
-                           exact_output=self.profile.exact_output)
+        spec = RequestSpec(
+            self.profile.endpoint,
+            self.factory.body(plan, self.ctx.model),
+            exact_output=self.profile.exact_output,
+        )
         request_id = f"req_{next(self.ctx.ids):06d}"
         warmup = self.warmup_phase
         self._in_flight[request_id] = exchange
@@ -292,8 +298,11 @@ class ProfileRun:
             self._warmup_in_flight.add(request_id)
         if not warmup:
             self._sent += 1
-        self.ctx.bus.publish(RequestStarted(request_id, self.profile.name, warmup,
-                                               perf_counter_ns() - self.ctx.origin_ns))
+        self.ctx.bus.publish(
+            RequestStarted(
+                request_id, self.profile.name, warmup, perf_counter_ns() - self.ctx.origin_ns
+            )
+        )
         try:
             await self.client.execute(spec, exchange)
         finally:
@@ -324,29 +333,51 @@ class ProfileRun:
                 return
             points.append((plan.words, prompt))
         if self.factory.calibrate(points):
-            self.calibration = {"tokens_per_word": self.factory.tokens_per_word,
-                                "overhead_tokens": self.factory.overhead, "points": points}
+            self.calibration = {
+                "tokens_per_word": self.factory.tokens_per_word,
+                "overhead_tokens": self.factory.overhead,
+                "points": points,
+            }
 
     def _learn_prompt_length(self, plan: PromptPlan, prompt_tokens: int) -> None:
         known = self.factory.overhead is not None
         self.factory.learn(plan, prompt_tokens)
         overhead = self.factory.overhead
         shortest = self.profile.input_tokens.min
-        if not known and overhead is not None and self.profile.prompt_rep is None \
-                and shortest <= overhead:
-            self.ctx.bus.publish(NoticeRaised("warning", (
-                f"profile '{self.profile.name}': the server adds {overhead} prompt tokens of its "
-                f"own (chat template, BOS, suffix), so prompts shorter than {overhead + 1} "
-                f"tokens cannot be made; input_tokens starts at {shortest}")))
+        if (
+            not known
+            and overhead is not None
+            and self.profile.prompt_rep is None
+            and shortest <= overhead
+        ):
+            self.ctx.bus.publish(
+                NoticeRaised(
+                    "warning",
+                    (
+                        f"profile '{self.profile.name}': the server adds {overhead} prompt tokens "
+                        f"of its own (chat template, BOS, suffix), so prompts shorter than "
+                        f"{overhead + 1} "
+                        f"tokens cannot be made; input_tokens starts at {shortest}"
+                    ),
+                )
+            )
 
     def _finish(self, request_id: str, exchange: Exchange, warmup: bool) -> RequestRecord:
         ctx = self.ctx
         p = self.profile
         gaps = exchange.gaps_s()
         record = exchange.to_record(
-            run_id=ctx.run_id, request_id=request_id, profile=p.name,
-            concurrency=p.concurrency, rate_rps=p.rate_rps, warmup=warmup, endpoint=p.endpoint,
-            origin_ns=ctx.origin_ns, save_itl=ctx.save_itl, gaps=gaps)
+            run_id=ctx.run_id,
+            request_id=request_id,
+            profile=p.name,
+            concurrency=p.concurrency,
+            rate_rps=p.rate_rps,
+            warmup=warmup,
+            endpoint=p.endpoint,
+            origin_ns=ctx.origin_ns,
+            save_itl=ctx.save_itl,
+            gaps=gaps,
+        )
         ctx.bus.publish(RequestFinished(record))
         self.aggregate.add(record, gaps if record.ok and not warmup else ())
         if warmup:
@@ -387,9 +418,11 @@ class ProfileRun:
         now = perf_counter_ns()
         # Measured requests only, finished or streaming: a warm-up request's streamed tokens
         # would count while it streams and vanish when it ends (a negative rate at the switch).
-        streamed = self._out_tokens + sum(ex.streamed_tokens for rid, ex in
-                                          self._in_flight.items()
-                                          if rid not in self._warmup_in_flight)
+        streamed = self._out_tokens + sum(
+            ex.streamed_tokens
+            for rid, ex in self._in_flight.items()
+            if rid not in self._warmup_in_flight
+        )
         self._window.append((now, streamed, self._in_tokens, self._finished - self._failed))
         while len(self._window) > 2 and now - self._window[0][0] > RATE_WINDOW_S * NS:
             self._window.popleft()
@@ -400,14 +433,20 @@ class ProfileRun:
             return delta / span if span > 0 else 0.0
 
         return SnapshotTaken(
-            profile=self.profile.name, t_ns=now - self.ctx.origin_ns,
-            elapsed_s=(now - self._started_ns) / NS, window_s=span,
-            in_flight=len(self._in_flight), sent_total=self._sent,
-            finished_total=self._finished, failed_total=self._failed,
-            planned_total=self.profile.requests, output_tokens_per_s=rate(streamed - out0),
+            profile=self.profile.name,
+            t_ns=now - self.ctx.origin_ns,
+            elapsed_s=(now - self._started_ns) / NS,
+            window_s=span,
+            in_flight=len(self._in_flight),
+            sent_total=self._sent,
+            finished_total=self._finished,
+            failed_total=self._failed,
+            planned_total=self.profile.requests,
+            output_tokens_per_s=rate(streamed - out0),
             input_tokens_per_s=rate(self._in_tokens - in0),
             requests_per_s=rate(self._finished - self._failed - done0),
-            ttft_p50_s=_median(self._recent_ttft), tpot_p50_s=_median(self._recent_tpot),
+            ttft_p50_s=_median(self._recent_ttft),
+            tpot_p50_s=_median(self._recent_tpot),
             warmup=self.warmup_phase,
         )
 

@@ -35,8 +35,11 @@ class ThreadedSink:
     def handle(self, event: Any) -> None:
         """Queue ``event`` for the consumer thread; O(1), never blocks on the consumer."""
         with self._wake:
-            if isinstance(event, SnapshotTaken) and self._pending and isinstance(
-                    self._pending[-1], SnapshotTaken):
+            if (
+                isinstance(event, SnapshotTaken)
+                and self._pending
+                and isinstance(self._pending[-1], SnapshotTaken)
+            ):
                 self._pending[-1] = event
             else:
                 if len(self._pending) >= self._max_pending:

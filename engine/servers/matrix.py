@@ -24,8 +24,13 @@ PORT_PLACEHOLDER = "{port}"
 TP_FLAGS = ("--tensor-parallel-size", "-tp", "--tp", "--tp-size")
 PP_FLAGS = ("--pipeline-parallel-size", "-pp", "--pp", "--pp-size")
 PORT_FLAGS = ("--port", "--server-port")
-DEFAULT_PORTS = {"vllm": 8000, "sglang": 30000, "lmdeploy": 23333, "llama-server": 8080,
-                 "ollama": 11434}
+DEFAULT_PORTS = {
+    "vllm": 8000,
+    "sglang": 30000,
+    "lmdeploy": 23333,
+    "llama-server": 8080,
+    "ollama": 11434,
+}
 """Default port by program name, for commands that do not say their port."""
 
 
@@ -53,13 +58,16 @@ def expand(commands: list[str], url: str | None, gpus: int | None) -> list[Serve
     for number, command in enumerate(commands, 1):
         configs.extend(_expand_one(command, number, url, gpus, several=len(commands) > 1))
     if not configs:
-        raise ServerCommandError(f"no valid configuration: tensor x pipeline parallelism must "
-                                 f"equal the number of GPUs ({gpus})")
+        raise ServerCommandError(
+            f"no valid configuration: tensor x pipeline parallelism must "
+            f"equal the number of GPUs ({gpus})"
+        )
     return configs
 
 
-def _expand_one(command: str, number: int, url: str | None, gpus: int | None,
-                several: bool) -> list[ServerConfig]:
+def _expand_one(
+    command: str, number: int, url: str | None, gpus: int | None, several: bool
+) -> list[ServerConfig]:
     groups = GROUP.findall(command)
     out = []
     for values in itertools.product(*(g.split(",") for g in groups)):
@@ -78,7 +86,8 @@ def _expand_one(command: str, number: int, url: str | None, gpus: int | None,
         if not _valid_layout(argv, gpus):
             continue
         label = " ".join(f"{k}={v}" for k, v in params.items()) or (
-            f"cmd{number}" if several else Path(argv[0]).name)
+            f"cmd{number}" if several else Path(argv[0]).name
+        )
         out.append(ServerConfig(argv, url or _url_of(argv, port, command), label, params))
     return out
 
@@ -125,11 +134,19 @@ def _url_of(argv: list[str], port: int | None, command: str) -> str:
         if given is not None and given.isdigit():
             port = int(given)
     if port is None:
-        port = next((p for name, p in DEFAULT_PORTS.items()
-                     if name in Path(argv[0]).name or name in argv[:3]), None)
+        port = next(
+            (
+                p
+                for name, p in DEFAULT_PORTS.items()
+                if name in Path(argv[0]).name or name in argv[:3]
+            ),
+            None,
+        )
     if port is None:
-        raise ServerCommandError(f"cannot tell which port {command!r} serves on: put {{port}} "
-                                 f"where the port goes, or pass --url")
+        raise ServerCommandError(
+            f"cannot tell which port {command!r} serves on: put {{port}} "
+            f"where the port goes, or pass --url"
+        )
     return f"http://127.0.0.1:{port}"
 
 

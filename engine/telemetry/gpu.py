@@ -154,9 +154,11 @@ class GpuSampler:
             power_limit_w=_scaled(self._query("nvmlDeviceGetEnforcedPowerLimit", handle), 1000),
             energy_mj=self._query("nvmlDeviceGetTotalEnergyConsumption", handle),
             temperature_c=_scaled(
-                self._query("nvmlDeviceGetTemperature", handle, nvml.NVML_TEMPERATURE_GPU), 1),
+                self._query("nvmlDeviceGetTemperature", handle, nvml.NVML_TEMPERATURE_GPU), 1
+            ),
             sm_clock_mhz=_scaled(
-                self._query("nvmlDeviceGetClockInfo", handle, nvml.NVML_CLOCK_SM), 1),
+                self._query("nvmlDeviceGetClockInfo", handle, nvml.NVML_CLOCK_SM), 1
+            ),
             processes=self._processes(handle),
         )
 
@@ -182,13 +184,17 @@ class GpuSampler:
 
     def _processes(self, handle: Any) -> tuple[GpuProcess, ...]:
         found: dict[int, GpuProcess] = {}
-        for function in ("nvmlDeviceGetComputeRunningProcesses",
-                         "nvmlDeviceGetGraphicsRunningProcesses"):
+        for function in (
+            "nvmlDeviceGetComputeRunningProcesses",
+            "nvmlDeviceGetGraphicsRunningProcesses",
+        ):
             for info in self._query(function, handle) or ():
                 if info.pid not in found:
                     found[info.pid] = GpuProcess(
-                        pid=int(info.pid), name=_process_name(info.pid),
-                        used_memory_mib=_scaled(info.usedGpuMemory, MIB))
+                        pid=int(info.pid),
+                        name=_process_name(info.pid),
+                        used_memory_mib=_scaled(info.usedGpuMemory, MIB),
+                    )
         return tuple(found.values())
 
 
@@ -211,21 +217,39 @@ def energy_j(first_mj: float | None, last_mj: float | None) -> float | None:
     return (last_mj - first_mj) / 1000
 
 
-_COLUMNS = ("index", "name", "utilization [%]", "memory.used [MiB]", "memory.total [MiB]",
-            "power.draw [W]", "temperature [C]")
+_COLUMNS = (
+    "index",
+    "name",
+    "utilization [%]",
+    "memory.used [MiB]",
+    "memory.total [MiB]",
+    "power.draw [W]",
+    "temperature [C]",
+)
 
 
 def snapshot_lines(samples: Iterable[GpuSample]) -> list[str]:
     """A plain-text table of the GPUs, one line per GPU after a header; ``-`` marks no value."""
     rows = [_COLUMNS] + [
-        (str(s.index), s.name or "-", _number(s.utilization_pct, 0), _number(s.memory_used_mib, 0),
-         _number(s.memory_total_mib, 0), _number(s.power_w, 1), _number(s.temperature_c, 0))
+        (
+            str(s.index),
+            s.name or "-",
+            _number(s.utilization_pct, 0),
+            _number(s.memory_used_mib, 0),
+            _number(s.memory_total_mib, 0),
+            _number(s.power_w, 1),
+            _number(s.temperature_c, 0),
+        )
         for s in samples
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
-    return ["  ".join(cell.ljust(width) if column == 1 else cell.rjust(width)
-                      for column, (cell, width) in enumerate(zip(row, widths))).rstrip()
-            for row in rows]
+    return [
+        "  ".join(
+            cell.ljust(width) if column == 1 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def _init_notice(error: BaseException) -> str:

@@ -77,9 +77,13 @@ class HostSampler:
         memory = psutil.virtual_memory()
         client_cpu, client_rss = self._client.sample()
         server_cpu, server_rss = self._server.sample() if self._server else (None, None)
-        return {"system_cpu_pct": psutil.cpu_percent(None),
-                "ram_used_mib": (memory.total - memory.available) / MIB,
-                "ram_total_mib": memory.total / MIB,
-                "client_cpu_pct": client_cpu, "client_rss_mib": client_rss,
-                "server_pid": self._server.pid if self._server else None,
-                "server_cpu_pct": server_cpu, "server_rss_mib": server_rss}
+        return {
+            "system_cpu_pct": psutil.cpu_percent(None),
+            "ram_used_mib": (memory.total - memory.available) / MIB,
+            "ram_total_mib": memory.total / MIB,
+            "client_cpu_pct": client_cpu,
+            "client_rss_mib": client_rss,
+            "server_pid": self._server.pid if self._server else None,
+            "server_cpu_pct": server_cpu,
+            "server_rss_mib": server_rss,
+        }

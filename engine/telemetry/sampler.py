@@ -35,10 +35,18 @@ MIB = 1024 * 1024
 class Telemetry:
     """Samples until cancelled; owns ``samples.jsonl``."""
 
-    def __init__(self, bus: EventBus, origin_ns: int, run_dir: Path, *,
-                 rate_hz: float = DEFAULT_RATE_HZ, server_url: str | None = None,
-                 server_pid: int | None = None, gpu: GpuSampler | None = None,
-                 ollama: bool = False) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        origin_ns: int,
+        run_dir: Path,
+        *,
+        rate_hz: float = DEFAULT_RATE_HZ,
+        server_url: str | None = None,
+        server_pid: int | None = None,
+        gpu: GpuSampler | None = None,
+        ollama: bool = False,
+    ) -> None:
         self.bus = bus
         self.origin_ns = origin_ns
         self.interval_s = 1.0 / rate_hz
@@ -115,8 +123,9 @@ class Telemetry:
             sample = await asyncio.to_thread(self._feed_metrics, t_ns, text)
         except ValueError as exc:
             self.server_url = None
-            self.bus.publish(NoticeRaised("warning", f"server /metrics unreadable, no longer "
-                                                     f"scraped: {exc}"))
+            self.bus.publish(
+                NoticeRaised("warning", f"server /metrics unreadable, no longer scraped: {exc}")
+            )
             return
         self._emit("server_metrics", t_ns, sample.as_dict())
 
@@ -129,8 +138,14 @@ class Telemetry:
             models = None
         if models is None:
             return
-        loaded = [{"name": m.get("name"), "size_mib": (m.get("size") or 0) / MIB,
-                   "vram_mib": (m.get("size_vram") or 0) / MIB} for m in models]
+        loaded = [
+            {
+                "name": m.get("name"),
+                "size_mib": (m.get("size") or 0) / MIB,
+                "vram_mib": (m.get("size_vram") or 0) / MIB,
+            }
+            for m in models
+        ]
         data = {"models": loaded, "vram_mib_total": sum(m["vram_mib"] for m in loaded)}
         t_ns = perf_counter_ns() - self.origin_ns
         with self._lock:

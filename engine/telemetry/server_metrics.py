@@ -35,7 +35,8 @@ HISTOGRAMS = ("ttft", "itl", "e2e")
 # without ``_bucket``): HISTOGRAMS.
 METRIC_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     "vllm": {
-        "running": ("vllm:num_requests_running",), "waiting": ("vllm:num_requests_waiting",),
+        "running": ("vllm:num_requests_running",),
+        "waiting": ("vllm:num_requests_waiting",),
         "kv_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
         "prompt_tokens": ("vllm:prompt_tokens_total",),
         "generation_tokens": ("vllm:generation_tokens_total",),
@@ -43,20 +44,26 @@ METRIC_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "ttft": ("vllm:time_to_first_token_seconds",),
         # Newer releases renamed the per-token histogram; the old name became an alias.
         "itl": ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
-        "e2e": ("vllm:e2e_request_latency_seconds",)},
+        "e2e": ("vllm:e2e_request_latency_seconds",),
+    },
     "sglang": {
-        "running": ("sglang:num_running_reqs",), "waiting": ("sglang:num_queue_reqs",),
-        "kv_usage": ("sglang:token_usage",), "prompt_tokens": ("sglang:prompt_tokens_total",),
+        "running": ("sglang:num_running_reqs",),
+        "waiting": ("sglang:num_queue_reqs",),
+        "kv_usage": ("sglang:token_usage",),
+        "prompt_tokens": ("sglang:prompt_tokens_total",),
         "generation_tokens": ("sglang:generation_tokens_total",),
         "ttft": ("sglang:time_to_first_token_seconds",),
         "itl": ("sglang:inter_token_latency_seconds", "sglang:time_per_output_token_seconds"),
-        "e2e": ("sglang:e2e_request_latency_seconds",)},
+        "e2e": ("sglang:e2e_request_latency_seconds",),
+    },
     "llama.cpp": {
-        "running": ("llamacpp:requests_processing",), "waiting": ("llamacpp:requests_deferred",),
+        "running": ("llamacpp:requests_processing",),
+        "waiting": ("llamacpp:requests_deferred",),
         "kv_usage": ("llamacpp:kv_cache_usage_ratio",),
         "prompt_tokens": ("llamacpp:prompt_tokens_total",),
         "generation_tokens": ("llamacpp:tokens_predicted_total",),
-        "decode_calls": ("llamacpp:n_decode_total",)},
+        "decode_calls": ("llamacpp:n_decode_total",),
+    },
 }
 PREFIXES = {"vllm:": "vllm", "sglang:": "sglang", "llamacpp:": "llama.cpp"}
 
@@ -215,9 +222,11 @@ def _scrape(t_s: float, samples: Samples) -> _Scrape:
     names = METRIC_NAMES.get(family, {})
     kv = _values(samples, names.get("kv_usage", ()))
     # A ratio per engine: the mean is the share of all KV memory in use (engines are equal).
-    gauges = {"running": _sum(samples, names.get("running", ())),
-              "waiting": _sum(samples, names.get("waiting", ())),
-              "kv_cache_usage_pct": 100 * sum(kv) / len(kv) if kv else None}
+    gauges = {
+        "running": _sum(samples, names.get("running", ())),
+        "waiting": _sum(samples, names.get("waiting", ())),
+        "kv_cache_usage_pct": 100 * sum(kv) / len(kv) if kv else None,
+    }
     counters = {key: _sum(samples, names.get(key, ())) for key in COUNTERS}
     histograms = {key: _buckets(samples, names.get(key, ())) for key in HISTOGRAMS}
     return _Scrape(t_s, family, gauges, counters, histograms)
@@ -254,10 +263,14 @@ def _interval(cur: _Scrape, prev: _Scrape | None) -> ServerMetricsSample:
         pcts[f"{key}_p50_s"] = _quantile(delta, 0.5)
         pcts[f"{key}_p99_s"] = _quantile(delta, 0.99)
     return ServerMetricsSample(
-        t_s=cur.t_s, family=cur.family, **cur.gauges,
+        t_s=cur.t_s,
+        family=cur.family,
+        **cur.gauges,
         prompt_tokens_per_s=rate("prompt_tokens"),
         generation_tokens_per_s=rate("generation_tokens"),
-        preemptions_per_s=rate("preemptions"), **pcts)
+        preemptions_per_s=rate("preemptions"),
+        **pcts,
+    )
 
 
 class ServerMetricsTracker:
@@ -325,8 +338,11 @@ class ServerMetricsTracker:
         """
         first, last = self._first, self._prev
         window_s = last.t_s - first.t_s if first and last and self._scrapes > 1 else None
-        out: dict[str, Any] = {"family": last.family if last else None,
-                               "scrapes": self._scrapes, "window_s": window_s}
+        out: dict[str, Any] = {
+            "family": last.family if last else None,
+            "scrapes": self._scrapes,
+            "window_s": window_s,
+        }
         for key in COUNTERS:
             out[key] = self._totals.get(key)
         for key in ("prompt_tokens", "generation_tokens"):

@@ -14,8 +14,14 @@ from typing import Any
 from engine.telemetry.gpu import GpuSample
 from engine.telemetry.server_metrics import ServerMetricsTracker
 
-HOST_FIELDS = ("system_cpu_pct", "ram_used_mib", "client_cpu_pct", "client_rss_mib",
-               "server_cpu_pct", "server_rss_mib")
+HOST_FIELDS = (
+    "system_cpu_pct",
+    "ram_used_mib",
+    "client_cpu_pct",
+    "client_rss_mib",
+    "server_cpu_pct",
+    "server_rss_mib",
+)
 """Host figures summarised as mean and peak."""
 CLIENT_VS_SERVER = (("ttft", "ttft_s"), ("itl", "itl_s"), ("e2e", "e2e_s"))
 """Server histogram name and the client distribution it is compared with."""
@@ -62,10 +68,15 @@ class _Gpu:
         self.memory.add(sample.memory_used_mib)
         self.power.add(sample.power_w)
         self.temperature.add(sample.temperature_c)
-        if self.last is not None and self.last_t_ns is not None and sample.power_w is not None \
-                and self.last.power_w is not None:
-            self.power_joules += (sample.power_w + self.last.power_w) / 2 * (
-                t_ns - self.last_t_ns) / 1e9
+        if (
+            self.last is not None
+            and self.last_t_ns is not None
+            and sample.power_w is not None
+            and self.last.power_w is not None
+        ):
+            self.power_joules += (
+                (sample.power_w + self.last.power_w) / 2 * (t_ns - self.last_t_ns) / 1e9
+            )
         self.first = self.first or sample
         self.last, self.last_t_ns = sample, t_ns
 
@@ -86,8 +97,9 @@ class Window:
         self.start_ns: int | None = None
         self.end_ns: int | None = None
 
-    def add_resources(self, t_ns: int, gpus: tuple[GpuSample, ...],
-                      host: dict[str, Any] | None) -> None:
+    def add_resources(
+        self, t_ns: int, gpus: tuple[GpuSample, ...], host: dict[str, Any] | None
+    ) -> None:
         """Take one round of GPU readings and (optionally) host readings."""
         self.start_ns = t_ns if self.start_ns is None else self.start_ns
         self.end_ns = t_ns
@@ -105,24 +117,33 @@ class Window:
         """Take one scrape of the server's /metrics."""
         self.tracker.feed(t_ns / 1e9, text)
 
-    def figures(self, profile: Any,
-                energy_between: Callable[[GpuSample, GpuSample], float | None]) -> dict[str, Any]:
+    def figures(
+        self, profile: Any, energy_between: Callable[[GpuSample, GpuSample], float | None]
+    ) -> dict[str, Any]:
         """Everything summary.json reports for this window; ``profile`` (a ProfileSummary, or
         None for the whole run) supplies tokens for per-token energy and client latencies.
         """
-        gpus = [self._gpu_figures(index, gpu, energy_between)
-                for index, gpu in sorted(self.gpus.items())]
+        gpus = [
+            self._gpu_figures(index, gpu, energy_between)
+            for index, gpu in sorted(self.gpus.items())
+        ]
         energy = sum(g["energy_j"] for g in gpus) if gpus else None
         power = sum(g["power_w_mean"] or 0.0 for g in gpus) if gpus else None
         out: dict[str, Any] = {
-            "window_s": (self.end_ns - self.start_ns) / 1e9 if self.start_ns is not None
-            and self.end_ns is not None else None,
+            "window_s": (self.end_ns - self.start_ns) / 1e9
+            if self.start_ns is not None and self.end_ns is not None
+            else None,
             "gpus": gpus,
             "gpu_memory_peak_mib_sum": sum(g["memory_used_mib_peak"] or 0.0 for g in gpus)
-            if gpus else None,
-            "energy_j": energy, "power_w_mean_sum": power,
-            "host": {f"{name}_{stat}": getattr(series, stat) for name, series in
-                     self.host.items() for stat in ("mean", "peak")},
+            if gpus
+            else None,
+            "energy_j": energy,
+            "power_w_mean_sum": power,
+            "host": {
+                f"{name}_{stat}": getattr(series, stat)
+                for name, series in self.host.items()
+                for stat in ("mean", "peak")
+            },
             "server_metrics": self.tracker.window_summary(),
         }
         if self.server_vram.count:
@@ -131,22 +152,29 @@ class Window:
         if profile is not None:
             tokens = profile.output_tokens_total
             out["joules_per_output_token"] = energy / tokens if energy and tokens else None
-            out["output_tokens_per_s_per_w"] = (profile.output_tokens_per_s / power
-                                                if power else None)
+            out["output_tokens_per_s_per_w"] = (
+                profile.output_tokens_per_s / power if power else None
+            )
             out["server_vs_client"] = _compare(out["server_metrics"], profile)
         return out
 
     @staticmethod
-    def _gpu_figures(index: int, gpu: _Gpu,
-                     energy_between: Callable[[GpuSample, GpuSample], float | None]
-                     ) -> dict[str, Any]:
-        return {"index": index, "name": gpu.name, "samples": gpu.utilization.count,
-                "utilization_pct_mean": gpu.utilization.mean,
-                "utilization_pct_peak": gpu.utilization.peak,
-                "memory_used_mib_peak": gpu.memory.peak, "memory_total_mib": gpu.memory_total_mib,
-                "power_w_mean": gpu.power.mean, "power_w_peak": gpu.power.peak,
-                "temperature_c_peak": gpu.temperature.peak,
-                "energy_j": gpu.energy_j(energy_between)}
+    def _gpu_figures(
+        index: int, gpu: _Gpu, energy_between: Callable[[GpuSample, GpuSample], float | None]
+    ) -> dict[str, Any]:
+        return {
+            "index": index,
+            "name": gpu.name,
+            "samples": gpu.utilization.count,
+            "utilization_pct_mean": gpu.utilization.mean,
+            "utilization_pct_peak": gpu.utilization.peak,
+            "memory_used_mib_peak": gpu.memory.peak,
+            "memory_total_mib": gpu.memory_total_mib,
+            "power_w_mean": gpu.power.mean,
+            "power_w_peak": gpu.power.peak,
+            "temperature_c_peak": gpu.temperature.peak,
+            "energy_j": gpu.energy_j(energy_between),
+        }
 
 
 def _compare(server: dict[str, Any], profile: Any) -> dict[str, Any]:
@@ -155,16 +183,20 @@ def _compare(server: dict[str, Any], profile: Any) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     if server.get("generation_tokens") is not None:
-        out["output_tokens"] = {"server": server["generation_tokens"],
-                                "client": profile.output_tokens_total,
-                                "client_minus_server": profile.output_tokens_total
-                                - server["generation_tokens"]}
+        out["output_tokens"] = {
+            "server": server["generation_tokens"],
+            "client": profile.output_tokens_total,
+            "client_minus_server": profile.output_tokens_total - server["generation_tokens"],
+        }
     for name, field_name in CLIENT_VS_SERVER:
         server_p50 = server.get(f"{name}_p50_s")
         client = getattr(profile, field_name, None)
         client_p50 = client.p50 if client is not None else None
         if server_p50 is None or client_p50 is None:
             continue
-        out[f"{name}_p50_s"] = {"server": server_p50, "client": client_p50,
-                                "client_minus_server": client_p50 - server_p50}
+        out[f"{name}_p50_s"] = {
+            "server": server_p50,
+            "client": client_p50,
+            "client_minus_server": client_p50 - server_p50,
+        }
     return out

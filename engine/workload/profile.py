@@ -50,8 +50,9 @@ class Length(BaseModel):
         if (self.mean is None) != (self.std is None):
             raise ValueError("a normal length needs both 'mean' and 'std'")
         if self.mean is not None and not self.min <= self.mean <= self.max:
-            raise ValueError(f"mean ({self.mean:g}) must lie within [min, max] "
-                             f"([{self.min}, {self.max}])")
+            raise ValueError(
+                f"mean ({self.mean:g}) must lie within [min, max] ([{self.min}, {self.max}])"
+            )
         return self
 
     @classmethod
@@ -65,8 +66,7 @@ class Length(BaseModel):
             return {"min": value[0], "max": value[1]}
         if isinstance(value, dict):
             return value
-        raise ValueError(f"a token length is N, [MIN, MAX] or {{min = N, max = M}}; "
-                         f"got {value!r}")
+        raise ValueError(f"a token length is N, [MIN, MAX] or {{min = N, max = M}}; got {value!r}")
 
     def describe(self) -> str:
         """``64``, ``10-200`` or ``~500±100``."""
@@ -145,16 +145,22 @@ class Profile(BaseModel):
     def _shape(self) -> Profile:
         if (self.concurrency is None) == (self.rate_rps is None):
             raise ValueError(
-                "set exactly one of 'concurrency' (closed loop) and 'rate_rps' (open loop)")
+                "set exactly one of 'concurrency' (closed loop) and 'rate_rps' (open loop)"
+            )
         if self.requests is None and self.duration_s is None:
             raise ValueError("set 'requests', 'duration_s' or both (the run stops at the first)")
         if self.round_pause_s and self.concurrency is None:
             raise ValueError("'round_pause_s' needs closed-loop 'concurrency'")
-        sources = [name for name in ("input_tokens", "prompt_rep", "prompt_file")
-                   if name in self.model_fields_set and getattr(self, name) is not None]
+        sources = [
+            name
+            for name in ("input_tokens", "prompt_rep", "prompt_file")
+            if name in self.model_fields_set and getattr(self, name) is not None
+        ]
         if len(sources) > 1:
-            raise ValueError(f"set one of 'input_tokens', 'prompt_rep' and 'prompt_file', "
-                             f"not {' and '.join(sources)}")
+            raise ValueError(
+                f"set one of 'input_tokens', 'prompt_rep' and 'prompt_file', "
+                f"not {' and '.join(sources)}"
+            )
         if self.system_prompt and self.endpoint != "chat":
             raise ValueError("'system_prompt' needs endpoint = \"chat\"")
         return self
@@ -199,9 +205,11 @@ def read_toml(ref: str, directory: Path, kind: str) -> tuple[Path, dict[str, Any
     if not path.suffix:
         path = directory / f"{ref}.toml"
         if not path.is_file():
-            raise ProfileError(f"unknown {kind} '{ref}': built-in {kind}s are "
-                               f"{', '.join(builtin_names(directory))}, or give a path to a "
-                               f".toml file")
+            raise ProfileError(
+                f"unknown {kind} '{ref}': built-in {kind}s are "
+                f"{', '.join(builtin_names(directory))}, or give a path to a "
+                f".toml file"
+            )
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:

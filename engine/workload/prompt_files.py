@@ -64,15 +64,19 @@ def _jsonl(path: Path, raw: str) -> list[FilePrompt]:
 
 def _entry(path: Path, number: int, entry: Any) -> FilePrompt:
     if isinstance(entry, dict) and isinstance(entry.get("messages"), list):
-        messages = tuple({"role": str(m.get("role", "user")), "content": str(m.get("content"))}
-                         for m in entry["messages"] if isinstance(m, dict) and m.get("content"))
+        messages = tuple(
+            {"role": str(m.get("role", "user")), "content": str(m.get("content"))}
+            for m in entry["messages"]
+            if isinstance(m, dict) and m.get("content")
+        )
         if messages:
             return FilePrompt(messages)
     text = entry.get("prompt", entry.get("text")) if isinstance(entry, dict) else None
     if isinstance(text, str) and text:
         return FilePrompt(({"role": "user", "content": text},))
-    raise PromptFileError(f"{path}:{number}: expected {{\"prompt\": ...}}, {{\"text\": ...}} or "
-                          "{\"messages\": [...]}")
+    raise PromptFileError(
+        f'{path}:{number}: expected {{"prompt": ...}}, {{"text": ...}} or {{"messages": [...]}}'
+    )
 
 
 def _sharegpt(path: Path, raw: str) -> list[FilePrompt]:
@@ -85,8 +89,14 @@ def _sharegpt(path: Path, raw: str) -> list[FilePrompt]:
     out = []
     for item in data:
         turns = item.get("conversations") if isinstance(item, dict) else None
-        first = next((t.get("value") for t in turns or [] if isinstance(t, dict)
-                      and t.get("from") in ("human", "user") and t.get("value")), None)
+        first = next(
+            (
+                t.get("value")
+                for t in turns or []
+                if isinstance(t, dict) and t.get("from") in ("human", "user") and t.get("value")
+            ),
+            None,
+        )
         if first:
             out.append(FilePrompt(({"role": "user", "content": str(first)},)))
     return out

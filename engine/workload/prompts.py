@@ -27,8 +27,7 @@ WORDS = tuple(
     "line right too mean old any same tell boy follow came want show also around form three "
     "small set put end does another well large must big even such because turn here why ask "
     "went men read need land different home us move try kind hand picture again change off "
-    "play spell air away animal house point page letter"
-    .split()
+    "play spell air away animal house point page letter".split()
 )
 
 
@@ -66,8 +65,15 @@ class PromptFactory:
         self.tokens_per_word = 1.0
         """Prompt tokens per word for the server's tokenizer (1 for single-token words)."""
         self._file = load_prompts(profile.prompt_file) if profile.prompt_file else None
-        self._prefix = " ".join(random.Random(f"{profile.seed}:prefix").choices(
-            self._words, k=profile.shared_prefix_tokens)) if profile.shared_prefix_tokens else ""
+        self._prefix = (
+            " ".join(
+                random.Random(f"{profile.seed}:prefix").choices(
+                    self._words, k=profile.shared_prefix_tokens
+                )
+            )
+            if profile.shared_prefix_tokens
+            else ""
+        )
         self.overhead: int | None = None
         """Prompt tokens the server adds around the words (chat template, BOS, suffix),
         learned from the first successful response; ``None`` until then."""
@@ -84,10 +90,15 @@ class PromptFactory:
         ``tokens = overhead + tokens_per_word * words`` (sent with max_tokens 1).
         """
         rng = random.Random(f"{self._profile.seed}:calibration")
-        return [PromptPlan(text=" ".join(rng.choices(self._words, k=n))
-                           + self._profile.prompt_suffix, input_tokens=None, max_tokens=1,
-                           words=n)
-                for n in CALIBRATION_WORDS]
+        return [
+            PromptPlan(
+                text=" ".join(rng.choices(self._words, k=n)) + self._profile.prompt_suffix,
+                input_tokens=None,
+                max_tokens=1,
+                words=n,
+            )
+            for n in CALIBRATION_WORDS
+        ]
 
     def calibrate(self, points: list[tuple[int, int]]) -> bool:
         """Fit ``(words, prompt_tokens)`` pairs; False (and nothing changed) if implausible."""
@@ -111,8 +122,12 @@ class PromptFactory:
             return PromptPlan(text=text + p.prompt_suffix, input_tokens=None, max_tokens=n_out)
         if self._file is not None:
             chosen = self._file[rng.randrange(len(self._file))]
-            return PromptPlan(text=chosen.text + p.prompt_suffix, input_tokens=None,
-                              max_tokens=n_out, messages=chosen.messages)
+            return PromptPlan(
+                text=chosen.text + p.prompt_suffix,
+                input_tokens=None,
+                max_tokens=n_out,
+                messages=chosen.messages,
+            )
         n_in = _draw(rng, p.input_tokens)
         n_words = max(1, round((n_in - (self.overhead or 0)) / self.tokens_per_word))
         n_shared = min(p.shared_prefix_tokens, n_words)

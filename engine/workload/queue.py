@@ -33,8 +33,12 @@ class EntryStatus(StrEnum):
     """Never ran: the run ended (stopped, interrupted or failed) before its turn."""
 
 
-FINAL_STATUS = {"completed": EntryStatus.DONE, "stopped": EntryStatus.STOPPED,
-                "interrupted": EntryStatus.STOPPED, "failed": EntryStatus.FAILED}
+FINAL_STATUS = {
+    "completed": EntryStatus.DONE,
+    "stopped": EntryStatus.STOPPED,
+    "interrupted": EntryStatus.STOPPED,
+    "failed": EntryStatus.FAILED,
+}
 """Entry status for each ``ProfileSummary.status``."""
 RERUN_SUFFIX = re.compile(r"\.r\d+$")
 """How a re-run's name ends: ``short-qa.r2`` is the second run of ``short-qa``."""
@@ -96,8 +100,12 @@ class ScenarioQueue:
 
     def finish(self, entry_id: int, profile_status: str, finished: int, failed: int) -> None:
         """Record how the running entry ended (``profile_status`` of its summary)."""
-        self._set(entry_id, status=FINAL_STATUS.get(profile_status, EntryStatus.DONE),
-                  finished=finished, failed=failed)
+        self._set(
+            entry_id,
+            status=FINAL_STATUS.get(profile_status, EntryStatus.DONE),
+            finished=finished,
+            failed=failed,
+        )
 
     def skip_pending(self) -> None:
         """The run is ending: every queued entry is marked skipped."""
@@ -139,8 +147,10 @@ class ScenarioQueue:
 
     def _next_slot(self) -> int:
         """Index just after the last entry that is not queued (done or running)."""
-        return max((i + 1 for i, e in enumerate(self._entries)
-                    if e.status is not EntryStatus.QUEUED), default=0)
+        return max(
+            (i + 1 for i, e in enumerate(self._entries) if e.status is not EntryStatus.QUEUED),
+            default=0,
+        )
 
     def _unique(self, profile: Profile) -> Profile:
         """Profile names identify records and summaries, so a repeat gets a ``.rN`` suffix."""

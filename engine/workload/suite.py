@@ -49,9 +49,19 @@ class Suite(BaseModel):
         profiles = [load_profile(ref) for ref in self.profiles]
         if not self.concurrency_ladder:
             return profiles
-        return [validate_profile({**p.model_dump(exclude_unset=True), "name": f"{p.name}-c{c}",
-                                  "concurrency": c, "rate_rps": None}, f"suite '{self.name}'")
-                for p in profiles for c in self.concurrency_ladder]
+        return [
+            validate_profile(
+                {
+                    **p.model_dump(exclude_unset=True),
+                    "name": f"{p.name}-c{c}",
+                    "concurrency": c,
+                    "rate_rps": None,
+                },
+                f"suite '{self.name}'",
+            )
+            for p in profiles
+            for c in self.concurrency_ladder
+        ]
 
 
 def builtin_suites() -> list[str]:

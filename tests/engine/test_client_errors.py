@@ -21,40 +21,55 @@ from tests.support.streams import STREAMS
 def test_error_body_llamacpp_capture() -> None:
     body = (STREAMS / "llamacpp_error_context_400.json").read_bytes()
     assert error_message_from_body(body) == (
-        "request (1524 tokens) exceeds the available context size (1024 tokens), "
-        "try increasing it")
+        "request (1524 tokens) exceeds the available context size (1024 tokens), try increasing it"
+    )
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit"}}',
-     "Rate limit reached"),
-    (b'{"object": "error", "message": "max_tokens is too large", "type": "BadRequestError",'
-     b' "param": null, "code": 400}', "max_tokens is too large"),
-    (b'{"detail": "Not Found"}', "Not Found"),
-    (b'{"error": "Input validation error: inputs tokens + max_new_tokens must be <= 4096",'
-     b' "error_type": "validation"}',
-     "Input validation error: inputs tokens + max_new_tokens must be <= 4096"),
-    (b"Internal Server Error", "Internal Server Error"),
-    (b"", "(empty body)"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"error": {"message": "Rate limit reached", "type": "requests", '
+            b'"code": "rate_limit"}}',
+            "Rate limit reached",
+        ),
+        (
+            b'{"object": "error", "message": "max_tokens is too large", "type": "BadRequestError",'
+            b' "param": null, "code": 400}',
+            "max_tokens is too large",
+        ),
+        (b'{"detail": "Not Found"}', "Not Found"),
+        (
+            b'{"error": "Input validation error: inputs tokens + max_new_tokens must be <= 4096",'
+            b' "error_type": "validation"}',
+            "Input validation error: inputs tokens + max_new_tokens must be <= 4096",
+        ),
+        (b"Internal Server Error", "Internal Server Error"),
+        (b"", "(empty body)"),
+    ],
+)
 def test_error_body_json_shapes_and_text(body: bytes, message: str) -> None:
     assert error_message_from_body(body) == message
 
 
 def test_error_body_fastapi_validation_list_names_the_problem() -> None:
-    body = (b'{"detail": [{"type": "missing", "loc": ["body", "messages"],'
-            b' "msg": "Field required", "input": {}}]}')
+    body = (
+        b'{"detail": [{"type": "missing", "loc": ["body", "messages"],'
+        b' "msg": "Field required", "input": {}}]}'
+    )
     message = error_message_from_body(body)
     assert "Field required" in message
     assert "messages" in message
 
 
 def test_error_body_html_page_is_reduced_to_its_text() -> None:
-    body = (b"<html>\r\n<head><title>502 Bad Gateway</title>"
-            b"<style>body { color: red; }</style>"
-            b"<script>var x = '<b>';</script></head>\r\n"
-            b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
-            b"<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n")
+    body = (
+        b"<html>\r\n<head><title>502 Bad Gateway</title>"
+        b"<style>body { color: red; }</style>"
+        b"<script>var x = '<b>';</script></head>\r\n"
+        b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+        b"<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+    )
     assert error_message_from_body(body) == "502 Bad Gateway 502 Bad Gateway nginx/1.24.0"
 
 
@@ -108,8 +123,9 @@ def test_refused_connection_is_connect() -> None:
 
 
 def test_server_disconnect_mid_stream_is_stream_broken_not_timeout() -> None:
-    kind, message = classify_exception(wrapped(aiohttp.ServerDisconnectedError()),
-                                       exchange(connected=True, headers=True))
+    kind, message = classify_exception(
+        wrapped(aiohttp.ServerDisconnectedError()), exchange(connected=True, headers=True)
+    )
     assert kind == ErrorKind.STREAM_BROKEN
     assert message == "ServerDisconnectedError: Server disconnected"
 

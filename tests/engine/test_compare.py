@@ -21,7 +21,7 @@ def lognormal(n, seed, scale=1.0):
 
 def test_known_shift_is_detected_and_identical_samples_are_not():
     a = lognormal(2000, 1)
-    b = lognormal(2000, 2, scale=1.15)   # 15 % slower, independent draws
+    b = lognormal(2000, 2, scale=1.15)  # 15 % slower, independent draws
     p50, p90, p99 = percentile_diff_intervals(a, b, [50, 90, 99])
     assert p50.low > 0 and p90.low > 0 and p50.excludes_zero()
     true_shift = 0.15 * 0.2  # median of the lognormal is 0.2 s
@@ -80,8 +80,10 @@ def test_mismatches_are_flagged(tmp_path):
     [rc] = compare_runs([RUNS / BASE, folder]).runs
     assert "model differs: gemma-3-270m vs other" in rc.mismatches
     assert "server differs: llama.cpp vs vllm" in rc.mismatches
-    assert rc.profiles[0].mismatches == ["concurrency differs: 4 vs 8",
-                                         "max_tokens differs: 16 vs 64"]
+    assert rc.profiles[0].mismatches == [
+        "concurrency differs: 4 vs 8",
+        "max_tokens differs: 16 vs 64",
+    ]
     [rc] = compare_runs([RUNS / BASE, RUNS / LADDER]).runs
     assert rc.profiles == [] and rc.only_in_baseline == ["quick"]
     assert rc.only_in_candidate == ["step-c1", "step-c2", "step-c4"]
@@ -100,20 +102,38 @@ def test_cli_compare_three_runs_against_the_first(capsys):
 
 
 def test_cli_compare_json(capsys):
-    assert main(["compare", BASE, SLOW, "--root", str(RUNS), "--json", "--resamples",
-                 "500", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                BASE,
+                SLOW,
+                "--root",
+                str(RUNS),
+                "--json",
+                "--resamples",
+                "500",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["resamples"] == 500 and data["seed"] == 3
     metrics = {m["metric"]: m for m in data["runs"][0]["profiles"][0]["metrics"]}
     assert metrics["ttft_s.p50"]["verdict"] == "worse"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["compare", BASE], "compare needs at least two runs"),
-    (["compare", BASE, "nope"], "no run 'nope' under"),
-    (["compare", BASE, "2026"], "'2026' matches 4 runs"),
-    (["compare", BASE, SLOW, "--resamples", "5"], "--resamples must be at least 100"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", BASE], "compare needs at least two runs"),
+        (["compare", BASE, "nope"], "no run 'nope' under"),
+        (["compare", BASE, "2026"], "'2026' matches 4 runs"),
+        (["compare", BASE, SLOW, "--resamples", "5"], "--resamples must be at least 100"),
+    ],
+)
 def test_cli_compare_bad_input(capsys, argv, message):
     assert main([*argv, "--root", str(RUNS)]) == 2
     err = capsys.readouterr().err

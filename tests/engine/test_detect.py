@@ -12,14 +12,17 @@ from engine.http.detect import ServerUnreachable, detect, normalize_url
 from tests.support.fakeserver import FakeServer
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
-    ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
-    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000"),
-    ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000"),
-    ("127.0.0.1:11434", "http://127.0.0.1:11434"),
-    ("https://user:secret@gpu-box:443/proxy/v1", "https://gpu-box:443/proxy"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000"),
+        ("127.0.0.1:11434", "http://127.0.0.1:11434"),
+        ("https://user:secret@gpu-box:443/proxy/v1", "https://gpu-box:443/proxy"),
+    ],
+)
 def test_normalize_url_strips_credentials_and_v1(given, expected):
     assert normalize_url(given) == expected
     assert "secret" not in normalize_url(given)
@@ -39,8 +42,9 @@ class KindServer(FakeServer):
         self.owned_by, self.extra = owned_by, extra
 
     async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [
-            {"id": "m", "object": "model", "owned_by": self.owned_by}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": self.owned_by}]}
+        )
 
     def add_routes(self, app: web.Application) -> None:
         for path, body in self.extra.items():
@@ -54,14 +58,17 @@ class KindServer(FakeServer):
         return handler
 
 
-@pytest.mark.parametrize(("owned_by", "extra", "kind", "version"), [
-    ("vllm", {"/version": {"version": "0.11.0"}}, "vllm", "0.11.0"),
-    ("sglang", {"/get_server_info": {"version": "0.5.3"}}, "sglang", "0.5.3"),
-    ("library", {"/api/version": {"version": "0.12.6"}}, "ollama", "0.12.6"),
-    ("lmdeploy", {}, "lmdeploy", None),
-    ("organization_owner", {}, "lmstudio", None),
-    ("someone", {}, "unknown", None),
-])
+@pytest.mark.parametrize(
+    ("owned_by", "extra", "kind", "version"),
+    [
+        ("vllm", {"/version": {"version": "0.11.0"}}, "vllm", "0.11.0"),
+        ("sglang", {"/get_server_info": {"version": "0.5.3"}}, "sglang", "0.5.3"),
+        ("library", {"/api/version": {"version": "0.12.6"}}, "ollama", "0.12.6"),
+        ("lmdeploy", {}, "lmdeploy", None),
+        ("organization_owner", {}, "lmstudio", None),
+        ("someone", {}, "unknown", None),
+    ],
+)
 def test_detects_the_kind_from_its_own_endpoints(owned_by, extra, kind, version):
     with KindServer(owned_by, extra) as server:
         info = asyncio.run(detect(server.url))

@@ -55,8 +55,9 @@ def test_rejected_stream_options_adapts(fake_server, run_engine, concurrency):
     bus = EventBus()
     notices: list[NoticeRaised] = []
     bus.subscribe(Collect(notices, NoticeRaised))
-    result = run_engine(fake_server.url, make_profile(concurrency=concurrency, requests=8,
-                                                      max_tokens=6), bus=bus)
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=concurrency, requests=8, max_tokens=6), bus=bus
+    )
 
     # Every request succeeds, including those sent with stream_options before the server's
     # first rejection came back (at c=4 the first four were all sent with it).
@@ -87,14 +88,20 @@ def test_rejected_stream_options_falls_back_to_timings(fake_server, run_engine):
 # -- 3. exact output ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("server_kind", "fields"), [
-    ("vllm", {"ignore_eos", "min_tokens"}),  # vLLM needs both to pass EOS
-    ("llama.cpp", {"ignore_eos"}),
-    ("unknown", {"ignore_eos"}),  # the widely accepted one; dropped if rejected
-])
+@pytest.mark.parametrize(
+    ("server_kind", "fields"),
+    [
+        ("vllm", {"ignore_eos", "min_tokens"}),  # vLLM needs both to pass EOS
+        ("llama.cpp", {"ignore_eos"}),
+        ("unknown", {"ignore_eos"}),  # the widely accepted one; dropped if rejected
+    ],
+)
 def test_exact_output_fields_are_sent_and_checked(fake_server, run_engine, server_kind, fields):
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=4, max_tokens=9,
-                                                      exact_output=True), server_kind=server_kind)
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=2, requests=4, max_tokens=9, exact_output=True),
+        server_kind=server_kind,
+    )
     for body in fake_server.behaviour.requests:
         assert {"ignore_eos", "min_tokens"} & set(body) == fields
         assert body["ignore_eos"] is True
@@ -107,8 +114,9 @@ def test_exact_output_fields_are_sent_and_checked(fake_server, run_engine, serve
 
 def test_exact_output_not_honoured_is_reported(fake_server, run_engine):
     fake_server.behaviour.output_tokens = 5  # the model stops early (EOS) despite ignore_eos
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3, max_tokens=9,
-                                                      exact_output=True))
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=1, requests=3, max_tokens=9, exact_output=True)
+    )
     assert all(r["ok"] and r["finish_reason"] == "stop" for r in result.records)
     assert all(r["exact_output_honoured"] is False for r in result.records)
     assert result.profile.exact_output_honoured == 0
@@ -116,8 +124,9 @@ def test_exact_output_not_honoured_is_reported(fake_server, run_engine):
 
 def test_without_exact_output_no_fields_are_sent(fake_server, run_engine):
     result = run_engine(fake_server.url, make_profile(requests=2))
-    assert all("ignore_eos" not in b and "min_tokens" not in b
-               for b in fake_server.behaviour.requests)
+    assert all(
+        "ignore_eos" not in b and "min_tokens" not in b for b in fake_server.behaviour.requests
+    )
     assert all(r["exact_output_honoured"] is None for r in result.records)
 
 
@@ -125,8 +134,11 @@ def test_rejected_exact_output_fields_are_dropped(fake_server, run_engine):
     # A strict server rejects all three optional fields, one per 400: the first request is
     # re-sent three times; later requests are sent clean at once.
     fake_server.behaviour.reject_fields = ("stream_options", "ignore_eos", "min_tokens")
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3, max_tokens=6,
-                                                      exact_output=True), server_kind="vllm")
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=1, requests=3, max_tokens=6, exact_output=True),
+        server_kind="vllm",
+    )
     assert result.profile.successes == 3, [r["error_message"] for r in result.records]
     assert [r["retries"] for r in result.records] == [3, 0, 0]
     assert len(result.summary.notices) == 3

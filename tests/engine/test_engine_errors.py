@@ -15,9 +15,11 @@ from tests.support.builders import make_profile
 
 MS = 1e-3
 
-HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-            b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n"
-            b"<script>var x = '<b>not text</b>';</script></body>\r\n</html>\r\n")
+HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n"
+    b"<script>var x = '<b>not text</b>';</script></body>\r\n</html>\r\n"
+)
 
 
 def _every_other(**overrides):
@@ -25,17 +27,37 @@ def _every_other(**overrides):
     return lambda n: overrides if n % 2 == 0 else {}
 
 
-@pytest.mark.parametrize(("status", "body", "content_type", "kind", "message"), [
-    (429, b'{"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}',
-     "application/json", "http_4xx", "HTTP 429: Rate limit reached"),
-    (500, b'{"error": {"message": "CUDA out of memory", "code": 500}}',
-     "application/json", "http_5xx", "HTTP 500: CUDA out of memory"),
-    (502, HTML_502, "text/html", "http_5xx",
-     "HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx/1.24.0"),
-], ids=["429-json", "500-json", "502-html"])
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "kind", "message"),
+    [
+        (
+            429,
+            b'{"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}',
+            "application/json",
+            "http_4xx",
+            "HTTP 429: Rate limit reached",
+        ),
+        (
+            500,
+            b'{"error": {"message": "CUDA out of memory", "code": 500}}',
+            "application/json",
+            "http_5xx",
+            "HTTP 500: CUDA out of memory",
+        ),
+        (
+            502,
+            HTML_502,
+            "text/html",
+            "http_5xx",
+            "HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx/1.24.0",
+        ),
+    ],
+    ids=["429-json", "500-json", "502-html"],
+)
 def test_http_errors(fake_server, run_engine, status, body, content_type, kind, message):
     fake_server.behaviour.per_request = _every_other(
-        status=status, error_body=body, error_content_type=content_type)
+        status=status, error_body=body, error_content_type=content_type
+    )
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=6))
 
     assert result.summary.status == "completed"
@@ -94,8 +116,9 @@ def test_missing_done_is_ok_when_finish_reason_arrived(fake_server, run_engine):
     fake_server.behaviour.send_done = False
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3))
     assert result.profile.successes == 3
-    assert all(r["finish_reason"] == "length" and r["completion_tokens"] == 5
-               for r in result.records)
+    assert all(
+        r["finish_reason"] == "length" and r["completion_tokens"] == 5 for r in result.records
+    )
 
 
 def test_server_not_listening(run_engine):
@@ -114,15 +137,20 @@ def test_server_not_listening(run_engine):
     assert result.wall_s < 5
 
 
-@pytest.mark.parametrize(("behaviour", "chunks"), [
-    ({"headers_delay_s": 3.0}, 0),  # accepts, then never answers
-    ({"ttft_s": 3.0}, 0),  # headers and a role chunk, then silence
-    ({"stall_after_tokens": 2, "stall_s": 3.0}, 2),  # stalls mid-stream
-], ids=["before-headers", "before-first-token", "mid-stream"])
+@pytest.mark.parametrize(
+    ("behaviour", "chunks"),
+    [
+        ({"headers_delay_s": 3.0}, 0),  # accepts, then never answers
+        ({"ttft_s": 3.0}, 0),  # headers and a role chunk, then silence
+        ({"stall_after_tokens": 2, "stall_s": 3.0}, 2),  # stalls mid-stream
+    ],
+    ids=["before-headers", "before-first-token", "mid-stream"],
+)
 def test_stall_longer_than_stall_timeout(fake_server, run_engine, behaviour, chunks):
     fake_server.behaviour.per_request = _every_other(**behaviour)
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4),
-                        stall_timeout_s=0.3)
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=1, requests=4), stall_timeout_s=0.3
+    )
 
     assert result.summary.status == "completed"
     assert result.profile.successes == 2

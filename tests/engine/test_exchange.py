@@ -82,13 +82,16 @@ def test_save_itl_keeps_the_raw_gaps() -> None:
     assert rec.itl_s == pytest.approx([0.010] * 23)
 
 
-@pytest.mark.parametrize(("name", "tokens"), [
-    ("llamacpp_chat_usage.sse", 24),
-    ("llamacpp_chat_unicode.sse", 32),
-    ("llamacpp_chat_ignore_eos.sse", 16),
-    ("llamacpp_completions.sse", 16),
-    ("llamacpp_completions_timings_per_token.sse", 6),
-])
+@pytest.mark.parametrize(
+    ("name", "tokens"),
+    [
+        ("llamacpp_chat_usage.sse", 24),
+        ("llamacpp_chat_unicode.sse", 32),
+        ("llamacpp_chat_ignore_eos.sse", 16),
+        ("llamacpp_completions.sse", 16),
+        ("llamacpp_completions_timings_per_token.sse", 6),
+    ],
+)
 def test_llamacpp_usage_equals_timings_predicted_n(name: str, tokens: int) -> None:
     endpoint = "completions" if "completions" in name else "chat"
     rec = replay_file(name, endpoint=endpoint)
@@ -113,7 +116,8 @@ def test_llamacpp_completions_usage_on_the_finish_chunk() -> None:
     assert rec.prompt_tokens == 6
     assert rec.cached_prompt_tokens == 1
     assert rec.output_chars == len(
-        " the capital of the country of France. It is the largest city in France.")
+        " the capital of the country of France. It is the largest city in France."
+    )
     assert rec.tpot_s == pytest.approx((0.180 - 0.010) / 15)
 
 
@@ -158,8 +162,10 @@ def test_exact_output_not_honoured_when_fewer_tokens_came() -> None:
 
 
 def test_llamacpp_unicode_stream_in_random_reads() -> None:
-    expected_text = ("日本語で「こんにちは」と挨拶して、絵文字🎉を使ってください。"
-                     "<|im_end|>\n<|im_start|>user\n日本語で「")
+    expected_text = (
+        "日本語で「こんにちは」と挨拶して、絵文字🎉を使ってください。"
+        "<|im_end|>\n<|im_start|>user\n日本語で「"
+    )
     whole = replay_file("llamacpp_chat_unicode.sse")
     assert whole.output_chars == len(expected_text) == 63
     assert whole.token_chunks == 32

@@ -26,10 +26,15 @@ from tests.support.exchange_replay import (
 # -- edge cases ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [
-    "edge_crlf.sse", "edge_data_no_space.sse", "edge_keepalive_comments.sse",
-    "edge_no_blank_lines.sse",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "edge_crlf.sse",
+        "edge_data_no_space.sse",
+        "edge_keepalive_comments.sse",
+        "edge_no_blank_lines.sse",
+    ],
+)
 def test_framing_variants_give_the_same_record(name: str) -> None:
     rec = replay_file(name)
     assert rec.ok
@@ -92,16 +97,20 @@ def test_error_object_mid_stream_raises_with_the_server_code() -> None:
     assert ex.streamed_tokens == 2
 
 
-@pytest.mark.parametrize(("error", "kind", "status"), [
-    ({"message": "rate limited", "type": "rate_limit", "code": 429}, ErrorKind.HTTP_4XX, 429),
-    ({"message": "bad input", "code": 400}, ErrorKind.HTTP_4XX, 400),
-    ({"message": "overloaded", "code": 503}, ErrorKind.HTTP_5XX, 503),
-    ({"message": "no code at all"}, ErrorKind.HTTP_5XX, None),
-    ({"message": "OpenAI-style string code", "code": "server_error"}, ErrorKind.HTTP_5XX, None),
-    ("Input validation error: TGI sends a plain string", ErrorKind.HTTP_5XX, None),
-])
-def test_in_stream_error_kind_follows_its_code(error: Any, kind: ErrorKind,
-                                               status: int | None) -> None:
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        ({"message": "rate limited", "type": "rate_limit", "code": 429}, ErrorKind.HTTP_4XX, 429),
+        ({"message": "bad input", "code": 400}, ErrorKind.HTTP_4XX, 400),
+        ({"message": "overloaded", "code": 503}, ErrorKind.HTTP_5XX, 503),
+        ({"message": "no code at all"}, ErrorKind.HTTP_5XX, None),
+        ({"message": "OpenAI-style string code", "code": "server_error"}, ErrorKind.HTTP_5XX, None),
+        ("Input validation error: TGI sends a plain string", ErrorKind.HTTP_5XX, None),
+    ],
+)
+def test_in_stream_error_kind_follows_its_code(
+    error: Any, kind: ErrorKind, status: int | None
+) -> None:
     ex = Exchange(SCHEDULED)
     with pytest.raises(StreamError) as caught:
         ex.on_payload(orjson.dumps({"error": error}), SENT)
@@ -132,13 +141,15 @@ def test_json_that_is_not_an_object_is_a_protocol_error() -> None:
 
 
 def test_role_only_and_empty_chunks_do_not_count_as_tokens() -> None:
-    ex = replay([
-        chunk({"role": "assistant"}),
-        chunk({"role": "assistant", "content": ""}),
-        chunk({"role": "assistant", "content": None, "reasoning_content": None}),
-        chunk({"content": "x"}),
-        chunk({}, "stop"),
-    ])
+    ex = replay(
+        [
+            chunk({"role": "assistant"}),
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"role": "assistant", "content": None, "reasoning_content": None}),
+            chunk({"content": "x"}),
+            chunk({}, "stop"),
+        ]
+    )
     rec = record(ex)
     assert rec.first_chunk_ns == arrival(0) - ORIGIN
     assert rec.first_token_ns == arrival(3) - ORIGIN
@@ -149,11 +160,13 @@ def test_role_only_and_empty_chunks_do_not_count_as_tokens() -> None:
 
 
 def test_completions_text_field() -> None:
-    ex = replay([
-        orjson.dumps({"choices": [{"index": 0, "text": "Hel", "finish_reason": None}]}),
-        orjson.dumps({"choices": [{"index": 0, "text": "", "finish_reason": None}]}),
-        orjson.dumps({"choices": [{"index": 0, "text": "lo", "finish_reason": "stop"}]}),
-    ])
+    ex = replay(
+        [
+            orjson.dumps({"choices": [{"index": 0, "text": "Hel", "finish_reason": None}]}),
+            orjson.dumps({"choices": [{"index": 0, "text": "", "finish_reason": None}]}),
+            orjson.dumps({"choices": [{"index": 0, "text": "lo", "finish_reason": "stop"}]}),
+        ]
+    )
     rec = record(ex, endpoint="completions")
     assert rec.token_chunks == 2
     assert rec.output_chars == 5
@@ -162,11 +175,20 @@ def test_completions_text_field() -> None:
 
 
 def test_usage_and_timings_disagreeing_is_a_mismatch() -> None:
-    rec = record(replay([
-        chunk({"content": "a"}), chunk({"content": "b"}),
-        chunk({}, "stop", usage={"prompt_tokens": 4, "completion_tokens": 10},
-              timings={"prompt_n": 4, "predicted_n": 12, "predicted_ms": 50.0}),
-    ]))
+    rec = record(
+        replay(
+            [
+                chunk({"content": "a"}),
+                chunk({"content": "b"}),
+                chunk(
+                    {},
+                    "stop",
+                    usage={"prompt_tokens": 4, "completion_tokens": 10},
+                    timings={"prompt_n": 4, "predicted_n": 12, "predicted_ms": 50.0},
+                ),
+            ]
+        )
+    )
     assert rec.token_count_mismatch
     assert rec.completion_tokens == 10
     assert rec.completion_tokens_source == "usage"
@@ -174,20 +196,25 @@ def test_usage_and_timings_disagreeing_is_a_mismatch() -> None:
 
 
 def test_more_text_chunks_than_reported_tokens_is_a_mismatch() -> None:
-    rec = record(replay([chunk({"content": c}) for c in "abcd"]
-                        + [chunk({}, "stop", usage={"completion_tokens": 3})]))
+    rec = record(
+        replay(
+            [chunk({"content": c}) for c in "abcd"]
+            + [chunk({}, "stop", usage={"completion_tokens": 3})]
+        )
+    )
     assert rec.token_count_mismatch
     assert rec.completion_tokens == 3
 
 
 def test_usage_beats_timings_beats_chunks() -> None:
-    both = {"usage": {"completion_tokens": 5, "prompt_tokens": 9},
-            "timings": {"predicted_n": 5, "prompt_n": 2, "cache_n": 6}}
+    both = {
+        "usage": {"completion_tokens": 5, "prompt_tokens": 9},
+        "timings": {"predicted_n": 5, "prompt_n": 2, "cache_n": 6},
+    }
     rec = record(replay([chunk({"content": "a"}), chunk({}, "stop", **both)]))
     assert (rec.completion_tokens_source, rec.prompt_tokens_source) == ("usage", "usage")
     assert rec.prompt_tokens == 9
-    rec = record(replay([chunk({"content": "a"}),
-                         chunk({}, "stop", timings=both["timings"])]))
+    rec = record(replay([chunk({"content": "a"}), chunk({}, "stop", timings=both["timings"])]))
     assert (rec.completion_tokens_source, rec.prompt_tokens_source) == ("timings", "timings")
     assert rec.prompt_tokens == 8
     rec = record(replay([chunk({"content": "a"}), chunk({}, "stop")]))
@@ -196,11 +223,22 @@ def test_usage_beats_timings_beats_chunks() -> None:
 
 
 def test_openai_reasoning_and_cached_token_details() -> None:
-    usage = {"prompt_tokens": 40, "completion_tokens": 30,
-             "prompt_tokens_details": {"cached_tokens": 32},
-             "completion_tokens_details": {"reasoning_tokens": 20}}
-    rec = record(replay([chunk({"reasoning_content": "hm"}), chunk({"content": "ok"}),
-                         chunk({}, "stop"), orjson.dumps({"choices": [], "usage": usage})]))
+    usage = {
+        "prompt_tokens": 40,
+        "completion_tokens": 30,
+        "prompt_tokens_details": {"cached_tokens": 32},
+        "completion_tokens_details": {"reasoning_tokens": 20},
+    }
+    rec = record(
+        replay(
+            [
+                chunk({"reasoning_content": "hm"}),
+                chunk({"content": "ok"}),
+                chunk({}, "stop"),
+                orjson.dumps({"choices": [], "usage": usage}),
+            ]
+        )
+    )
     assert rec.reasoning_tokens == 20
     assert rec.cached_prompt_tokens == 32
     assert rec.first_token_ns == arrival(0) - ORIGIN

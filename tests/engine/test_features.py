@@ -25,8 +25,13 @@ class ModelServer(FakeServer):
     ``max_completion_tokens``). ``owned_by`` dresses it as an implementation.
     """
 
-    def __init__(self, behaviour: Behaviour | None = None, *, honours: tuple[str, ...] = (),
-                 owned_by: str = "llmtop-tests") -> None:
+    def __init__(
+        self,
+        behaviour: Behaviour | None = None,
+        *,
+        honours: tuple[str, ...] = (),
+        owned_by: str = "llmtop-tests",
+    ) -> None:
         super().__init__(behaviour)
         self.honours, self.owned_by = honours, owned_by
         self.behaviour.per_request = self._per_request
@@ -40,13 +45,18 @@ class ModelServer(FakeServer):
         return {"output_tokens": NATURAL_STOP}
 
     async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [
-            {"id": "fake-model", "object": "model", "owned_by": self.owned_by}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": "fake-model", "object": "model", "owned_by": self.owned_by}],
+            }
+        )
 
 
 def vllm_like() -> ModelServer:
-    return ModelServer(honours=("ignore_eos", "min_tokens", "max_completion_tokens"),
-                       owned_by="vllm")
+    return ModelServer(
+        honours=("ignore_eos", "min_tokens", "max_completion_tokens"), owned_by="vllm"
+    )
 
 
 def probe(url: str, model: str = "fake-model") -> Features:
@@ -57,8 +67,13 @@ def test_a_vllm_like_server_honours_everything():
     with vllm_like() as server:
         features = probe(server.url)
         bodies = server.behaviour.requests
-    assert (features.stream_usage, features.ignore_eos, features.min_tokens,
-            features.max_completion_tokens, features.reasoning) == (True, True, True, True, False)
+    assert (
+        features.stream_usage,
+        features.ignore_eos,
+        features.min_tokens,
+        features.max_completion_tokens,
+        features.reasoning,
+    ) == (True, True, True, True, False)
     assert features.thinking_switch is None  # it does not think, so the switch proves nothing
     assert len(features.notes) == 1 and "its effect is unknown" in features.notes[0]
     assert len(bodies) == 5 and bodies[4]["chat_template_kwargs"] == {"enable_thinking": False}
@@ -71,8 +86,12 @@ def test_a_strict_openai_like_server_rejects_the_exact_output_fields():
     behaviour = Behaviour(reject_fields=("ignore_eos", "min_tokens"))
     with ModelServer(behaviour, honours=("max_completion_tokens",)) as server:
         features = probe(server.url)
-    assert (features.stream_usage, features.ignore_eos, features.min_tokens,
-            features.max_completion_tokens) == (True, False, False, True)
+    assert (
+        features.stream_usage,
+        features.ignore_eos,
+        features.min_tokens,
+        features.max_completion_tokens,
+    ) == (True, False, False, True)
     assert any(n.startswith("ignore_eos rejected: HTTP 400") for n in features.notes)
     assert any(n.startswith("min_tokens rejected: HTTP 400") for n in features.notes)
 
@@ -111,7 +130,10 @@ def test_a_server_rejecting_stream_options_is_probed_without_them():
     assert features.stream_usage is False
     assert any(n.startswith("stream_options rejected") for n in features.notes)
     assert (features.ignore_eos, features.min_tokens, features.max_completion_tokens) == (
-        True, True, True)
+        True,
+        True,
+        True,
+    )
     assert "stream_options" in bodies[0] and all("stream_options" not in b for b in bodies[1:])
 
 
@@ -126,15 +148,25 @@ def test_a_long_stream_is_cut_short_and_judged(monkeypatch):
 def test_an_unreachable_server_leaves_everything_unknown():
     features = probe("http://127.0.0.1:9")
     assert features.as_dict() == {
-        "stream_usage": None, "ignore_eos": None, "min_tokens": None,
-        "max_completion_tokens": None, "reasoning": None, "thinking_switch": None,
-        "notes": features.notes}
+        "stream_usage": None,
+        "ignore_eos": None,
+        "min_tokens": None,
+        "max_completion_tokens": None,
+        "reasoning": None,
+        "thinking_switch": None,
+        "notes": features.notes,
+    }
     assert len(features.notes) == 1 and "nothing else was probed" in features.notes[0]
 
 
 def test_check_report_is_json_ready():
-    info = ServerInfo(url="http://h:1", kind="vllm", models=["m"], version="0.11",
-                      evidence=["/v1/models owned_by=vllm"])
+    info = ServerInfo(
+        url="http://h:1",
+        kind="vllm",
+        models=["m"],
+        version="0.11",
+        evidence=["/v1/models owned_by=vllm"],
+    )
     report = check_report(info, Features(stream_usage=True, notes=["x"]))
     assert json.loads(json.dumps(report)) == report
     assert report["kind"] == "vllm" and report["features"]["stream_usage"] is True
@@ -188,18 +220,22 @@ def test_what_the_real_llama_server_honours(real_server):
     assert features.max_completion_tokens is True
     assert features.reasoning is False
     assert features.thinking_switch is None  # Gemma 3 270M does not think
-    assert all("accepted, not that it is enforced" in n or "its effect is unknown" in n
-               for n in features.notes)
+    assert all(
+        "accepted, not that it is enforced" in n or "its effect is unknown" in n
+        for n in features.notes
+    )
 
 
 def test_runs_adapt_requests_to_what_the_probes_found():
     from engine.run.engine import initial_quirks
 
-    strict = initial_quirks("unknown", {"stream_usage": False, "ignore_eos": False,
-                                        "min_tokens": False})
+    strict = initial_quirks(
+        "unknown", {"stream_usage": False, "ignore_eos": False, "min_tokens": False}
+    )
     assert strict.stream_usage is False and strict.exact_output_fields == ()
-    generous = initial_quirks("unknown", {"stream_usage": True, "ignore_eos": True,
-                                          "min_tokens": True})
+    generous = initial_quirks(
+        "unknown", {"stream_usage": True, "ignore_eos": True, "min_tokens": True}
+    )
     assert generous.exact_output_fields == ("ignore_eos", "min_tokens")
     assert initial_quirks("vllm", None).exact_output_fields == ("ignore_eos", "min_tokens")
 

@@ -34,8 +34,12 @@ class FakeNvml:
     NVML_CLOCK_SM = 1
     NVML_FI_DEV_POWER_INSTANT = 186
 
-    def __init__(self, failing: set[str] = frozenset(), init_error: Exception | None = None,
-                 instant_power: bool = True) -> None:
+    def __init__(
+        self,
+        failing: set[str] = frozenset(),
+        init_error: Exception | None = None,
+        instant_power: bool = True,
+    ) -> None:
         self.failing = failing
         self.init_error = init_error
         self.instant_power = instant_power
@@ -99,8 +103,10 @@ class FakeNvml:
         self._check("processes")
         if handle:
             return []
-        return [SimpleNamespace(pid=os.getpid(), usedGpuMemory=2048 * MIB),
-                SimpleNamespace(pid=2**22 + 7, usedGpuMemory=None)]  # beyond pid_max: no name
+        return [
+            SimpleNamespace(pid=os.getpid(), usedGpuMemory=2048 * MIB),
+            SimpleNamespace(pid=2**22 + 7, usedGpuMemory=None),
+        ]  # beyond pid_max: no name
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
         self._check("processes")
@@ -154,8 +160,9 @@ def test_failed_init_gives_one_notice_and_no_samples() -> None:
     nvml = FakeNvml(init_error=FakeLibraryNotFound("NVML Shared Library Not Found"))
     sampler = GpuSampler(nvml)
     notice = sampler.open()
-    assert notice == ("no NVIDIA driver found (NVML: NVML Shared Library Not Found): "
-                      "GPU figures are skipped")
+    assert notice == (
+        "no NVIDIA driver found (NVML: NVML Shared Library Not Found): GPU figures are skipped"
+    )
     assert not sampler.available and sampler.count == 0
     assert sampler.sample() == ()
     sampler.close()
@@ -179,15 +186,27 @@ def test_as_dict_is_json_ready() -> None:
     first = opened(FakeNvml()).sample()[0]
     data = json.loads(json.dumps(first.as_dict()))
     assert data["power_limit_w"] == 700.0
-    assert data["processes"][0] == {"pid": os.getpid(), "name": first.processes[0].name,
-                                    "used_memory_mib": 2048.0}
+    assert data["processes"][0] == {
+        "pid": os.getpid(),
+        "name": first.processes[0].name,
+        "used_memory_mib": 2048.0,
+    }
 
 
 def sample_with_energy(energy_mj: int | None, **fields: object) -> GpuSample:
     values: dict[str, object] = dict(
-        index=0, name="GPU", uuid=None, utilization_pct=None, memory_used_mib=None,
-        memory_total_mib=None, power_w=None, power_limit_w=None, energy_mj=energy_mj,
-        temperature_c=None, sm_clock_mhz=None)
+        index=0,
+        name="GPU",
+        uuid=None,
+        utilization_pct=None,
+        memory_used_mib=None,
+        memory_total_mib=None,
+        power_w=None,
+        power_limit_w=None,
+        energy_mj=energy_mj,
+        temperature_c=None,
+        sm_clock_mhz=None,
+    )
     values.update(fields)
     return GpuSample(**values)  # type: ignore[arg-type]
 
@@ -217,8 +236,10 @@ def test_snapshot_lines_table() -> None:
         "    2  -                                    -                  -                   -"
         "               -                -",
     ]
-    assert snapshot_lines([]) == ["index  name  utilization [%]  memory.used [MiB]"
-                                  "  memory.total [MiB]  power.draw [W]  temperature [C]"]
+    assert snapshot_lines([]) == [
+        "index  name  utilization [%]  memory.used [MiB]"
+        "  memory.total [MiB]  power.draw [W]  temperature [C]"
+    ]
 
 
 def test_real_nvml_never_raises() -> None:

@@ -16,13 +16,20 @@ LADDER = RUNS / "20261121-080817-4fc2"
 
 
 def ladder(*steps: tuple[int, float, float, float], **fields):
-    return [summary(f"step-c{c}", concurrency=c, out_tok_s=tok, ttft_s=ttft, tpot_s=tpot,
-                    **fields) for c, tok, ttft, tpot in steps]
+    return [
+        summary(f"step-c{c}", concurrency=c, out_tok_s=tok, ttft_s=ttft, tpot_s=tpot, **fields)
+        for c, tok, ttft, tpot in steps
+    ]
 
 
 def test_saturation_is_the_step_before_the_first_small_gain():
-    steps = ladder((1, 100, 0.1, 0.02), (2, 190, 0.1, 0.02), (4, 350, 0.2, 0.03),
-                   (8, 370, 0.4, 0.04), (16, 500, 0.9, 0.09))
+    steps = ladder(
+        (1, 100, 0.1, 0.02),
+        (2, 190, 0.1, 0.02),
+        (4, 350, 0.2, 0.03),
+        (8, 370, 0.4, 0.04),
+        (16, 500, 0.9, 0.09),
+    )
     [knee] = find_knees(steps)
     assert knee.group == "step" and knee.load_kind == "concurrency"
     assert [s.load for s in knee.steps] == [1, 2, 4, 8, 16]
@@ -56,24 +63,33 @@ def test_lowest_step_missing_and_failures_count_as_misses():
     [knee] = find_knees(steps)
     assert knee.slo_knee_load is None and "lowest step c=1 already misses" in knee.slo_reason
     steps = ladder((1, 100, 0.1, 0.02), (2, 190, 0.1, 0.02))
-    steps.append(summary("step-c4", concurrency=4, out_tok_s=350,
-                         failures={"http_5xx": 2, "cancelled": 3}))
+    steps.append(
+        summary("step-c4", concurrency=4, out_tok_s=350, failures={"http_5xx": 2, "cancelled": 3})
+    )
     [knee] = find_knees(steps)
     assert knee.slo_knee_load == 2 and "2 failed requests" in knee.slo_reason
 
 
 def test_no_slo_set():
-    steps = ladder((1, 100, 0.1, 0.02), (2, 190, 0.1, 0.02), (4, 350, 0.2, 0.03),
-                   slo=Slo(ttft_s=None, tpot_s=None))
+    steps = ladder(
+        (1, 100, 0.1, 0.02),
+        (2, 190, 0.1, 0.02),
+        (4, 350, 0.2, 0.03),
+        slo=Slo(ttft_s=None, tpot_s=None),
+    )
     [knee] = find_knees(steps)
     assert knee.slo_knee_load is None and knee.slo_reason.startswith("no SLO set")
 
 
 def test_rate_sweep_and_no_knee_for_fewer_than_three_loads_or_unrelated_profiles():
-    rates = [summary(f"r{r}", rate_rps=r, out_tok_s=tok) for r, tok in
-             ((1.0, 100), (2.0, 200), (4.0, 210))]
-    [knee] = find_knees(rates, definitions=[
-        {"name": f"r{r}", "rate_rps": r, "max_tokens": 64} for r in (1.0, 2.0, 4.0)])
+    rates = [
+        summary(f"r{r}", rate_rps=r, out_tok_s=tok)
+        for r, tok in ((1.0, 100), (2.0, 200), (4.0, 210))
+    ]
+    [knee] = find_knees(
+        rates,
+        definitions=[{"name": f"r{r}", "rate_rps": r, "max_tokens": 64} for r in (1.0, 2.0, 4.0)],
+    )
     assert knee.load_kind == "rate_rps" and knee.saturation_load == 2.0
     assert knee.label(2.0) == "2 rps"
     assert find_knees(ladder((1, 100, 0.1, 0.02), (2, 190, 0.1, 0.02))) == []
@@ -89,7 +105,7 @@ def test_recorded_real_ladder():
     [knee] = find_knees(run.profiles, definitions, gain_threshold_pct=25)
     assert [s.profile for s in knee.steps] == ["step-c1", "step-c2", "step-c4"]
     assert knee.saturation_load == 2  # 54.1 -> 64.7 tok/s on 2 shared cores: +19 %
-    assert knee.slo_knee_load == 4   # TPOT p99 stays far under 100 ms
+    assert knee.slo_knee_load == 4  # TPOT p99 stays far under 100 ms
     assert "\n".join(knee.lines()).startswith("knee of step (3 steps, c=1 .. c=4)")
 
 

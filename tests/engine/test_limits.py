@@ -13,8 +13,13 @@ print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def run(soft: int, hard: int) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", CODE.format(soft=soft, hard=hard)],
-                            capture_output=True, text=True, timeout=30, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CODE.format(soft=soft, hard=hard)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return result.stdout.splitlines()
 
 

@@ -96,8 +96,11 @@ def test_interrupt_wakes_a_slow_open_loop(fake_server, run_engine):
         await asyncio.sleep(0.3)
         engine.interrupt()
 
-    result = run_engine(fake_server.url, make_profile(rate_rps=0.5, requests=3, max_tokens=100),
-                        during=interrupt_soon)
+    result = run_engine(
+        fake_server.url,
+        make_profile(rate_rps=0.5, requests=3, max_tokens=100),
+        during=interrupt_soon,
+    )
     assert result.summary.exit_code == EXIT_INTERRUPTED
     assert [r["error_kind"] for r in result.records] == ["cancelled"]
     assert result.wall_s < 0.3 + 1.0

@@ -47,18 +47,23 @@ def test_minimal_closed_loop_profile_and_its_defaults() -> None:
 
 
 def test_open_loop_profile_labels() -> None:
-    p = validate_profile({"name": "o", "rate_rps": 2.5, "arrival": "poisson",
-                          "requests": 40, "duration_s": 60}, source="x")
+    p = validate_profile(
+        {"name": "o", "rate_rps": 2.5, "arrival": "poisson", "requests": 40, "duration_s": 60},
+        source="x",
+    )
     assert p.concurrency is None
     assert p.load_label == "2.5 rps poisson"
     assert p.stop_label == "40 req / 60 s"
 
 
-@pytest.mark.parametrize(("value", "expected", "label"), [
-    (64, Length(min=64, max=64), "64"),
-    ([10, 200], Length(min=10, max=200), "10-200"),
-    ({"min": 5, "max": 6}, Length(min=5, max=6), "5-6"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected", "label"),
+    [
+        (64, Length(min=64, max=64), "64"),
+        ([10, 200], Length(min=10, max=200), "10-200"),
+        ({"min": 5, "max": 6}, Length(min=5, max=6), "5-6"),
+    ],
+)
 def test_lengths_accept_three_spellings(value: Any, expected: Length, label: str) -> None:
     p = validate_profile({**BASE, "input_tokens": value, "max_tokens": value}, source="x")
     assert p.input_tokens == expected
@@ -139,10 +144,13 @@ def test_zero_length() -> None:
     assert "greater than or equal to 1" in message
 
 
-@pytest.mark.parametrize(("field", "value", "allowed"), [
-    ("endpoint", "embeddings", "'chat' or 'completions'"),
-    ("arrival", "burst", "'constant' or 'poisson'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("endpoint", "embeddings", "'chat' or 'completions'"),
+        ("arrival", "burst", "'constant' or 'poisson'"),
+    ],
+)
 def test_choice_fields_list_their_values(field: str, value: str, allowed: str) -> None:
     extra = {"concurrency": None, "rate_rps": 1.0} if field == "arrival" else {}
     message = error_of(**{field: value}, **extra)
@@ -179,8 +187,10 @@ def test_several_problems_are_all_reported() -> None:
 
 def test_load_by_path_names_the_profile_after_the_file(tmp_path: Path) -> None:
     path = tmp_path / "my-scenario.toml"
-    path.write_text('description = "mine"\nrate_rps = 3\nduration_s = 30\n'
-                    "input_tokens = [10, 20]\n[extra_body]\ntop_p = 0.9\n")
+    path.write_text(
+        'description = "mine"\nrate_rps = 3\nduration_s = 30\n'
+        "input_tokens = [10, 20]\n[extra_body]\ntop_p = 0.9\n"
+    )
     p = load_profile(str(path))
     assert p.name == "my-scenario"
     assert p.description == "mine"
@@ -216,8 +226,9 @@ def test_missing_file(tmp_path: Path) -> None:
         load_profile(str(tmp_path / "absent.toml"))
 
 
-def test_unknown_builtin_name_lists_what_exists(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_builtin_name_lists_what_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("beta", "alpha"):
         (tmp_path / f"{name}.toml").write_text("concurrency = 1\nrequests = 1\n")
     monkeypatch.setattr(profile_module, "PROFILE_DIR", tmp_path)

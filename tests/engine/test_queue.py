@@ -53,8 +53,11 @@ def _slow(server) -> None:
 
 def test_switch_to_stops_the_current_profile_and_keeps_its_requests(fake_server, run_engine):
     _slow(fake_server)
-    profiles = [make_profile(name="long", concurrency=2, requests=10_000, max_tokens=5),
-                make_profile(name="other", requests=3), make_profile(name="target", requests=2)]
+    profiles = [
+        make_profile(name="long", concurrency=2, requests=10_000, max_tokens=5),
+        make_profile(name="other", requests=3),
+        make_profile(name="target", requests=2),
+    ]
 
     async def switch(engine) -> None:
         await asyncio.sleep(0.4)
@@ -87,8 +90,9 @@ def test_pause_sends_nothing_until_resumed(fake_server, run_engine):
         seen["after_wait"] = len(fake_server.behaviour.requests)
         engine.set_paused(False)
 
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=40), bus=bus,
-                        during=pause)
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=2, requests=40), bus=bus, during=pause
+    )
     assert seen["at_pause"] == seen["after_wait"], "nothing sent while paused"
     assert result.profile.successes == 40
     assert [e.paused for e in events if isinstance(e, SendingPaused)] == [True, False]
@@ -113,15 +117,22 @@ def test_hold_open_waits_for_added_profiles_until_ended(fake_server, run_engine)
         await asyncio.sleep(0.5)
         engine.end_run()
 
-    result = run_engine(fake_server.url, make_profile(name="first", requests=2),
-                        hold_open=True, bus=bus, during=drive)
+    result = run_engine(
+        fake_server.url,
+        make_profile(name="first", requests=2),
+        hold_open=True,
+        bus=bus,
+        during=drive,
+    )
     assert result.summary.status == "completed"
     assert [p.profile for p in result.summary.profiles] == ["first", "added", "first.r2"]
     assert {r["profile"] for r in result.records} == {"first", "added", "first.r2"}
     last_view = [e for e in events if isinstance(e, QueueChanged)][-1].entries
     assert [(e.name, e.status) for e in last_view] == [
-        ("first", EntryStatus.DONE), ("added", EntryStatus.DONE),
-        ("first.r2", EntryStatus.DONE)]
+        ("first", EntryStatus.DONE),
+        ("added", EntryStatus.DONE),
+        ("first.r2", EntryStatus.DONE),
+    ]
 
 
 def test_end_run_skips_queued_profiles(fake_server, run_engine):
@@ -134,8 +145,10 @@ def test_end_run_skips_queued_profiles(fake_server, run_engine):
 
     result = run_engine(fake_server.url, profiles, during=end)
     assert [p.profile for p in result.summary.profiles] == ["a"]
-    assert [e.status for e in result.engine.queue.entries] == [EntryStatus.STOPPED,
-                                                              EntryStatus.SKIPPED]
+    assert [e.status for e in result.engine.queue.entries] == [
+        EntryStatus.STOPPED,
+        EntryStatus.SKIPPED,
+    ]
 
 
 def test_paused_open_loop_does_not_burst_on_resume(fake_server, run_engine):

@@ -47,8 +47,9 @@ def test_rebuilt_figures_equal_the_summary_of_a_finished_run(tmp_path):
 def test_partial_summary_of_a_run_killed_between_profiles(tmp_path):
     folder = copy_run(LADDER, tmp_path, plain=True)
     summary = json.loads((folder / "summary.json").read_text())
-    (folder / "summary.json").write_text(json.dumps(
-        {"status": "running", "profiles": summary["profiles"][:2]}))
+    (folder / "summary.json").write_text(
+        json.dumps({"status": "running", "profiles": summary["profiles"][:2]})
+    )
     run = load_run(folder)
     assert run.status == "incomplete" and run.rebuilt_profiles == ["step-c4"]
     assert [p.status for p in run.profiles] == ["completed", "completed", "incomplete"]
@@ -65,8 +66,9 @@ def test_damaged_folders_load_with_notes(tmp_path, damage):
     elif damage == "garbage":
         (folder / "summary.json").unlink()
         lines = requests.read_text().splitlines()
-        requests.write_text("\n".join([lines[0], "{not json", "[1, 2]", '{"x": 1}',
-                                       *lines[1:]]) + "\n")
+        requests.write_text(
+            "\n".join([lines[0], "{not json", "[1, 2]", '{"x": 1}', *lines[1:]]) + "\n"
+        )
     elif damage == "no_run_json":
         (folder / "run.json").unlink()
     else:
@@ -123,8 +125,20 @@ def test_cli_runs_table_newest_first_with_incomplete_marked(capsys):
 
 
 def test_cli_runs_options_and_filters(capsys):
-    assert main(["runs", "--root", str(RUNS), "--show-metrics", "--show-parameters",
-                 "--profile", "step"]) == 0
+    assert (
+        main(
+            [
+                "runs",
+                "--root",
+                str(RUNS),
+                "--show-metrics",
+                "--show-parameters",
+                "--profile",
+                "step",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert LADDER in out and BASE not in out
     assert "E2E p99 ms" in out and "SLO" in out and "TPOT 100 ms" in out
@@ -134,10 +148,16 @@ def test_cli_runs_options_and_filters(capsys):
     assert data[0]["status"] == "incomplete" and data[-1]["knees"][0]["group"] == "step"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--profile", "nope"], "no run has a profile matching 'nope'; present: quick, step-c1"),
-    (["--model", "llama-70b"], "no run has a model matching 'llama-70b'; present: gemma-3-270m"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--profile", "nope"], "no run has a profile matching 'nope'; present: quick, step-c1"),
+        (
+            ["--model", "llama-70b"],
+            "no run has a model matching 'llama-70b'; present: gemma-3-270m",
+        ),
+    ],
+)
 def test_cli_runs_bad_filters(capsys, argv, message):
     assert main(["runs", "--root", str(RUNS), *argv]) == 2
     err = capsys.readouterr().err

@@ -43,16 +43,21 @@ def tracker_fed(*scrapes: tuple[float, str]) -> tuple[ServerMetricsTracker, Serv
 
 # --- parse ---------------------------------------------------------------------------------
 
+
 def test_parse_keeps_sample_names_as_written():
     samples = parse(fixture("vllm_after.prom"))
     assert samples["vllm:prompt_tokens_total"] == [
         ({"engine": "0", "model_name": "Qwen/Qwen3-0.6B"}, 14000.0),
-        ({"engine": "1", "model_name": "Qwen/Qwen3-0.6B"}, 9000.0)]
+        ({"engine": "1", "model_name": "Qwen/Qwen3-0.6B"}, 9000.0),
+    ]
     assert "vllm:time_to_first_token_seconds_bucket" in samples
     assert "vllm:time_to_first_token_seconds_sum" in samples
     assert "vllm:time_to_first_token_seconds_count" in samples
-    inf_bucket = [v for labels, v in samples["vllm:e2e_request_latency_seconds_bucket"]
-                  if labels["le"] == "+Inf"]
+    inf_bucket = [
+        v
+        for labels, v in samples["vllm:e2e_request_latency_seconds_bucket"]
+        if labels["le"] == "+Inf"
+    ]
     assert inf_bucket == [37.0, 18.0]
 
 
@@ -62,12 +67,15 @@ def test_parse_real_llama_server_capture():
     assert samples["llamacpp:n_decode_total"] == [({}, 26.0)]
 
 
-@pytest.mark.parametrize("text", [
-    "<html><body>Not Found</body></html>",
-    '{"error": "not found"}',
-    "hello world",
-    'metric{label="unclosed 1',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<html><body>Not Found</body></html>",
+        '{"error": "not found"}',
+        "hello world",
+        'metric{label="unclosed 1',
+    ],
+)
 def test_parse_rejects_text_that_is_not_prometheus(text):
     with pytest.raises(ValueError, match="not Prometheus text"):
         parse(text)
@@ -78,6 +86,7 @@ def test_parse_empty_text_is_no_samples():
 
 
 # --- histogram_quantile --------------------------------------------------------------------
+
 
 def test_histogram_quantile_interpolates_linearly_within_the_bucket():
     buckets = [(0.1, 2.0), (0.2, 6.0), (0.5, 9.0), (1.0, 10.0), (INF, 10.0)]
@@ -117,17 +126,22 @@ def test_histogram_quantile_special_cases():
 
 # --- the real llama-server capture ---------------------------------------------------------
 
+
 def test_llama_server_capture_rates_and_window_equal_the_counter_deltas():
     before, after = parse(fixture("llamacpp_before.prom")), parse(fixture("llamacpp_after.prom"))
-    prompt = (after["llamacpp:prompt_tokens_total"][0][1]
-              - before["llamacpp:prompt_tokens_total"][0][1])
-    generated = (after["llamacpp:tokens_predicted_total"][0][1]
-                 - before["llamacpp:tokens_predicted_total"][0][1])
+    prompt = (
+        after["llamacpp:prompt_tokens_total"][0][1] - before["llamacpp:prompt_tokens_total"][0][1]
+    )
+    generated = (
+        after["llamacpp:tokens_predicted_total"][0][1]
+        - before["llamacpp:tokens_predicted_total"][0][1]
+    )
     # The three completions of the capture: 3 x 8 tokens; prompts 6 + 7 + 4 less 2 cached.
     assert (prompt, generated) == (15.0, 24.0)
 
-    tracker, sample = tracker_fed((10.0, fixture("llamacpp_before.prom")),
-                                  (12.5, fixture("llamacpp_after.prom")))
+    tracker, sample = tracker_fed(
+        (10.0, fixture("llamacpp_before.prom")), (12.5, fixture("llamacpp_after.prom"))
+    )
     assert sample.family == "llama.cpp"
     assert sample.prompt_tokens_per_s == pytest.approx(prompt / 2.5)
     assert sample.generation_tokens_per_s == pytest.approx(generated / 2.5)
@@ -145,6 +159,7 @@ def test_llama_server_capture_rates_and_window_equal_the_counter_deltas():
 
 # --- vLLM (two engines, summed) --------------------------------------------------------------
 
+
 def test_vllm_first_scrape_has_gauges_but_no_rates():
     sample = ServerMetricsTracker().feed(100.0, fixture("vllm_before.prom"))
     assert sample.family == "vllm"
@@ -155,8 +170,9 @@ def test_vllm_first_scrape_has_gauges_but_no_rates():
 
 
 def test_vllm_second_scrape_rates_and_interval_percentiles():
-    _, sample = tracker_fed((100.0, fixture("vllm_before.prom")),
-                            (110.0, fixture("vllm_after.prom")))
+    _, sample = tracker_fed(
+        (100.0, fixture("vllm_before.prom")), (110.0, fixture("vllm_after.prom"))
+    )
     assert (sample.running, sample.waiting) == (8.0, 5.0)
     assert sample.kv_cache_usage_pct == pytest.approx(60.0)
     # Prompt 15000 -> 23000, generation 3000 -> 6000, preemptions 0 -> 3, over 10 s.
@@ -180,8 +196,9 @@ def test_vllm_second_scrape_rates_and_interval_percentiles():
 
 
 def test_vllm_window_summary():
-    tracker, _ = tracker_fed((100.0, fixture("vllm_before.prom")),
-                             (110.0, fixture("vllm_after.prom")))
+    tracker, _ = tracker_fed(
+        (100.0, fixture("vllm_before.prom")), (110.0, fixture("vllm_after.prom"))
+    )
     window = tracker.window_summary()
     assert window["family"] == "vllm" and window["scrapes"] == 2
     assert window["window_s"] == pytest.approx(10.0)
@@ -202,16 +219,23 @@ def test_window_summary_spans_first_to_last_scrape():
     two, _ = tracker_fed((0.0, before), (10.0, after))
     three, last = tracker_fed((0.0, before), (10.0, after), (15.0, after))
     assert last.generation_tokens_per_s == 0.0 and last.ttft_p50_s is None
-    expected = {**two.window_summary(), "scrapes": 3, "window_s": 15.0,
-                "prompt_tokens_per_s": 8000 / 15, "generation_tokens_per_s": 3000 / 15}
+    expected = {
+        **two.window_summary(),
+        "scrapes": 3,
+        "window_s": 15.0,
+        "prompt_tokens_per_s": 8000 / 15,
+        "generation_tokens_per_s": 3000 / 15,
+    }
     assert three.window_summary() == pytest.approx(expected)
 
 
 # --- SGLang (the docs' example, then 5 s later) --------------------------------------------
 
+
 def test_sglang_gauges_rates_and_percentiles():
-    tracker, sample = tracker_fed((0.0, fixture("sglang_before.prom")),
-                                  (5.0, fixture("sglang_after.prom")))
+    tracker, sample = tracker_fed(
+        (0.0, fixture("sglang_before.prom")), (5.0, fixture("sglang_after.prom"))
+    )
     assert sample.family == "sglang"
     assert (sample.running, sample.waiting) == (170.0, 2810.0)
     assert sample.kv_cache_usage_pct == pytest.approx(41.0)
@@ -237,12 +261,16 @@ def test_sglang_gauges_rates_and_percentiles():
 
 def test_sglang_prefers_inter_token_latency_when_both_exist():
     text = fixture("sglang_after.prom") + (
-        "sglang:inter_token_latency_seconds_bucket{le=\"0.01\"} 0.0\n"
-        "sglang:inter_token_latency_seconds_bucket{le=\"+Inf\"} 0.0\n")
-    later = text.replace('inter_token_latency_seconds_bucket{le="0.01"} 0.0',
-                         'inter_token_latency_seconds_bucket{le="0.01"} 4.0').replace(
+        'sglang:inter_token_latency_seconds_bucket{le="0.01"} 0.0\n'
+        'sglang:inter_token_latency_seconds_bucket{le="+Inf"} 0.0\n'
+    )
+    later = text.replace(
+        'inter_token_latency_seconds_bucket{le="0.01"} 0.0',
+        'inter_token_latency_seconds_bucket{le="0.01"} 4.0',
+    ).replace(
         'inter_token_latency_seconds_bucket{le="+Inf"} 0.0',
-        'inter_token_latency_seconds_bucket{le="+Inf"} 4.0')
+        'inter_token_latency_seconds_bucket{le="+Inf"} 4.0',
+    )
     _, sample = tracker_fed((0.0, text), (1.0, later))
     assert sample.itl_p50_s == pytest.approx(0.005)  # rank 2 of 4 in (0, 0.01]
 
@@ -275,9 +303,11 @@ def test_label_sets_are_summed_and_old_vllm_names_understood():
 
 
 def test_counter_reset_gives_no_rate_and_the_window_counts_after_the_restart():
-    tracker, sample = tracker_fed((0.0, small(gen_a=100, gen_b=50)),
-                                  (1.0, small(gen_a=120, gen_b=50)),
-                                  (2.0, small(gen_a=5, gen_b=0, ttft=1)))
+    tracker, sample = tracker_fed(
+        (0.0, small(gen_a=100, gen_b=50)),
+        (1.0, small(gen_a=120, gen_b=50)),
+        (2.0, small(gen_a=5, gen_b=0, ttft=1)),
+    )
     assert sample.generation_tokens_per_s is None
     assert sample.ttft_p50_s is None  # the histogram went down too
     after = tracker.feed(3.0, small(gen_a=15, gen_b=0, ttft=3))
@@ -296,7 +326,7 @@ def test_histogram_without_new_observations_gives_no_percentiles():
 
 
 def test_unknown_family_has_every_figure_none():
-    text = "# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 7\n"
+    text = '# TYPE http_requests_total counter\nhttp_requests_total{code="200"} 7\n'
     tracker, sample = tracker_fed((0.0, text), (1.0, text.replace("7", "9")))
     assert sample.family == "unknown"
     figures = {k: v for k, v in sample.as_dict().items() if k not in ("t_s", "family")}
@@ -332,6 +362,7 @@ def test_as_dict_has_every_field():
 
 # --- fetch ---------------------------------------------------------------------------------
 
+
 def fetch_with(handler) -> str | None:
     async def main() -> str | None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
@@ -360,6 +391,7 @@ def test_fetch_returns_none_on_404_and_on_errors():
 
 # --- the real server -----------------------------------------------------------------------
 
+
 @pytest.mark.real_server
 def test_real_llama_server_metrics(tmp_path):
     server = start_llama_server(tmp_path)
@@ -382,8 +414,10 @@ async def scrape_around_requests(url: str) -> tuple[str | None, list[dict], str 
         before = await fetch(http, url)
         usages = []
         for prompt in ("The capital of France is", "One, two, three,"):
-            response = await http.post(url + "/v1/completions", json={
-                "model": MODEL, "prompt": prompt, "max_tokens": 8, "temperature": 0})
+            response = await http.post(
+                url + "/v1/completions",
+                json={"model": MODEL, "prompt": prompt, "max_tokens": 8, "temperature": 0},
+            )
             response.raise_for_status()
             usages.append(response.json()["usage"])
         after = await fetch(http, url)

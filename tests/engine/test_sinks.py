@@ -27,15 +27,21 @@ class SlowSink:
 
 
 def test_slow_consumer_behind_threaded_sink_does_not_distort_timings(tmp_path):
-    profile = validate_profile({"name": "t", "concurrency": 4, "requests": 16, "max_tokens": 10},
-                               "test")
+    profile = validate_profile(
+        {"name": "t", "concurrency": 4, "requests": 16, "max_tokens": 10}, "test"
+    )
     slow = SlowSink()
     sink = ThreadedSink(slow)
     bus = EventBus()
     bus.subscribe(sink)
     with FakeServer(Behaviour(ttft_s=0.050, itl_s=0.010)) as server:
-        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
-                           results_root=tmp_path, snapshot_interval_s=0.05)
+        config = RunConfig(
+            url=server.url,
+            model="fake-model",
+            profiles=[profile],
+            results_root=tmp_path,
+            snapshot_interval_s=0.05,
+        )
         summary = asyncio.run(Engine(config, bus).run())
     sink.close()
     p = summary.profiles[0]

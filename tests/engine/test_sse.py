@@ -68,14 +68,17 @@ def test_multibyte_characters_cut_mid_character_decode_intact() -> None:
 # -- what the llama.cpp captures contain -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "events"), [
-    ("llamacpp_chat_usage.sse", 28),
-    ("llamacpp_chat_unicode.sse", 36),
-    ("llamacpp_chat_ignore_eos.sse", 20),
-    ("llamacpp_chat_no_usage.sse", 11),
-    ("llamacpp_completions.sse", 18),
-    ("llamacpp_completions_timings_per_token.sse", 8),
-])
+@pytest.mark.parametrize(
+    ("name", "events"),
+    [
+        ("llamacpp_chat_usage.sse", 28),
+        ("llamacpp_chat_unicode.sse", 36),
+        ("llamacpp_chat_ignore_eos.sse", 20),
+        ("llamacpp_chat_no_usage.sse", 11),
+        ("llamacpp_completions.sse", 18),
+        ("llamacpp_completions_timings_per_token.sse", 8),
+    ],
+)
 def test_llamacpp_captures_decode_to_their_events_ending_in_done(name: str, events: int) -> None:
     payloads = decode([load(name)])
     assert len(payloads) == events
@@ -105,8 +108,11 @@ def test_framing_variants_of_one_stream_decode_identically() -> None:
     assert len(reference) == 7
     assert reference[-1] == DONE
     assert content_text(reference) == "naïve café ✓"
-    for name in ("edge_data_no_space.sse", "edge_keepalive_comments.sse",
-                 "edge_no_blank_lines.sse"):
+    for name in (
+        "edge_data_no_space.sse",
+        "edge_keepalive_comments.sse",
+        "edge_no_blank_lines.sse",
+    ):
         assert decode([load(name)]) == reference, name
 
 
@@ -126,7 +132,8 @@ def test_comments_and_other_fields_carry_nothing() -> None:
 def test_event_field_is_remembered() -> None:
     decoder = SseDecoder()
     assert decoder.feed(b'event: error\ndata: {"error":{"message":"x"}}\n\n') == [
-        b'{"error":{"message":"x"}}']
+        b'{"error":{"message":"x"}}'
+    ]
     assert decoder.event_type == b"error"
 
 

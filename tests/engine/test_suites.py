@@ -19,15 +19,23 @@ def test_builtin_suites_cover_the_field_notes():
     assert {"lab5", "tiny", "huge", "ladder", "context"} <= set(builtin_suites())
     lab5 = load_suite("lab5")
     assert [p.name for p in lab5.expand()] == [
-        "short-qa", "long-qa", "long-generation", "stress", "mixed-load"]
+        "short-qa",
+        "long-qa",
+        "long-generation",
+        "stress",
+        "mixed-load",
+    ]
     assert lab5.pause_between_s == 5
     assert {p.concurrency for p in lab5.expand()} == {5, 3, 1, 10, 4}
 
 
-@pytest.mark.parametrize(("grid", "reps", "outs"), [
-    ("tiny", [40, 40, 400, 400], [8, 512, 8, 512]),
-    ("huge", [40, 40, 1000, 1000], [1, 512, 1, 512]),
-])
+@pytest.mark.parametrize(
+    ("grid", "reps", "outs"),
+    [
+        ("tiny", [40, 40, 400, 400], [8, 512, 8, 512]),
+        ("huge", [40, 40, 1000, 1000], [1, 512, 1, 512]),
+    ],
+)
 def test_prefill_decode_grids(grid, reps, outs):
     profiles = load_suite(grid).expand()
     assert [p.prompt_rep for p in profiles] == reps
@@ -56,8 +64,9 @@ def test_bad_suite_names_file_and_field(tmp_path):
 
 
 def test_prompt_rep_repeats_the_sentence_after_a_random_tag():
-    profile = validate_profile({"name": "rep", "concurrency": 1, "requests": 2, "prompt_rep": 3,
-                                "max_tokens": 8}, "test")
+    profile = validate_profile(
+        {"name": "rep", "concurrency": 1, "requests": 2, "prompt_rep": 3, "max_tokens": 8}, "test"
+    )
     factory = PromptFactory(profile)
     first, second = factory.plan(0), factory.plan(1)
     sentence = profile.prompt_sentence
@@ -68,14 +77,22 @@ def test_prompt_rep_repeats_the_sentence_after_a_random_tag():
 
 def test_prompt_rep_and_input_tokens_are_exclusive():
     with pytest.raises(ProfileError, match="not input_tokens and prompt_rep"):
-        validate_profile({"name": "x", "concurrency": 1, "requests": 1, "prompt_rep": 3,
-                          "input_tokens": 50}, "test")
+        validate_profile(
+            {"name": "x", "concurrency": 1, "requests": 1, "prompt_rep": 3, "input_tokens": 50},
+            "test",
+        )
 
 
 def test_normal_lengths_are_seeded_and_bounded():
-    profile = validate_profile({"name": "n", "concurrency": 1, "requests": 1,
-                                "input_tokens": {"mean": 500, "std": 100, "min": 300,
-                                                 "max": 650}}, "test")
+    profile = validate_profile(
+        {
+            "name": "n",
+            "concurrency": 1,
+            "requests": 1,
+            "input_tokens": {"mean": 500, "std": 100, "min": 300, "max": 650},
+        },
+        "test",
+    )
     factory = PromptFactory(profile)
     lengths = [factory.plan(i).input_tokens for i in range(400)]
     assert min(lengths) >= 300 and max(lengths) <= 650
@@ -84,21 +101,31 @@ def test_normal_lengths_are_seeded_and_bounded():
     assert profile.input_label == "~500±100"
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"mean": 500, "min": 1, "max": 900}, "needs both 'mean' and 'std'"),
-    ({"mean": 1000, "std": 10, "min": 1, "max": 900}, "must lie within [min, max]"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mean": 500, "min": 1, "max": 900}, "needs both 'mean' and 'std'"),
+        ({"mean": 1000, "std": 10, "min": 1, "max": 900}, "must lie within [min, max]"),
+    ],
+)
 def test_bad_normal_lengths(fields, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Length.model_validate(fields)
 
 
 def test_pause_between_profiles_is_kept_out_of_every_window(tmp_path):
-    profiles = [validate_profile({"name": n, "concurrency": 1, "requests": 2, "max_tokens": 3},
-                                 "test") for n in ("a", "b")]
+    profiles = [
+        validate_profile({"name": n, "concurrency": 1, "requests": 2, "max_tokens": 3}, "test")
+        for n in ("a", "b")
+    ]
     with FakeServer() as server:
-        config = RunConfig(url=server.url, model="fake-model", profiles=profiles,
-                           results_root=tmp_path, pause_between_profiles_s=0.6)
+        config = RunConfig(
+            url=server.url,
+            model="fake-model",
+            profiles=profiles,
+            results_root=tmp_path,
+            pause_between_profiles_s=0.6,
+        )
         started = time.monotonic()
         summary = asyncio.run(Engine(config).run())
         elapsed = time.monotonic() - started
@@ -107,8 +134,9 @@ def test_pause_between_profiles_is_kept_out_of_every_window(tmp_path):
 
 
 def test_prompt_factory_learns_the_servers_fixed_overhead():
-    profile = validate_profile({"name": "x", "concurrency": 1, "requests": 1,
-                                "input_tokens": 100}, "test")
+    profile = validate_profile(
+        {"name": "x", "concurrency": 1, "requests": 1, "input_tokens": 100}, "test"
+    )
     factory = PromptFactory(profile, words=("alpha", "beta"))
     first = factory.plan(0)
     assert first.words == 100 and set(first.text.split()) <= {"alpha", "beta"}
@@ -125,20 +153,36 @@ def test_calibration_hits_the_requested_length_on_any_tokenizer(tmp_path, per_wo
     # template: two tiny calibration requests fit both, and prompts land within 2 %.
     from tests.support.fakeserver import Behaviour
 
-    profile = validate_profile({"name": "cal", "concurrency": 2, "requests": 6,
-                                "input_tokens": [100, 400], "max_tokens": 4}, "test")
+    profile = validate_profile(
+        {
+            "name": "cal",
+            "concurrency": 2,
+            "requests": 6,
+            "input_tokens": [100, 400],
+            "max_tokens": 4,
+        },
+        "test",
+    )
     behaviour = Behaviour(prompt_tokens_rule=(per_word, overhead))
     with FakeServer(behaviour) as server:
-        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
-                           results_root=tmp_path, calibrate_prompts=True)
+        config = RunConfig(
+            url=server.url,
+            model="fake-model",
+            profiles=[profile],
+            results_root=tmp_path,
+            calibrate_prompts=True,
+        )
         summary = asyncio.run(Engine(config).run())
     p = summary.profiles[0]
     assert p.prompt_calibration["tokens_per_word"] == pytest.approx(per_word, rel=0.02)
     assert abs(p.prompt_calibration["overhead_tokens"] - overhead) <= 2
-    records = [json.loads(line) for line in
-               (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()
+    ]
     assert len(records) == 6
     for r in records:
         assert abs(r["prompt_tokens"] - r["requested_input_tokens"]) <= max(
-            2, 0.02 * r["requested_input_tokens"]), r
+            2, 0.02 * r["requested_input_tokens"]
+        ), r
     assert len(behaviour.requests) == 6 + 2  # the two calibration requests are not records

@@ -16,33 +16,68 @@ from engine.records import ErrorKind, RequestRecord
 from engine.stats import mean, percentile
 from engine.workload.profile import validate_profile
 
-PROFILE = validate_profile({"name": "agg", "description": "aggregate test", "concurrency": 4,
-                            "requests": 10}, source="test")
+PROFILE = validate_profile(
+    {"name": "agg", "description": "aggregate test", "concurrency": 4, "requests": 10},
+    source="test",
+)
 
 
-def make_record(n: int = 1, *, ok: bool = True, warmup: bool = False,
-                ttft: float | None = 0.1, tpot: float | None = 0.02, e2e: float | None = 1.0,
-                prompt: int | None = 100, completion: int | None = 50,
-                **fields: Any) -> RequestRecord:
+def make_record(
+    n: int = 1,
+    *,
+    ok: bool = True,
+    warmup: bool = False,
+    ttft: float | None = 0.1,
+    tpot: float | None = 0.02,
+    e2e: float | None = 1.0,
+    prompt: int | None = 100,
+    completion: int | None = 50,
+    **fields: Any,
+) -> RequestRecord:
     data: dict[str, Any] = {
-        "run_id": "r", "request_id": f"req_{n:06d}", "profile": "agg", "concurrency": 4,
-        "rate_rps": None, "warmup": warmup, "endpoint": "chat",
-        "scheduled_ns": 0, "sent_ns": 0, "connection_ready_ns": 0, "headers_ns": 0,
-        "first_chunk_ns": 0, "first_token_ns": 0, "first_content_ns": 0, "last_token_ns": 0,
-        "end_ns": 0, "ttft_s": ttft, "ttfc_s": ttft, "e2e_s": e2e, "tpot_s": tpot,
-        "ttft_from_scheduled_s": ttft, "e2e_from_scheduled_s": e2e, "schedule_lag_s": 0.0,
-        "client_queue_wait_s": 0.0, "itl": None, "token_chunks": completion or 0,
-        "prompt_tokens": prompt, "prompt_tokens_source": "usage" if prompt else None,
+        "run_id": "r",
+        "request_id": f"req_{n:06d}",
+        "profile": "agg",
+        "concurrency": 4,
+        "rate_rps": None,
+        "warmup": warmup,
+        "endpoint": "chat",
+        "scheduled_ns": 0,
+        "sent_ns": 0,
+        "connection_ready_ns": 0,
+        "headers_ns": 0,
+        "first_chunk_ns": 0,
+        "first_token_ns": 0,
+        "first_content_ns": 0,
+        "last_token_ns": 0,
+        "end_ns": 0,
+        "ttft_s": ttft,
+        "ttfc_s": ttft,
+        "e2e_s": e2e,
+        "tpot_s": tpot,
+        "ttft_from_scheduled_s": ttft,
+        "e2e_from_scheduled_s": e2e,
+        "schedule_lag_s": 0.0,
+        "client_queue_wait_s": 0.0,
+        "itl": None,
+        "token_chunks": completion or 0,
+        "prompt_tokens": prompt,
+        "prompt_tokens_source": "usage" if prompt else None,
         "completion_tokens": completion,
-        "completion_tokens_source": "usage" if completion else None, "ok": ok,
+        "completion_tokens_source": "usage" if completion else None,
+        "ok": ok,
         "error_kind": None if ok else ErrorKind.HTTP_5XX,
     }
     data.update(fields)
     return RequestRecord(**data)
 
 
-def summarize(records: list[RequestRecord], duration_s: float = 2.0, slo: Slo | None = None,
-              gaps: dict[int, list[float]] | None = None) -> Any:
+def summarize(
+    records: list[RequestRecord],
+    duration_s: float = 2.0,
+    slo: Slo | None = None,
+    gaps: dict[int, list[float]] | None = None,
+) -> Any:
     agg = ProfileAggregate(PROFILE, slo or Slo())
     for i, rec in enumerate(records):
         agg.add(rec, (gaps or {}).get(i, ()))
@@ -52,20 +87,23 @@ def summarize(records: list[RequestRecord], duration_s: float = 2.0, slo: Slo | 
 # -- percentiles ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("values", "q", "expected"), [
-    ([1, 2, 3, 4], 50, 2.5),          # r = 1.5
-    ([1, 2, 3, 4], 90, 3.7),          # r = 2.7 -> 3 + 0.7 * (4 - 3)
-    ([1, 2, 3, 4], 99, 3.97),         # r = 2.97
-    ([1, 2, 3, 4], 0, 1.0),
-    ([1, 2, 3, 4], 100, 4.0),
-    ([15, 20, 35, 40, 50], 40, 29.0),  # r = 1.6 -> 20 + 0.6 * (35 - 20)
-    ([15, 20, 35, 40, 50], 50, 35.0),  # r = 2, exact rank
-    ([15, 20, 35, 40, 50], 95, 48.0),  # r = 3.8 -> 40 + 0.8 * 10
-    ([0, 10], 25, 2.5),
-    ([0, 10], 99, 9.9),
-    ([7], 50, 7.0),
-    ([7], 99, 7.0),
-])
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([1, 2, 3, 4], 50, 2.5),  # r = 1.5
+        ([1, 2, 3, 4], 90, 3.7),  # r = 2.7 -> 3 + 0.7 * (4 - 3)
+        ([1, 2, 3, 4], 99, 3.97),  # r = 2.97
+        ([1, 2, 3, 4], 0, 1.0),
+        ([1, 2, 3, 4], 100, 4.0),
+        ([15, 20, 35, 40, 50], 40, 29.0),  # r = 1.6 -> 20 + 0.6 * (35 - 20)
+        ([15, 20, 35, 40, 50], 50, 35.0),  # r = 2, exact rank
+        ([15, 20, 35, 40, 50], 95, 48.0),  # r = 3.8 -> 40 + 0.8 * 10
+        ([0, 10], 25, 2.5),
+        ([0, 10], 99, 9.9),
+        ([7], 50, 7.0),
+        ([7], 99, 7.0),
+    ],
+)
 def test_percentile_matches_numpy_linear(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == pytest.approx(expected)
 
@@ -98,8 +136,18 @@ def test_distribution_sorts_its_input() -> None:
 
 def test_warmup_requests_are_counted_but_excluded_from_everything() -> None:
     measured = [make_record(i, ttft=t) for i, t in enumerate([0.1, 0.2, 0.3, 0.4])]
-    warm = [make_record(10 + i, warmup=True, ttft=9.0, prompt=5000, completion=5000,
-                        retries=3, token_count_mismatch=True) for i in range(2)]
+    warm = [
+        make_record(
+            10 + i,
+            warmup=True,
+            ttft=9.0,
+            prompt=5000,
+            completion=5000,
+            retries=3,
+            token_count_mismatch=True,
+        )
+        for i in range(2)
+    ]
     s = summarize(warm[:1] + measured + warm[1:])
     assert s.warmup_requests == 2
     assert s.requests == 4
@@ -130,29 +178,35 @@ def test_throughput_is_tokens_of_successes_over_duration() -> None:
 
 
 def test_latency_distributions_only_cover_successes() -> None:
-    s = summarize([make_record(1, e2e=1.0), make_record(2, e2e=3.0),
-                   make_record(3, ok=False, e2e=100.0)])
+    s = summarize(
+        [make_record(1, e2e=1.0), make_record(2, e2e=3.0), make_record(3, ok=False, e2e=100.0)]
+    )
     assert s.e2e_s.count == 2
     assert s.e2e_s.mean == pytest.approx(2.0)
     assert s.e2e_s.max == 3.0
 
 
 def test_failures_by_kind() -> None:
-    s = summarize([make_record(1), make_record(2, ok=False),
-                   make_record(3, ok=False, error_kind=ErrorKind.TIMEOUT),
-                   make_record(4, ok=False, error_kind=ErrorKind.TIMEOUT)])
+    s = summarize(
+        [
+            make_record(1),
+            make_record(2, ok=False),
+            make_record(3, ok=False, error_kind=ErrorKind.TIMEOUT),
+            make_record(4, ok=False, error_kind=ErrorKind.TIMEOUT),
+        ]
+    )
     assert s.failures == 3
     assert s.failures_by_kind == {"http_5xx": 1, "timeout": 2}
 
 
 def test_goodput_counts_successes_meeting_every_slo() -> None:
     records = [
-        make_record(1, ttft=0.2, tpot=0.03),    # good
-        make_record(2, ttft=0.6, tpot=0.03),    # TTFT too slow
-        make_record(3, ttft=0.2, tpot=0.08),    # TPOT too slow
+        make_record(1, ttft=0.2, tpot=0.03),  # good
+        make_record(2, ttft=0.6, tpot=0.03),  # TTFT too slow
+        make_record(3, ttft=0.2, tpot=0.08),  # TPOT too slow
         make_record(4, ttft=0.1, tpot=None, completion=1),  # one token: no TPOT, good
-        make_record(5, ttft=0.5, tpot=0.05),    # exactly on both limits: good
-        make_record(6, ok=False, ttft=0.1, tpot=0.01),      # failed: never good
+        make_record(5, ttft=0.5, tpot=0.05),  # exactly on both limits: good
+        make_record(6, ok=False, ttft=0.1, tpot=0.01),  # failed: never good
     ]
     s = summarize(records, duration_s=4.0, slo=Slo(ttft_s=0.5, tpot_s=0.05))
     assert s.good_requests == 3
@@ -179,7 +233,7 @@ def test_itl_pools_the_gaps_of_successful_requests() -> None:
     assert s.itl_s.count == 5
     assert s.itl_s.mean == pytest.approx(0.03)
     assert s.itl_s.p50 == pytest.approx(0.03)
-    assert s.itl_s.p90 == pytest.approx(0.046)   # r = 3.6 -> 0.04 + 0.6 * 0.01
+    assert s.itl_s.p90 == pytest.approx(0.046)  # r = 3.6 -> 0.04 + 0.6 * 0.01
     assert s.itl_s.max == pytest.approx(0.05)
 
 
@@ -200,10 +254,20 @@ def test_no_records_at_all() -> None:
 
 def test_bookkeeping_counts() -> None:
     records = [
-        make_record(1, completion_tokens_source="timings", retries=1,
-                    exact_output_requested=True, exact_output_honoured=True),
-        make_record(2, completion_tokens_source="chunks", token_count_mismatch=True,
-                    exact_output_requested=True, exact_output_honoured=False),
+        make_record(
+            1,
+            completion_tokens_source="timings",
+            retries=1,
+            exact_output_requested=True,
+            exact_output_honoured=True,
+        ),
+        make_record(
+            2,
+            completion_tokens_source="chunks",
+            token_count_mismatch=True,
+            exact_output_requested=True,
+            exact_output_honoured=False,
+        ),
         make_record(3, client_queue_wait_s=0.5, schedule_lag_s=0.25),
         make_record(4, ok=False, retries=2, token_count_mismatch=True),
     ]
@@ -246,5 +310,13 @@ def _record_for_length(requested: int, got: int):
     ex.usage = {"prompt_tokens": got, "completion_tokens": 2}
     ex.finish_reason = "stop"
     ex.end_ns = 10
-    return ex.to_record(run_id="r", request_id="req_1", profile="p", concurrency=1,
-                        rate_rps=None, warmup=False, endpoint="chat", origin_ns=0)
+    return ex.to_record(
+        run_id="r",
+        request_id="req_1",
+        profile="p",
+        concurrency=1,
+        rate_rps=None,
+        warmup=False,
+        endpoint="chat",
+        origin_ns=0,
+    )

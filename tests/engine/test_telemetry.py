@@ -19,25 +19,50 @@ from tests.support.fakeserver import Behaviour, FakeServer
 S = 1_000_000_000
 
 
-def gpu(index: int, *, power: float | None, energy_mj: int | None, util: float = 50.0,
-        mem: float = 1000.0) -> GpuSample:
-    return GpuSample(index=index, name="Fake GPU", uuid=None, utilization_pct=util,
-                     memory_used_mib=mem, memory_total_mib=80_000.0, power_w=power,
-                     power_limit_w=700.0, energy_mj=energy_mj, temperature_c=40.0,
-                     sm_clock_mhz=1900.0)
+def gpu(
+    index: int,
+    *,
+    power: float | None,
+    energy_mj: int | None,
+    util: float = 50.0,
+    mem: float = 1000.0,
+) -> GpuSample:
+    return GpuSample(
+        index=index,
+        name="Fake GPU",
+        uuid=None,
+        utilization_pct=util,
+        memory_used_mib=mem,
+        memory_total_mib=80_000.0,
+        power_w=power,
+        power_limit_w=700.0,
+        energy_mj=energy_mj,
+        temperature_c=40.0,
+        sm_clock_mhz=1900.0,
+    )
 
 
 def profile_stub(tokens: int, per_s: float) -> SimpleNamespace:
-    return SimpleNamespace(output_tokens_total=tokens, output_tokens_per_s=per_s,
-                           ttft_s=SimpleNamespace(p50=0.30), itl_s=None, e2e_s=None)
+    return SimpleNamespace(
+        output_tokens_total=tokens,
+        output_tokens_per_s=per_s,
+        ttft_s=SimpleNamespace(p50=0.30),
+        itl_s=None,
+        e2e_s=None,
+    )
 
 
 def test_energy_from_the_counter_and_per_token_figures():
     window = Window()
     for second, (power, energy) in enumerate([(100.0, 0), (300.0, 250_000), (200.0, 500_000)]):
-        window.add_resources(second * S, (gpu(0, power=power, energy_mj=energy, mem=1000 + second),
-                                          gpu(1, power=None, energy_mj=None, mem=500)),
-                             {"client_cpu_pct": 10.0 * second})
+        window.add_resources(
+            second * S,
+            (
+                gpu(0, power=power, energy_mj=energy, mem=1000 + second),
+                gpu(1, power=None, energy_mj=None, mem=500),
+            ),
+            {"client_cpu_pct": 10.0 * second},
+        )
     figures = window.figures(profile_stub(tokens=1000, per_s=400.0), energy_between)
     first, second = figures["gpus"]
     assert first["energy_j"] == 500.0  # the counter: 500,000 mJ
@@ -77,21 +102,29 @@ class FakeGpus:
 
 
 def test_a_run_with_telemetry_writes_samples_on_the_run_clock(tmp_path):
-    profile = validate_profile({"name": "t", "concurrency": 2, "requests": 8, "max_tokens": 20,
-                                "warmup_requests": 2}, "test")
+    profile = validate_profile(
+        {"name": "t", "concurrency": 2, "requests": 8, "max_tokens": 20, "warmup_requests": 2},
+        "test",
+    )
     bus = EventBus()
     seen: list[TelemetrySampled] = []
-    bus.subscribe(SimpleNamespace(handle=lambda e: seen.append(e)
-                                  if isinstance(e, TelemetrySampled) else None))
+    bus.subscribe(
+        SimpleNamespace(
+            handle=lambda e: seen.append(e) if isinstance(e, TelemetrySampled) else None
+        )
+    )
     with FakeServer(Behaviour(ttft_s=0.05, itl_s=0.02)) as server:
-        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
-                           results_root=tmp_path)
+        config = RunConfig(
+            url=server.url, model="fake-model", profiles=[profile], results_root=tmp_path
+        )
         engine = Engine(config, bus)
-        engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=20,
-                                     server_url=server.url, gpu=FakeGpus())
+        engine.telemetry = Telemetry(
+            bus, engine.origin_ns, engine.run_dir, rate_hz=20, server_url=server.url, gpu=FakeGpus()
+        )
         summary = asyncio.run(engine.run())
-    lines = [json.loads(line) for line in
-             (engine.run_dir / "samples.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line) for line in (engine.run_dir / "samples.jsonl").read_text().splitlines()
+    ]
     assert {line["kind"] for line in lines} == {"gpu", "host"}  # the fake server has no /metrics
     gpu_lines = [line for line in lines if line["kind"] == "gpu"]
     assert {line["index"] for line in gpu_lines} == {0, 1}
@@ -113,22 +146,32 @@ class OllamaLike(FakeServer):
         from aiohttp import web
 
         async def ps(_request: web.Request) -> web.Response:
-            return web.json_response({"models": [
-                {"name": "qwen3:0.6b", "size": 600 * 2**20, "size_vram": 512 * 2**20}]})
+            return web.json_response(
+                {"models": [{"name": "qwen3:0.6b", "size": 600 * 2**20, "size_vram": 512 * 2**20}]}
+            )
 
         app.router.add_get("/api/ps", ps)
 
 
 def test_ollama_loaded_models_and_vram_are_sampled(tmp_path):
-    profile = validate_profile({"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5},
-                               "test")
+    profile = validate_profile(
+        {"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5}, "test"
+    )
     bus = EventBus()
     with OllamaLike(Behaviour(itl_s=0.1)) as server:
-        config = RunConfig(url=server.url, model="fake-model", profiles=[profile],
-                           results_root=tmp_path)
+        config = RunConfig(
+            url=server.url, model="fake-model", profiles=[profile], results_root=tmp_path
+        )
         engine = Engine(config, bus)
-        engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, rate_hz=10,
-                                     server_url=server.url, gpu=FakeGpus(), ollama=True)
+        engine.telemetry = Telemetry(
+            bus,
+            engine.origin_ns,
+            engine.run_dir,
+            rate_hz=10,
+            server_url=server.url,
+            gpu=FakeGpus(),
+            ollama=True,
+        )
         summary = asyncio.run(engine.run())
     window = summary.profiles[0].telemetry
     assert window["server_loaded_models"] == ["qwen3:0.6b"]

@@ -44,8 +44,10 @@ TTFT, ITL, TOKENS = 0.1, 0.02, 20
 @pytest.mark.parametrize(("concurrency", "ttft_slack"), [(1, 15 * MS), (4, 25 * MS)])
 def test_known_delays_are_measured(fake_server, run_engine, concurrency, ttft_slack):
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = TTFT, ITL
-    result = run_engine(fake_server.url, make_profile(
-        concurrency=concurrency, requests=2 * concurrency + 2, max_tokens=TOKENS))
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=concurrency, requests=2 * concurrency + 2, max_tokens=TOKENS),
+    )
 
     assert result.summary.status == "completed"
     assert result.profile.successes == 2 * concurrency + 2
@@ -103,8 +105,7 @@ def test_warmup_is_recorded_but_excluded(fake_server, run_engine):
     # Warm-up requests are slow (TTFT 0.3 s), measured ones fast: any leak shows in the summary.
     fake_server.behaviour.ttft_s = 0.02
     fake_server.behaviour.per_request = lambda n: {"ttft_s": 0.3} if n <= 3 else {}
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=5,
-                                                      warmup_requests=3))
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=5, warmup_requests=3))
 
     assert len(result.records) == 8
     warm = [r for r in result.records if r["warmup"]]
@@ -130,8 +131,9 @@ def test_duration_stops_sending_and_lets_in_flight_finish(fake_server, run_engin
     # Each request lasts ~0.28 s (TTFT 0.1 + 9 gaps of 0.02); at c=2 with 0.5 s the workers
     # send at ~0 and ~0.28 s; the next send (~0.56 s) is past the deadline.
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.1, 0.02
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=None,
-                                                      duration_s=0.5, max_tokens=10))
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=2, requests=None, duration_s=0.5, max_tokens=10)
+    )
 
     start = min(r["scheduled_ns"] for r in result.records)
     deadline = start + 0.5 * NS
@@ -148,8 +150,9 @@ def test_duration_stops_sending_and_lets_in_flight_finish(fake_server, run_engin
 def test_rounds_pause_is_excluded_from_duration(fake_server, run_engine):
     # 3 rounds of 2 requests (~0.1 s each) with 0.3 s pauses: wall ~0.9 s, measured ~0.3 s.
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.05, 0.01
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=6,
-                                                      round_pause_s=0.3, max_tokens=6))
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=2, requests=6, round_pause_s=0.3, max_tokens=6)
+    )
 
     by_start: dict[int, list[dict]] = {}
     for r in result.records:
@@ -170,8 +173,10 @@ def test_rounds_stop_at_the_deadline_without_a_last_pause(fake_server, run_engin
     # the window, round 2 ends past it (pauses do not count), and then the run must end at
     # once rather than sleep through another pause.
     fake_server.behaviour.ttft_s = 0.1
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=None,
-                                                      duration_s=0.15, round_pause_s=1.0))
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=1, requests=None, duration_s=0.15, round_pause_s=1.0),
+    )
     assert len(result.records) == 2
     assert result.wall_s < 1.2 + 0.5  # two rounds and one pause; +0.5 s for start and noise
 
@@ -180,13 +185,16 @@ def test_rounds_stop_at_the_deadline_without_a_last_pause(fake_server, run_engin
 
 
 def test_results_folder_contents(fake_server, run_engine):
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=5,
-                                                      warmup_requests=2),
-                        api_key=SecretStr("sk-secret-123"))
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=2, requests=5, warmup_requests=2),
+        api_key=SecretStr("sk-secret-123"),
+    )
 
     # The key was really used...
-    assert all(h.get("Authorization") == "Bearer sk-secret-123"
-               for h in fake_server.behaviour.headers)
+    assert all(
+        h.get("Authorization") == "Bearer sk-secret-123" for h in fake_server.behaviour.headers
+    )
     # ...and is written nowhere.
     files = sorted(p for p in result.run_dir.rglob("*") if p.is_file())
     assert {p.name for p in files} == {"run.json", "requests.jsonl", "summary.json"}
@@ -215,8 +223,12 @@ def test_events_arrive_in_order(fake_server, run_engine):
     bus = EventBus()
     events: list = []
     bus.subscribe(Collect(events))
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=8, max_tokens=6),
-                        bus=bus, snapshot_interval_s=0.05)
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=2, requests=8, max_tokens=6),
+        bus=bus,
+        snapshot_interval_s=0.05,
+    )
 
     queue_views = [e.entries for e in events if isinstance(e, QueueChanged)]
     assert [entry.status for entry in queue_views[-1]] == [EntryStatus.DONE]
@@ -230,8 +242,9 @@ def test_events_arrive_in_order(fake_server, run_engine):
     finished = [e.record.request_id for e in events if isinstance(e, RequestFinished)]
     assert sorted(started) == sorted(finished) and len(started) == 8
     for request_id in started:  # each request starts before it finishes
-        assert _index(events, RequestStarted, request_id) < _index(events, RequestFinished,
-                                                                   request_id)
+        assert _index(events, RequestStarted, request_id) < _index(
+            events, RequestFinished, request_id
+        )
     # ~0.4 s of load at 50 ms intervals: a few snapshots, with monotonic counters.
     snaps = [e for e in events if isinstance(e, SnapshotTaken)]
     assert len(snaps) >= 3
@@ -275,8 +288,10 @@ def test_interrupt_cancels_in_flight_and_keeps_earlier_records(fake_server, run_
         await asyncio.sleep(0.3)
         engine.interrupt()
 
-    profiles = [make_profile(name="first", concurrency=2, requests=10, max_tokens=100),
-                make_profile(name="second", concurrency=1, requests=2)]
+    profiles = [
+        make_profile(name="first", concurrency=2, requests=10, max_tokens=100),
+        make_profile(name="second", concurrency=1, requests=2),
+    ]
     result = run_engine(fake_server.url, profiles, during=interrupt_soon)
 
     assert result.summary.status == "interrupted"
@@ -303,8 +318,11 @@ def test_interrupt_during_round_pause(fake_server, run_engine):
         engine.interrupt()
 
     # One quick request, then a 2 s pause before the next round: the interrupt lands in it.
-    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3,
-                                                      round_pause_s=2.0), during=interrupt_soon)
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=1, requests=3, round_pause_s=2.0),
+        during=interrupt_soon,
+    )
     assert result.summary.exit_code == EXIT_INTERRUPTED
     assert len(result.records) == 1 and result.records[0]["ok"]
     assert result.wall_s < 0.3 + 1.0  # not after the 2 s pause
@@ -318,8 +336,9 @@ def test_stop_sending_lets_in_flight_finish(fake_server, run_engine):
         await asyncio.sleep(0.3)
         engine.stop_sending()
 
-    result = run_engine(fake_server.url, make_profile(concurrency=2, requests=50, max_tokens=10),
-                        during=stop_soon)
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=2, requests=50, max_tokens=10), during=stop_soon
+    )
     # Requests last ~0.23 s: two rounds of two were sent before the stop, all complete.
     assert result.summary.status == "completed" and result.summary.exit_code == EXIT_OK
     assert result.profile.status == "stopped"
@@ -342,8 +361,11 @@ class _Broken:
 
 def _index(events: list, kind: type, request_id: str) -> int:
     for i, e in enumerate(events):
-        rid = e.record.request_id if isinstance(e, RequestFinished) else getattr(
-            e, "request_id", None)
+        rid = (
+            e.record.request_id
+            if isinstance(e, RequestFinished)
+            else getattr(e, "request_id", None)
+        )
         if isinstance(e, kind) and rid == request_id:
             return i
     raise AssertionError(f"no {kind.__name__} for {request_id}")

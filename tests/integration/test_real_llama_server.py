@@ -24,8 +24,9 @@ pytestmark = pytest.mark.real_server
 
 def run_profile(url: str, tmp_path: Path, **fields: object) -> tuple[object, list[dict]]:
     profile = validate_profile({"name": "t", **fields}, "test")
-    config = RunConfig(url=url, model=MODEL, profiles=[profile], results_root=tmp_path,
-                       server_kind="llama.cpp")
+    config = RunConfig(
+        url=url, model=MODEL, profiles=[profile], results_root=tmp_path, server_kind="llama.cpp"
+    )
     summary = asyncio.run(Engine(config).run())
     lines = (tmp_path / summary.run_id / "requests.jsonl").read_text().splitlines()
     return summary, [json.loads(line) for line in lines]
@@ -40,8 +41,16 @@ def test_detects_llama_cpp(real_server):
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
 def test_timings_agree_with_llama_server(real_server, tmp_path, endpoint):
     summary, records = run_profile(
-        real_server.url, tmp_path, endpoint=endpoint, concurrency=1, requests=4,
-        warmup_requests=1, input_tokens=100, max_tokens=32, exact_output=True)
+        real_server.url,
+        tmp_path,
+        endpoint=endpoint,
+        concurrency=1,
+        requests=4,
+        warmup_requests=1,
+        input_tokens=100,
+        max_tokens=32,
+        exact_output=True,
+    )
     measured = [r for r in records if not r["warmup"]]
     assert len(measured) == 4 and all(r["ok"] for r in records)
     for r in measured:
@@ -59,7 +68,8 @@ def test_timings_agree_with_llama_server(real_server, tmp_path, endpoint):
         # cores without hiding a real error (e.g. counting chunks wrongly shifts it by 1/32=3 %
         # only if combined with a timing error, so we also check counts exactly above).
         client_tps = (r["completion_tokens"] - 1) / (
-            (r["last_token_ns"] - r["first_token_ns"]) / 1e9)
+            (r["last_token_ns"] - r["first_token_ns"]) / 1e9
+        )
         assert client_tps == pytest.approx(timings["predicted_per_second"], rel=0.05)
         # TTFT = prompt processing + first token + HTTP and loopback overhead. The client
         # cannot see the first token before the server has processed the prompt, and the
@@ -76,8 +86,9 @@ def test_timings_agree_with_llama_server(real_server, tmp_path, endpoint):
 
 def test_no_request_lost_to_closed_keepalive_connections(real_server, tmp_path):
     # llama-server closes the connection after every stream while advertising keep-alive.
-    summary, records = run_profile(real_server.url, tmp_path, concurrency=4, requests=24,
-                                   input_tokens=16, max_tokens=8)
+    summary, records = run_profile(
+        real_server.url, tmp_path, concurrency=4, requests=24, input_tokens=16, max_tokens=8
+    )
     assert [r["error_message"] for r in records if not r["ok"]] == []
     assert summary.profiles[0].successes == 24
     assert all(r["client_queue_wait_s"] < 0.005 for r in records)
@@ -91,9 +102,28 @@ def test_embedded_default_server_runs_and_is_stopped(tmp_path):
 
     root = ROOT
     result = subprocess.run(
-        [sys.executable, "-m", "tui", "run", "--no-ui", "--requests", "4", "--concurrency", "2",
-         "--max-tokens", "8", "--warmup", "0", "--output", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=root)
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "run",
+            "--no-ui",
+            "--requests",
+            "4",
+            "--concurrency",
+            "2",
+            "--max-tokens",
+            "8",
+            "--warmup",
+            "0",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = list(tmp_path.iterdir())
     run = json.loads((run_dir / "run.json").read_text())
@@ -109,17 +139,24 @@ def test_embedded_default_server_runs_and_is_stopped(tmp_path):
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
-def test_prompts_have_the_requested_length_in_the_servers_tokens(
-        real_server, tmp_path, endpoint):
+def test_prompts_have_the_requested_length_in_the_servers_tokens(real_server, tmp_path, endpoint):
     # llmtop keeps the words llama.cpp's /tokenize says are one token, and learns the chat
     # template's fixed overhead from the warm-up response: measured prompts then hit the
     # requested length exactly (the issue asks for 2 % or 2 tokens).
-    summary, records = run_profile(real_server.url, tmp_path, endpoint=endpoint, concurrency=1,
-                                   requests=4, warmup_requests=1, input_tokens=[80, 300],
-                                   max_tokens=2)
+    summary, records = run_profile(
+        real_server.url,
+        tmp_path,
+        endpoint=endpoint,
+        concurrency=1,
+        requests=4,
+        warmup_requests=1,
+        input_tokens=[80, 300],
+        max_tokens=2,
+    )
     measured = [r for r in records if not r["warmup"]]
     for r in measured:
         assert abs(r["prompt_tokens"] - r["requested_input_tokens"]) <= max(
-            2, 0.02 * r["requested_input_tokens"]), r
+            2, 0.02 * r["requested_input_tokens"]
+        ), r
     error = summary.profiles[0].input_length_error_pct
     assert error is not None and abs(error.max) <= 2.0

@@ -23,13 +23,20 @@ def llama_cmd(extra: str = "") -> str:
     manifest = read_manifest()
     if manifest is None:
         pytest.fail("llama-server is not built: run `llmtop setup-local`")
-    return (f"{manifest['binary']} -m {manifest['model']} --host 127.0.0.1 --port {{port}} "
-            f"-c 2048 --metrics {extra}")
+    return (
+        f"{manifest['binary']} -m {manifest['model']} --host 127.0.0.1 --port {{port}} "
+        f"-c 2048 --metrics {extra}"
+    )
 
 
 def llmtop(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui", "run", "--no-ui", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "run", "--no-ui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -37,9 +44,20 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def test_server_cmd_is_started_measured_and_stopped(tmp_path):
-    result = llmtop("--server-cmd", llama_cmd("--parallel 2"), "--concurrency", "2",
-                    "--requests", "6", "--max-tokens", "48", "--warmup", "0",
-                    "--output", str(tmp_path))
+    result = llmtop(
+        "--server-cmd",
+        llama_cmd("--parallel 2"),
+        "--concurrency",
+        "2",
+        "--requests",
+        "6",
+        "--max-tokens",
+        "48",
+        "--warmup",
+        "0",
+        "--output",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = run_dirs(tmp_path)
     process = json.loads((run_dir / "run.json").read_text())["server_process"]
@@ -61,33 +79,58 @@ def test_server_cmd_is_started_measured_and_stopped(tmp_path):
 
 
 def test_matrix_of_two_configurations_compares_them(tmp_path):
-    result = llmtop("--server-cmd", llama_cmd("--parallel {1,4}"), "--concurrency", "4",
-                    "--requests", "8", "--max-tokens", "16", "--warmup", "0",
-                    "--output", str(tmp_path), timeout=300)
+    result = llmtop(
+        "--server-cmd",
+        llama_cmd("--parallel {1,4}"),
+        "--concurrency",
+        "4",
+        "--requests",
+        "8",
+        "--max-tokens",
+        "16",
+        "--warmup",
+        "0",
+        "--output",
+        str(tmp_path),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     dirs = run_dirs(tmp_path)
     assert len(dirs) == 2
-    commands = [json.loads((d / "run.json").read_text())["server_process"]["command"]
-                for d in dirs]
+    commands = [json.loads((d / "run.json").read_text())["server_process"]["command"] for d in dirs]
     assert sorted(c[c.index("--parallel") + 1] for c in commands) == ["1", "4"]
     (matrix,) = tmp_path.glob("matrix-*.json")
     assert [m["label"] for m in json.loads(matrix.read_text())] == ["parallel=1", "parallel=4"]
-    table = result.stdout[result.stdout.index("configurations compared"):]
+    table = result.stdout[result.stdout.index("configurations compared") :]
     assert "parallel=1" in table and "parallel=4" in table and "*" in table
 
 
 def test_server_that_never_becomes_ready_fails_with_its_log(tmp_path):
     script = "echo loading weights; sleep 30"
-    result = llmtop("--server-cmd", f"sh -c '{script}'", "--url", "http://127.0.0.1:9",
-                    "--server-ready-timeout", "2", "--output", str(tmp_path))
+    result = llmtop(
+        "--server-cmd",
+        f"sh -c '{script}'",
+        "--url",
+        "http://127.0.0.1:9",
+        "--server-ready-timeout",
+        "2",
+        "--output",
+        str(tmp_path),
+    )
     assert result.returncode == 1
     assert "server not ready after 2 s" in result.stderr
     assert "loading weights" in result.stderr
 
 
 def test_server_that_exits_at_start_fails_with_its_code_and_log(tmp_path):
-    result = llmtop("--server-cmd", "sh -c 'echo no GPU found; exit 3'", "--url",
-                    "http://127.0.0.1:9", "--output", str(tmp_path))
+    result = llmtop(
+        "--server-cmd",
+        "sh -c 'echo no GPU found; exit 3'",
+        "--url",
+        "http://127.0.0.1:9",
+        "--output",
+        str(tmp_path),
+    )
     assert result.returncode == 1
     assert "exited with code 3 before it was ready" in result.stderr
     assert "no GPU found" in result.stderr
@@ -95,10 +138,30 @@ def test_server_that_exits_at_start_fails_with_its_code_and_log(tmp_path):
 
 def test_server_dying_mid_run_keeps_every_finished_record(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", "--no-ui", "--server-cmd",
-         llama_cmd("--parallel 2"), "--concurrency", "2", "--requests", "40",
-         "--max-tokens", "48", "--warmup", "0", "--output", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "run",
+            "--no-ui",
+            "--server-cmd",
+            llama_cmd("--parallel 2"),
+            "--concurrency",
+            "2",
+            "--requests",
+            "40",
+            "--max-tokens",
+            "48",
+            "--warmup",
+            "0",
+            "--output",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     run_dir = None
     while time.monotonic() < deadline:

@@ -34,9 +34,15 @@ async def _until(pilot, condition, limit_s: float = 90.0) -> None:
 
 
 def test_live_screen_over_a_real_run(real_server, tmp_path):
-    config = RunConfig(url=real_server.url, model=MODEL, results_root=tmp_path, hold_open=True,
-                       profiles=[make_profile(name="first", concurrency=2, requests=6,
-                                              max_tokens=16, input_tokens=32)])
+    config = RunConfig(
+        url=real_server.url,
+        model=MODEL,
+        results_root=tmp_path,
+        hold_open=True,
+        profiles=[
+            make_profile(name="first", concurrency=2, requests=6, max_tokens=16, input_tokens=32)
+        ],
+    )
     telemetry = {"rate_hz": 4.0, "server_url": real_server.url, "server_pid": real_server.pid}
     live = start_live(EngineJob(config.model_dump(), None, new_run_id(), telemetry))
 
@@ -49,10 +55,13 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):
             # Samples reach the screen from samples.jsonl: the engine's process and its server.
             assert app.view.host is not None and app.view.host["server_pid"] == real_server.pid
             await _until(pilot, lambda: app.idle)  # the queue ran out: the session waits
-            app.controls.add_profile(make_profile(name="added", requests=3, max_tokens=8,
-                                                  input_tokens=32))
-            await _until(pilot, lambda: [e.status for e in app.view.queue]
-                         == [EntryStatus.DONE, EntryStatus.DONE])
+            app.controls.add_profile(
+                make_profile(name="added", requests=3, max_tokens=8, input_tokens=32)
+            )
+            await _until(
+                pilot,
+                lambda: [e.status for e in app.view.queue] == [EntryStatus.DONE, EntryStatus.DONE],
+            )
             await pilot.press("q")  # idle: ends the run without asking, then exits
             await _until(pilot, lambda: not app.is_running, 30)
         assert live.app.return_value == 0
@@ -71,11 +80,20 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):
 def test_a_dying_server_is_a_notification_and_every_finished_request_is_kept(tmp_path):
     server = start_llama_server(tmp_path, parallel=2)
     try:
-        config = RunConfig(url=server.url, model=MODEL, results_root=tmp_path, hold_open=True,
-                           profiles=[make_profile(name="long", concurrency=2, requests=10_000,
-                                                  max_tokens=32, input_tokens=32)])
-        live = start_live(EngineJob(config.model_dump(), None, new_run_id(), None,
-                                    server.info()), server)
+        config = RunConfig(
+            url=server.url,
+            model=MODEL,
+            results_root=tmp_path,
+            hold_open=True,
+            profiles=[
+                make_profile(
+                    name="long", concurrency=2, requests=10_000, max_tokens=32, input_tokens=32
+                )
+            ],
+        )
+        live = start_live(
+            EngineJob(config.model_dump(), None, new_run_id(), None, server.info()), server
+        )
 
         async def watch() -> None:
             async with live.app.run_test(size=(100, 30)) as pilot:
@@ -122,8 +140,9 @@ if __name__ == "__main__":
 
 def test_the_screens_process_killed_still_leaves_a_summary(fake_server, tmp_path):
     fake_server.behaviour.itl_s = 0.005  # 2 s per request: some finish, two are in flight
-    screen = subprocess.Popen([sys.executable, "-c", SCREEN_PROCESS, fake_server.url,
-                               str(tmp_path)], cwd=ROOT)
+    screen = subprocess.Popen(
+        [sys.executable, "-c", SCREEN_PROCESS, fake_server.url, str(tmp_path)], cwd=ROOT
+    )
     requests = tmp_path / "killed-screen" / "requests.jsonl"
     deadline = time.monotonic() + 60
     while not (requests.exists() and len(requests.read_text().splitlines()) >= 2):
@@ -132,8 +151,9 @@ def test_the_screens_process_killed_still_leaves_a_summary(fake_server, tmp_path
     screen.kill()  # kill -9: the screen cannot clean up; the engine's process must
     screen.wait(10)
     summary_path = tmp_path / "killed-screen" / "summary.json"
-    while not (summary_path.exists() and json.loads(summary_path.read_text())["status"]
-               != "running"):
+    while not (
+        summary_path.exists() and json.loads(summary_path.read_text())["status"] != "running"
+    ):
         assert time.monotonic() < deadline, "the engine never wrote its summary"
         time.sleep(0.1)
     summary = json.loads(summary_path.read_text())

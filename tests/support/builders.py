@@ -9,8 +9,13 @@ from engine.workload.profile import Profile, validate_profile
 
 def make_profile(**fields: Any) -> Profile:
     """A small closed-loop profile; ``fields`` override the defaults."""
-    data: dict[str, Any] = {"name": "t", "concurrency": 1, "requests": 4, "max_tokens": 5,
-                            "input_tokens": 8}
+    data: dict[str, Any] = {
+        "name": "t",
+        "concurrency": 1,
+        "requests": 4,
+        "max_tokens": 5,
+        "input_tokens": 8,
+    }
     if "rate_rps" in fields:
         del data["concurrency"]
     data.update(fields)

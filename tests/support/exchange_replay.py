@@ -16,9 +16,9 @@ from engine.records import RequestRecord
 from tests.support.streams import STREAMS, decode, random_reads
 
 MS = 1_000_000
-ORIGIN = 5_000 * MS          # the run's clock origin
+ORIGIN = 5_000 * MS  # the run's clock origin
 SCHEDULED = ORIGIN + 100 * MS
-SENT = SCHEDULED + 2 * MS    # 2 ms of schedule lag
+SENT = SCHEDULED + 2 * MS  # 2 ms of schedule lag
 STEP = 10 * MS
 
 
@@ -45,8 +45,14 @@ def replay(payloads: list[bytes], ex: Exchange | None = None) -> Exchange:
 
 def record(ex: Exchange, **context: Any) -> RequestRecord:
     fields: dict[str, Any] = {
-        "run_id": "run_test", "request_id": "req_000001", "profile": "p", "concurrency": 1,
-        "rate_rps": None, "warmup": False, "endpoint": "chat", "origin_ns": ORIGIN,
+        "run_id": "run_test",
+        "request_id": "req_000001",
+        "profile": "p",
+        "concurrency": 1,
+        "rate_rps": None,
+        "warmup": False,
+        "endpoint": "chat",
+        "origin_ns": ORIGIN,
     }
     fields.update(context)
     return ex.to_record(**fields)
@@ -56,9 +62,9 @@ def replay_file(name: str, **context: Any) -> RequestRecord:
     return record(replay(payloads_of(name)), **context)
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None,
-          **extra: Any) -> bytes:
-    body: dict[str, Any] = {"choices": [{"index": 0, "delta": delta or {},
-                                         "finish_reason": finish}]}
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
+    body: dict[str, Any] = {
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    }
     body.update(extra)
     return orjson.dumps(body)

@@ -79,8 +79,11 @@ class Behaviour:
 
 
 def _reasoning_chunk(text: str) -> bytes:
-    event = {"id": "x", "object": "chunk", "choices": [
-        {"index": 0, "delta": {"reasoning_content": text}, "finish_reason": None}]}
+    event = {
+        "id": "x",
+        "object": "chunk",
+        "choices": [{"index": 0, "delta": {"reasoning_content": text}, "finish_reason": None}],
+    }
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
@@ -128,8 +131,9 @@ class FakeServer:
         self.add_routes(app)
         # Handlers are cancelled when their client goes away (an interrupted or timed-out
         # request must not keep the server busy), and shutdown never waits long for them.
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
         self._loop.run_until_complete(site.start())
@@ -144,8 +148,12 @@ class FakeServer:
         """Hook for subclasses that imitate a particular server's extra endpoints."""
 
     async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [
-            {"id": "fake-model", "object": "model", "owned_by": "llmtop-tests"}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": "fake-model", "object": "model", "owned_by": "llmtop-tests"}],
+            }
+        )
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -167,27 +175,48 @@ class FakeServer:
             await asyncio.sleep(b.headers_delay_s)
         if b.reject_stream_options and "stream_options" in body:
             return web.json_response(
-                {"error": {"message": "Unrecognized request argument: stream_options"}}, status=400)
+                {"error": {"message": "Unrecognized request argument: stream_options"}}, status=400
+            )
         rejected = next((f for f in b.reject_fields if f in body), None)
         if rejected is not None:
             return web.json_response(
-                {"error": {"message": f"Unrecognized request argument supplied: {rejected}",
-                           "type": "invalid_request_error"}}, status=400)
+                {
+                    "error": {
+                        "message": f"Unrecognized request argument supplied: {rejected}",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status=400,
+            )
         if b.status != 200:
-            return web.Response(status=b.status, body=b.error_body,
-                                content_type=b.error_content_type.split(";")[0])
+            return web.Response(
+                status=b.status, body=b.error_body, content_type=b.error_content_type.split(";")[0]
+            )
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
         if b.plain_json:
-            return web.json_response({"id": "x", "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "hi"},
-                 "finish_reason": "stop"}], "usage": {"prompt_tokens": 7, "completion_tokens": 1}})
+            return web.json_response(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "hi"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 1},
+                }
+            )
         max_tokens = int(body.get("max_tokens", 16))
         n = max_tokens if b.output_tokens is None else min(b.output_tokens, max_tokens)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if endpoint == "chat":
-            await response.write(b'data: {"id":"x","choices":[{"index":0,"delta":'
-                                 b'{"role":"assistant"},"finish_reason":null}]}\n\n')
+            await response.write(
+                b'data: {"id":"x","choices":[{"index":0,"delta":'
+                b'{"role":"assistant"},"finish_reason":null}]}\n\n'
+            )
         parts: list[bytes] = []
         for i in range(n):
             delay = b.ttft_s if i == 0 else b.itl_s
@@ -201,8 +230,11 @@ class FakeServer:
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
                 await response.write(b"data: " + b.in_stream_error + b"\n\n")
                 return response
-            thinking = b.thinks and (body.get("chat_template_kwargs") or {}).get(
-                "enable_thinking", True) and i < n // 2
+            thinking = (
+                b.thinks
+                and (body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
+                and i < n // 2
+            )
             chunk = _reasoning_chunk(b.token_text) if thinking else _chunk(endpoint, b.token_text)
             if b.batch_all:
                 parts.append(chunk)
@@ -216,11 +248,19 @@ class FakeServer:
             extra: dict = {"id": "x", "choices": []}
             if b.usage and "stream_options" in body:
                 prompt = _prompt_tokens(body, b.prompt_tokens_rule)
-                extra["usage"] = {"prompt_tokens": prompt, "completion_tokens": n,
-                                  "total_tokens": n + prompt}
+                extra["usage"] = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": n,
+                    "total_tokens": n + prompt,
+                }
             if b.timings:
-                extra["timings"] = {"prompt_n": 7, "prompt_ms": 1.0, "predicted_n": n,
-                                    "predicted_ms": 2.0, "predicted_per_second": 500.0}
+                extra["timings"] = {
+                    "prompt_n": 7,
+                    "prompt_ms": 1.0,
+                    "predicted_n": n,
+                    "predicted_ms": 2.0,
+                    "predicted_per_second": 500.0,
+                }
             if len(extra) > 2:
                 tail.append(b"data: " + json.dumps(extra).encode() + b"\n\n")
         if b.send_done:
@@ -236,7 +276,8 @@ def _prompt_tokens(body: dict, rule: tuple[float, int] | None) -> int:
     if rule is None:
         return 7
     text = body.get("prompt") or " ".join(
-        str(m.get("content", "")) for m in body.get("messages", []))
+        str(m.get("content", "")) for m in body.get("messages", [])
+    )
     per_word, overhead = rule
     return round(len(str(text).split()) * per_word) + overhead
 

@@ -19,8 +19,14 @@ LLMTOP = [sys.executable, "-m", "tui"]
 
 
 def llmtop(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*LLMTOP, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*LLMTOP, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def only_run_dir(root: Path) -> Path:
@@ -31,9 +37,23 @@ def only_run_dir(root: Path) -> Path:
 def test_help_lists_every_option():
     result = llmtop("run", "--help")
     assert result.returncode == 0
-    for option in ("--url", "--model", "--profile", "--concurrency", "--rate", "--requests",
-                   "--duration", "--input-tokens", "--max-tokens", "--output", "--no-ui",
-                   "--api-key", "--exact-output", "--warmup", "--slo-tpot"):
+    for option in (
+        "--url",
+        "--model",
+        "--profile",
+        "--concurrency",
+        "--rate",
+        "--requests",
+        "--duration",
+        "--input-tokens",
+        "--max-tokens",
+        "--output",
+        "--no-ui",
+        "--api-key",
+        "--exact-output",
+        "--warmup",
+        "--slo-tpot",
+    ):
         assert option in result.stdout
 
 
@@ -43,15 +63,21 @@ def test_profiles_command_lists_builtins():
     assert "quick" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--concurrency", "0"], "field 'concurrency': Input should be greater than or equal to 1"),
-    (["--input-tokens", "abc"], "'abc' is not a token length: use N or MIN-MAX"),
-    (["--max-tokens", "50-10"], "field 'max_tokens': max (10) must be >= min (50)"),
-    (["--profile", "no-such-profile"], "unknown profile 'no-such-profile': built-in profiles are"),
-    (["--url", "ftp://example"], "invalid server URL 'ftp://example'"),
-    (["--concurrency", "2", "--rate", "3"], "not allowed with argument"),
-    (["--slo-tpot", "-1"], "--slo-tpot must be a positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--concurrency", "0"], "field 'concurrency': Input should be greater than or equal to 1"),
+        (["--input-tokens", "abc"], "'abc' is not a token length: use N or MIN-MAX"),
+        (["--max-tokens", "50-10"], "field 'max_tokens': max (10) must be >= min (50)"),
+        (
+            ["--profile", "no-such-profile"],
+            "unknown profile 'no-such-profile': built-in profiles are",
+        ),
+        (["--url", "ftp://example"], "invalid server URL 'ftp://example'"),
+        (["--concurrency", "2", "--rate", "3"], "not allowed with argument"),
+        (["--slo-tpot", "-1"], "--slo-tpot must be a positive number of seconds"),
+    ],
+)
 def test_bad_input_exits_2_with_one_clear_line(args, expected):
     result = llmtop("run", "--url", "http://127.0.0.1:9", *args)
     assert result.returncode == 2, result.stderr
@@ -90,9 +116,14 @@ def test_headless_run_writes_results_and_never_loads_textual(tmp_path):
         "assert 'textual' not in sys.modules, 'textual was imported'; sys.exit(rc)"
     )
     with FakeServer(Behaviour(itl_s=0.001)) as server:
-        result = subprocess.run([sys.executable, "-c", code.replace("URL", repr(server.url))],
-                                capture_output=True, text=True, timeout=60, cwd=ROOT,
-                                env={**os.environ, "OPENAI_API_KEY": "sk-env-secret-42"})
+        result = subprocess.run(
+            [sys.executable, "-c", code.replace("URL", repr(server.url))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "OPENAI_API_KEY": "sk-env-secret-42"},
+        )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     records = [json.loads(line) for line in (run_dir / "requests.jsonl").read_text().splitlines()]
@@ -108,10 +139,31 @@ def test_headless_run_writes_results_and_never_loads_textual(tmp_path):
 
 def _start_long_run(tmp_path: Path, server: FakeServer, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [*LLMTOP, "run", "--url", server.url, "--concurrency", "3", "--requests", "40",
-         "--max-tokens", "400", "--warmup", "0", "--no-ui", "--output", str(tmp_path), "--api-key",
-         "sk-flag-secret-7", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            *LLMTOP,
+            "run",
+            "--url",
+            server.url,
+            "--concurrency",
+            "3",
+            "--requests",
+            "40",
+            "--max-tokens",
+            "400",
+            "--warmup",
+            "0",
+            "--no-ui",
+            "--output",
+            str(tmp_path),
+            "--api-key",
+            "sk-flag-secret-7",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_records(tmp_path: Path, count: int, timeout: float = 30) -> Path:
@@ -171,9 +223,13 @@ def test_ctrl_c_before_the_run_starts_exits_130_without_traceback(tmp_path):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        proc = subprocess.Popen([*LLMTOP, "run", "--url", url, "--output", str(tmp_path)],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [*LLMTOP, "run", "--url", url, "--output", str(tmp_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
@@ -182,13 +238,24 @@ def test_ctrl_c_before_the_run_starts_exits_130_without_traceback(tmp_path):
 
 
 def test_dry_run_prints_planned_requests_without_contacting_a_server():
-    result = llmtop("run", "--url", "http://127.0.0.1:9", "--dry-run", "--profile",
-                    "fixed-rate", "--requests", "5", "--warmup", "1")
+    result = llmtop(
+        "run",
+        "--url",
+        "http://127.0.0.1:9",
+        "--dry-run",
+        "--profile",
+        "fixed-rate",
+        "--requests",
+        "5",
+        "--warmup",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [line[1] for line in lines] == ["warm-up"] + ["measure"] * 5
     arrivals = [float(line[2]) for line in lines[1:]]
     assert arrivals[0] == 0.0 and arrivals == sorted(arrivals)  # seeded Poisson offsets
-    again = llmtop("run", "--dry-run", "--profile", "fixed-rate", "--requests", "5",
-                   "--warmup", "1")
+    again = llmtop(
+        "run", "--dry-run", "--profile", "fixed-rate", "--requests", "5", "--warmup", "1"
+    )
     assert again.stdout == result.stdout  # same seed, same plan

@@ -18,23 +18,31 @@ from tui.live.screens.compare import CompareScreen, RunPicker
 @pytest.fixture
 def finished_run(fake_server, run_engine):
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.02, 0.005
-    return run_engine(fake_server.url, [make_profile(name="first", requests=6, concurrency=2),
-                                        make_profile(name="second", requests=4)])
+    return run_engine(
+        fake_server.url,
+        [
+            make_profile(name="first", requests=6, concurrency=2),
+            make_profile(name="second", requests=4),
+        ],
+    )
 
 
 def test_end_state_matches_the_run(finished_run):
     timeline = load_timeline(finished_run.run_dir)
     view = timeline.state_at(timeline.duration_s).view()
     assert view.totals["requests"] == 10 and view.totals["failed"] == 0
-    assert [(e.name, e.status) for e in view.queue] == [("first", EntryStatus.DONE),
-                                                        ("second", EntryStatus.DONE)]
+    assert [(e.name, e.status) for e in view.queue] == [
+        ("first", EntryStatus.DONE),
+        ("second", EntryStatus.DONE),
+    ]
     assert view.summary == finished_run.summary and view.status == "completed"
     assert [row.exact for row in view.latency] == [True, True]
     assert view.latency[0].metrics["ttft_s"] == finished_run.summary.profiles[0].ttft_s
     assert abs(view.elapsed_s - timeline.duration_s) < 1e-9
     assert view.gpu_notice is not None or view.gpus, "the GPU pane says why it is empty"
     assert sum(s.output_tokens_per_s * s.window_s for s in view.history) == pytest.approx(
-        sum(r["completion_tokens"] for r in finished_run.records))
+        sum(r["completion_tokens"] for r in finished_run.records)
+    )
 
 
 def test_scrubbing_shows_the_run_as_it_stood(finished_run):

@@ -16,16 +16,20 @@ EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECAS
 
 def test_report_of_several_runs_is_one_offline_file(tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert main(["report", BASE, SLOW, LADDER, KILLED, "--root", str(RUNS), "-o",
-                 str(out)]) == 0
+    assert main(["report", BASE, SLOW, LADDER, KILLED, "--root", str(RUNS), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out}" in printed and "opens offline" in printed
     assert f"note: {KILLED}: requests.jsonl: truncated last line 5 skipped" in printed
     text = out.read_text()
     assert not EXTERNAL.search(text) and "<script" not in text and "<link" not in text
     assert text.count("<svg") == 3  # distributions, over time, against load
-    for heading in ("Latency distributions", "Over time", "Against load", "Knee",
-                    "Comparison with A"):
+    for heading in (
+        "Latency distributions",
+        "Over time",
+        "Against load",
+        "Knee",
+        "Comparison with A",
+    ):
         assert heading in text
     assert "SLO knee: c=4" in text and "B slower by 543.5 ms" in text
     assert f"{KILLED}: no final summary.json" in text and "incomplete" in text
@@ -45,8 +49,22 @@ def test_report_default_paths(tmp_path, capsys):
 
 
 def test_report_with_csv_and_export(tmp_path, capsys):
-    assert main(["report", LADDER, KILLED, "--root", str(RUNS), "-o",
-                 str(tmp_path / "r.html"), "--csv", str(tmp_path / "csv")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                LADDER,
+                KILLED,
+                "--root",
+                str(RUNS),
+                "-o",
+                str(tmp_path / "r.html"),
+                "--csv",
+                str(tmp_path / "csv"),
+            ]
+        )
+        == 0
+    )
     assert f"csv: {tmp_path / 'csv' / 'requests.csv'}" in capsys.readouterr().out
     with (tmp_path / "csv" / "requests.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -60,13 +78,16 @@ def test_report_with_csv_and_export(tmp_path, capsys):
     assert float(summary[1]["ttft_s_p50"]) == pytest.approx(0.8803389755)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["report", "nope"], "no run 'nope' under"),
-    (["report", str(RUNS)], "is not a run folder"),
-    (["report", BASE, "--output", str(RUNS)], "is a folder: give a file name"),
-    (["report", BASE, "--csv", str(RUNS / "README.md")], "is a file: give a folder"),
-    (["export", BASE, "--output", str(RUNS / "README.md")], "is a file: give a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report", "nope"], "no run 'nope' under"),
+        (["report", str(RUNS)], "is not a run folder"),
+        (["report", BASE, "--output", str(RUNS)], "is a folder: give a file name"),
+        (["report", BASE, "--csv", str(RUNS / "README.md")], "is a file: give a folder"),
+        (["export", BASE, "--output", str(RUNS / "README.md")], "is a file: give a folder"),
+    ],
+)
 def test_report_bad_input(capsys, argv, message):
     assert main([*argv, "--root", str(RUNS)]) == 2
     err = capsys.readouterr().err

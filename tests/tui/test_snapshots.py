@@ -12,8 +12,12 @@ def test_rates_never_go_negative_across_the_warm_up_switch(fake_server, run_engi
     fake_server.behaviour.ttft_s, fake_server.behaviour.itl_s = 0.01, 0.01
     bus, snaps = EventBus(), []
     bus.subscribe(Collect(snaps, SnapshotTaken))
-    run_engine(fake_server.url, make_profile(concurrency=4, requests=12, warmup_requests=4,
-                                             max_tokens=30), bus=bus, snapshot_interval_s=0.02)
+    run_engine(
+        fake_server.url,
+        make_profile(concurrency=4, requests=12, warmup_requests=4, max_tokens=30),
+        bus=bus,
+        snapshot_interval_s=0.02,
+    )
     warm = [s for s in snaps if s.warmup]
     measured = [s for s in snaps if not s.warmup]
     assert warm and measured

@@ -38,9 +38,11 @@ class RecordingControls:
 
 def sync(test):
     """Run an async test body on a fresh loop (no asyncio pytest plugin needed)."""
+
     @functools.wraps(test)
     def run(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
+
     return run
 
 
@@ -49,10 +51,20 @@ def _entry_ids(app) -> dict[str, int]:
 
 
 def _finished(status: str = "interrupted", code: int = 130) -> RunFinished:
-    return RunFinished(RunSummary(
-        run_id="seeded", status=status, exit_code=code, started_unix_s=0.0, duration_s=1.0,
-        profiles=[], client=ClientHealth(loop_lag_p50_ms=None, loop_lag_p99_ms=None,
-                                         loop_lag_max_ms=None, sink_time_s=0.0), notices=[]))
+    return RunFinished(
+        RunSummary(
+            run_id="seeded",
+            status=status,
+            exit_code=code,
+            started_unix_s=0.0,
+            duration_s=1.0,
+            profiles=[],
+            client=ClientHealth(
+                loop_lag_p50_ms=None, loop_lag_p99_ms=None, loop_lag_max_ms=None, sink_time_s=0.0
+            ),
+            notices=[],
+        )
+    )
 
 
 @sync
@@ -66,8 +78,11 @@ async def test_arrows_and_enter_switch_to_the_selected_scenario():
         ids = _entry_ids(app)
         assert controls.calls == [("switch_to", ids["long-qa"])]
         await pilot.press("n", "r", "d")
-        assert controls.calls[1:] == [("next_profile",), ("rerun", ids["long-qa"]),
-                                      ("remove_entry", ids["long-qa"])]
+        assert controls.calls[1:] == [
+            ("next_profile",),
+            ("rerun", ids["long-qa"]),
+            ("remove_entry", ids["long-qa"]),
+        ]
 
 
 @sync
@@ -93,7 +108,7 @@ async def test_a_adds_a_builtin_profile_from_the_picker():
         assert isinstance(app.screen, ProfilePicker)
         await pilot.press("down", "enter")  # the second built-in profile
         assert not isinstance(app.screen, ProfilePicker)
-        (name, profile), = controls.calls
+        ((name, profile),) = controls.calls
         assert name == "add_profile" and profile.name == sorted(_builtin())[1]
 
 
@@ -168,8 +183,11 @@ async def test_a_replay_hides_run_controls():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n", "space", "a", "s")
         assert not isinstance(app.screen, ProfilePicker)
-        shown = {key for key, b in app.screen.active_bindings.items()
-                 if app.check_action(b.binding.action, ())}
+        shown = {
+            key
+            for key, b in app.screen.active_bindings.items()
+            if app.check_action(b.binding.action, ())
+        }
         assert not {"n", "space", "a", "d", "r", "s"} & shown
         assert {"q", "question_mark"} <= shown
 
@@ -179,9 +197,16 @@ async def test_every_action_is_in_the_command_palette():
     app = make_app(SeededRun().state(), RecordingControls())
     async with app.run_test(size=SIZE):
         titles = {c.title for c in app.get_system_commands(app.screen)}
-    for title in ("Switch to the selected scenario", "Next scenario", "Pause / resume sending",
-                  "Add a scenario", "Remove the selected scenario",
-                  "Re-run the selected scenario", "Stop the run", "Keys and definitions"):
+    for title in (
+        "Switch to the selected scenario",
+        "Next scenario",
+        "Pause / resume sending",
+        "Add a scenario",
+        "Remove the selected scenario",
+        "Re-run the selected scenario",
+        "Stop the run",
+        "Keys and definitions",
+    ):
         assert title in titles
 
 

@@ -79,7 +79,12 @@ def test_sparkline_scales_to_the_maximum_and_marks_gaps():
 
 def test_durations_read_as_people_write_them():
     assert [fmt_s(v) for v in (None, 0.00042, 0.0123, 0.456, 2.345)] == [
-        "-", "420 us", "12.3 ms", "456 ms", "2.35 s"]
+        "-",
+        "420 us",
+        "12.3 ms",
+        "456 ms",
+        "2.35 s",
+    ]
 
 
 def test_request_columns_drop_the_least_useful_first():

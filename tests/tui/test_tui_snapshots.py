@@ -29,15 +29,20 @@ def test_main_screen_at_80x24(snap_compare):
 
 
 def test_no_gpu(snap_compare):
-    assert snap_compare(_app(SeededRun(gpu=False, server_metrics=False)),
-                        terminal_size=(100, 30), run_before=_settle)
+    assert snap_compare(
+        _app(SeededRun(gpu=False, server_metrics=False)),
+        terminal_size=(100, 30),
+        run_before=_settle,
+    )
 
 
 def test_failed_run_with_errors(snap_compare):
-    assert snap_compare(_app(SeededRun(failures=True), finished=True),
-                        terminal_size=(100, 30), run_before=_settle)
+    assert snap_compare(
+        _app(SeededRun(failures=True), finished=True), terminal_size=(100, 30), run_before=_settle
+    )
 
 
 def test_help_screen(snap_compare):
-    assert snap_compare(_app(SeededRun()), terminal_size=(100, 36), press=["question_mark"],
-                        run_before=_settle)
+    assert snap_compare(
+        _app(SeededRun()), terminal_size=(100, 36), press=["question_mark"], run_before=_settle
+    )

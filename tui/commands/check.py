@@ -25,8 +25,7 @@ _FEATURE_LABELS = (
 )
 
 
-def check_command(url: str | None, model: str | None, api_key: str | None,
-                  as_json: bool) -> int:
+def check_command(url: str | None, model: str | None, api_key: str | None, as_json: bool) -> int:
     """Detect the server at ``url``, probe its features on ``model`` and print the result.
 
     Returns 0 when the server answered, 1 when it is unreachable, 2 for a usage error (no URL,
@@ -37,8 +36,10 @@ def check_command(url: str | None, model: str | None, api_key: str | None,
     from tui.commands.run import _choose_model
 
     if not url:
-        print("llmtop check: error: pass --url URL (e.g. --url http://127.0.0.1:8000)",
-              file=sys.stderr)
+        print(
+            "llmtop check: error: pass --url URL (e.g. --url http://127.0.0.1:8000)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         url = normalize_url(url)
@@ -69,10 +70,12 @@ def _table(info: ServerInfo, model: str, features: Features) -> Table:
     table = Table(title=f"llmtop check {info.url}")
     table.add_column("check")
     table.add_column("result", overflow="fold")
-    rows = [("server", info.kind + (f" {info.version}" if info.version else "")),
-            ("evidence", "; ".join(info.evidence) or "-"),
-            ("models", ", ".join(info.models) or "-"),
-            ("probed model", model)]
+    rows = [
+        ("server", info.kind + (f" {info.version}" if info.version else "")),
+        ("evidence", "; ".join(info.evidence) or "-"),
+        ("models", ", ".join(info.models) or "-"),
+        ("probed model", model),
+    ]
     rows += [(label, _VERDICT[getattr(features, name)]) for name, label in _FEATURE_LABELS]
     rows += [("note", note) for note in features.notes]
     for check, result in rows:

@@ -14,8 +14,16 @@ from engine.results.runs import load_runs
 from tui.cli import EXIT_OK, UsageError
 
 
-def compare_command(refs: list[str], root: Path, *, resamples: int, seed: int, as_json: bool,
-                    console: Console | None = None, ui: bool = False) -> int:
+def compare_command(
+    refs: list[str],
+    root: Path,
+    *,
+    resamples: int,
+    seed: int,
+    as_json: bool,
+    console: Console | None = None,
+    ui: bool = False,
+) -> int:
     """Resolve the runs (paths, ids or id prefixes under ``root``), compare, print."""
     if len(refs) < 2:
         raise UsageError("compare needs at least two runs: llmtop compare A B [C ...]")
@@ -39,8 +47,9 @@ def compare_command(refs: list[str], root: Path, *, resamples: int, seed: int, a
 
 
 def _describe(ref: RunRef) -> str:
-    return (f"{ref.label} = {ref.run_id} ({ref.server_kind or '?'}, {ref.model or '?'}, "
-            f"{ref.status})")
+    return (
+        f"{ref.label} = {ref.run_id} ({ref.server_kind or '?'}, {ref.model or '?'}, {ref.status})"
+    )
 
 
 def print_comparison(c: Comparison, console: Console) -> None:
@@ -50,9 +59,12 @@ def print_comparison(c: Comparison, console: Console) -> None:
         console.print(_describe(rc.candidate), markup=False)
     if len(c.runs) > 1:
         console.print(f"each run is compared with {c.baseline.label}, the baseline")
-    console.print(f"intervals: {c.confidence:.0%} bootstrap of the difference over per-request "
-                  f"records ({c.resamples} resamples, seed {c.seed}); a verdict only where the "
-                  "interval excludes 0", markup=False)
+    console.print(
+        f"intervals: {c.confidence:.0%} bootstrap of the difference over per-request "
+        f"records ({c.resamples} resamples, seed {c.seed}); a verdict only where the "
+        "interval excludes 0",
+        markup=False,
+    )
     for rc in c.runs:
         a, b = c.baseline.label, rc.candidate.label
         for line in rc.mismatches:
@@ -69,15 +81,22 @@ def print_comparison(c: Comparison, console: Console) -> None:
 
 def profile_table(p: ProfileComparison, a: str, b: str, confidence: float) -> Table:
     """One row per figure: A, B, B - A, the interval of B - A and the verdict."""
-    table = Table(title=f"{p.profile}: {b} vs {a} ({p.baseline_successes} and "
-                  f"{p.candidate_successes} successful requests)", title_justify="left")
-    for header in ("figure", a, b, f"{b} - {a}", f"{confidence:.0%} CI of {b} - {a}",
-                   "verdict"):
+    table = Table(
+        title=f"{p.profile}: {b} vs {a} ({p.baseline_successes} and "
+        f"{p.candidate_successes} successful requests)",
+        title_justify="left",
+    )
+    for header in ("figure", a, b, f"{b} - {a}", f"{confidence:.0%} CI of {b} - {a}", "verdict"):
         table.add_column(header, justify="left" if header in ("figure", "verdict") else "right")
     for m in p.metrics:
         verdict = statement(m, b) or (m.no_interval or "")
         style = {"better": "green", "worse": "red"}.get(m.verdict or "", "")
-        table.add_row(m.label, value_text(m.baseline, m.unit), value_text(m.candidate, m.unit),
-                      diff_text(m), interval_text(m),
-                      f"[{style}]{verdict}[/]" if style else verdict)
+        table.add_row(
+            m.label,
+            value_text(m.baseline, m.unit),
+            value_text(m.candidate, m.unit),
+            diff_text(m),
+            interval_text(m),
+            f"[{style}]{verdict}[/]" if style else verdict,
+        )
     return table

@@ -20,25 +20,34 @@ def dry_run(profiles: list[Profile]) -> int:
         factory = PromptFactory(profile)
         planned = _planned_count(profile)
         times = _arrival_times(profile, planned)
-        print(f"{profile.name}: {profile.load_label}, {planned} measured request(s)"
-              f"{' (until ' + str(profile.duration_s) + ' s)' if profile.duration_s else ''}"
-              f" after {profile.warmup_requests} warm-up, endpoint {profile.endpoint}")
+        print(
+            f"{profile.name}: {profile.load_label}, {planned} measured request(s)"
+            f"{' (until ' + str(profile.duration_s) + ' s)' if profile.duration_s else ''}"
+            f" after {profile.warmup_requests} warm-up, endpoint {profile.endpoint}"
+        )
         print(f"  {'#':>6} {'phase':<7} {'arrival_s':>9} {'in_tok':>7} {'max_tok':>7}  prompt")
         plans = [factory.plan(i) for i in range(profile.warmup_requests + planned)]
         for index, plan in enumerate(plans[:SHOWN_PER_PROFILE]):
             warm = index < profile.warmup_requests
             at = "-" if warm or times is None else f"{times[index - profile.warmup_requests]:.3f}"
             preview = plan.text[:PROMPT_PREVIEW_CHARS].replace("\n", " ")
-            print(f"  {index:>6} {'warm-up' if warm else 'measure':<7} {at:>9} "
-                  f"{plan.input_tokens if plan.input_tokens is not None else '-':>7} "
-                  f"{plan.max_tokens:>7}  {preview}...")
+            print(
+                f"  {index:>6} {'warm-up' if warm else 'measure':<7} {at:>9} "
+                f"{plan.input_tokens if plan.input_tokens is not None else '-':>7} "
+                f"{plan.max_tokens:>7}  {preview}..."
+            )
         if len(plans) > SHOWN_PER_PROFILE:
             ins = [p.input_tokens for p in plans if p.input_tokens is not None]
-            print(f"  ... {len(plans) - SHOWN_PER_PROFILE} more; over all {len(plans)}: input "
-                  f"tokens mean {fmean(ins) if ins else float('nan'):.1f}, max_tokens mean "
-                  f"{fmean(p.max_tokens for p in plans):.1f}")
-        print("  closed loop: each request starts when a slot frees, so arrival is '-'"
-              if times is None else "  arrival: seconds after the measured phase starts")
+            print(
+                f"  ... {len(plans) - SHOWN_PER_PROFILE} more; over all {len(plans)}: input "
+                f"tokens mean {fmean(ins) if ins else float('nan'):.1f}, max_tokens mean "
+                f"{fmean(p.max_tokens for p in plans):.1f}"
+            )
+        print(
+            "  closed loop: each request starts when a slot frees, so arrival is '-'"
+            if times is None
+            else "  arrival: seconds after the measured phase starts"
+        )
     return 0
 
 
@@ -46,8 +55,9 @@ def _planned_count(profile: Profile) -> int:
     if profile.requests is not None:
         return profile.requests
     if profile.rate_rps is not None and profile.duration_s is not None:
-        return sum(1 for _ in itertools.takewhile(lambda t: t < profile.duration_s,
-                                                  arrivals(profile)))
+        return sum(
+            1 for _ in itertools.takewhile(lambda t: t < profile.duration_s, arrivals(profile))
+        )
     return profile.concurrency or 1  # closed loop bounded only by time: one round shown
 
 

@@ -54,8 +54,9 @@ class Outcome:
     run_dir: Path | None
 
 
-def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | None,
-                api_key: str | None) -> int:
+def run_session(
+    args: argparse.Namespace, profiles: list[Profile], url: str | None, api_key: str | None
+) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
     if not args.server_cmd:
         return run_one(args, profiles, url, api_key, None).exit_code
@@ -67,8 +68,7 @@ def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | No
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(args, profiles, config.url, api_key, config,
-                          one_of_many=len(configs) > 1)
+        outcome = run_one(args, profiles, config.url, api_key, config, one_of_many=len(configs) > 1)
         outcomes.append(outcome)
         if outcome.exit_code == EXIT_INTERRUPTED:
             break
@@ -76,13 +76,23 @@ def run_session(args: argparse.Namespace, profiles: list[Profile], url: str | No
         print_matrix(outcomes)
         _write_matrix(args.output, outcomes)
     codes = {o.exit_code for o in outcomes}
-    return (EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes
-            else EXIT_FAILED if codes - {EXIT_OK} else EXIT_OK)
+    return (
+        EXIT_INTERRUPTED
+        if EXIT_INTERRUPTED in codes
+        else EXIT_FAILED
+        if codes - {EXIT_OK}
+        else EXIT_OK
+    )
 
 
-def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
-            api_key: str | None, config: ServerConfig | None,
-            one_of_many: bool = False) -> Outcome:
+def run_one(
+    args: argparse.Namespace,
+    profiles: list[Profile],
+    url: str | None,
+    api_key: str | None,
+    config: ServerConfig | None,
+    one_of_many: bool = False,
+) -> Outcome:
     """Start the server if llmtop manages one, measure, stop it.
 
     ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
@@ -94,19 +104,24 @@ def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
     server: ServerProcess | None = None
     try:
         if config is not None:
-            server = ServerProcess(config.argv, config.url, run_dir / "server.log",
-                                   shell=args.server_shell)
+            server = ServerProcess(
+                config.argv, config.url, run_dir / "server.log", shell=args.server_shell
+            )
         elif url is None:
             server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
         if server is not None:
             print(f"starting server: {' '.join(server.argv)}", file=sys.stderr)
             server.start(ready_timeout_s=args.server_ready_timeout)
-            print(f"server ready in {server.startup_s:.1f} s at {server.url} "
-                  f"(pid {server.pid}, log {server.log_path})", file=sys.stderr)
+            print(
+                f"server ready in {server.startup_s:.1f} s at {server.url} "
+                f"(pid {server.pid}, log {server.log_path})",
+                file=sys.stderr,
+            )
             url = server.url
         assert url is not None
-        summary = _measure(args, profiles, url, api_key, run_id, server,
-                           interactive=not one_of_many)
+        summary = _measure(
+            args, profiles, url, api_key, run_id, server, interactive=not one_of_many
+        )
     except (LocalServerMissing, ServerStartError, ServerUnreachable) as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
         return Outcome(label, EXIT_FAILED, None, None)
@@ -120,8 +135,16 @@ def run_one(args: argparse.Namespace, profiles: list[Profile], url: str | None,
     return Outcome(label, code, summary, run_dir)
 
 
-def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_key: str | None,
-             run_id: str, server: ServerProcess | None, *, interactive: bool) -> RunSummary:
+def _measure(
+    args: argparse.Namespace,
+    profiles: list[Profile],
+    url: str,
+    api_key: str | None,
+    run_id: str,
+    server: ServerProcess | None,
+    *,
+    interactive: bool,
+) -> RunSummary:
     info = asyncio.run(detect(url, api_key))
     model = _choose_model(args.model, info)
     meta = run_meta(args)
@@ -133,20 +156,39 @@ def _measure(args: argparse.Namespace, profiles: list[Profile], url: str, api_ke
     if server is not None:
         meta["server_process"] = server.info()
     config = RunConfig(
-        url=url, model=model, profiles=profiles, results_root=args.output, api_key=api_key,
-        slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot), save_itl=args.save_itl,
-        connect_timeout_s=args.connect_timeout, stall_timeout_s=args.stall_timeout,
-        server_kind=info.kind, run_meta=meta, pause_between_profiles_s=pause_between(args),
-        features=features, calibrate_prompts=not args.no_probe,
-        hold_open=use_ui(args) and interactive)
-    telemetry = {"rate_hz": args.sample_hz, "server_url": url,
-                 "server_pid": _server_pid(args, url, server), "ollama": info.kind == "ollama"}
+        url=url,
+        model=model,
+        profiles=profiles,
+        results_root=args.output,
+        api_key=api_key,
+        slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot),
+        save_itl=args.save_itl,
+        connect_timeout_s=args.connect_timeout,
+        stall_timeout_s=args.stall_timeout,
+        server_kind=info.kind,
+        run_meta=meta,
+        pause_between_profiles_s=pause_between(args),
+        features=features,
+        calibrate_prompts=not args.no_probe,
+        hold_open=use_ui(args) and interactive,
+    )
+    telemetry = {
+        "rate_hz": args.sample_hz,
+        "server_url": url,
+        "server_pid": _server_pid(args, url, server),
+        "ollama": info.kind == "ollama",
+    }
     if use_ui(args):
         from tui.live.engine_process import EngineJob
         from tui.live.session import run_live
 
-        job = EngineJob(config.model_dump(), api_key, run_id, telemetry,
-                        server.info() if server is not None else None)
+        job = EngineJob(
+            config.model_dump(),
+            api_key,
+            run_id,
+            telemetry,
+            server.info() if server is not None else None,
+        )
         return run_live(job, server, close_when_done=not interactive)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id)
@@ -226,9 +268,17 @@ def _record_server_exit(run_dir: Path, server: ServerProcess) -> None:
 
 def _write_matrix(root: Path, outcomes: list[Outcome]) -> None:
     path = root / f"matrix-{new_run_id()}.json"
-    write_json_atomic(path, [{"label": o.label, "exit_code": o.exit_code,
-                              "run_dir": str(o.run_dir) if o.run_dir else None}
-                             for o in outcomes])
+    write_json_atomic(
+        path,
+        [
+            {
+                "label": o.label,
+                "exit_code": o.exit_code,
+                "run_dir": str(o.run_dir) if o.run_dir else None,
+            }
+            for o in outcomes
+        ],
+    )
     print(f"matrix: {path}", file=sys.stderr)
 
 
@@ -241,6 +291,8 @@ def _choose_model(requested: str | None, info: ServerInfo) -> str:
         hint = ""
         if info.kind == "ollama" or any(":" in m for m in info.models):
             hint = " (Ollama names models like 'qwen3:0.6b', not 'Qwen/Qwen3-0.6B')"
-        raise UsageError(f"model '{requested}' is not served at {info.url}; served: "
-                         f"{', '.join(info.models)}{hint}")
+        raise UsageError(
+            f"model '{requested}' is not served at {info.url}; served: "
+            f"{', '.join(info.models)}{hint}"
+        )
     return requested

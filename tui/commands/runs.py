@@ -26,6 +26,7 @@ def _ms(field: str, stat: str) -> Callable[[ProfileSummary], str]:
     def get(p: ProfileSummary) -> str:
         dist = getattr(p, field)
         return "-" if dist is None else f"{getattr(dist, stat) * 1000:,.1f}"
+
     return get
 
 
@@ -50,9 +51,17 @@ METRIC_COLUMNS: list[Column] = [
 ]
 
 
-def runs_command(root: Path, *, show_metrics: bool, show_parameters: bool, as_json: bool,
-                 model: str | None, server: str | None, profile: str | None,
-                 console: Console | None = None) -> int:
+def runs_command(
+    root: Path,
+    *,
+    show_metrics: bool,
+    show_parameters: bool,
+    as_json: bool,
+    model: str | None,
+    server: str | None,
+    profile: str | None,
+    console: Console | None = None,
+) -> int:
     """List the runs under ``root``; filters are case-insensitive substrings."""
     try:
         runs = [load_run(path) for path in discover_runs(root)]
@@ -60,9 +69,10 @@ def runs_command(root: Path, *, show_metrics: bool, show_parameters: bool, as_js
         raise UsageError(str(exc)) from None
     runs.sort(key=lambda r: r.started_unix_s or 0.0, reverse=True)
     for label, wanted, values in (
-            ("model", model, lambda r: [r.model or ""]),
-            ("server", server, lambda r: [r.server_kind or ""]),
-            ("profile", profile, lambda r: [p.profile for p in r.profiles])):
+        ("model", model, lambda r: [r.model or ""]),
+        ("server", server, lambda r: [r.server_kind or ""]),
+        ("profile", profile, lambda r: [p.profile for p in r.profiles]),
+    ):
         if wanted is not None:
             runs = _filter(runs, label, wanted, values)
     if as_json:
@@ -81,29 +91,35 @@ def runs_command(root: Path, *, show_metrics: bool, show_parameters: bool, as_js
     return EXIT_OK
 
 
-def _filter(runs: list[RunInfo], label: str, wanted: str,
-            values: Callable[[RunInfo], list[str]]) -> list[RunInfo]:
+def _filter(
+    runs: list[RunInfo], label: str, wanted: str, values: Callable[[RunInfo], list[str]]
+) -> list[RunInfo]:
     kept = [r for r in runs if any(wanted.lower() in v.lower() for v in values(r))]
     if not kept and runs:
         present = sorted({v for r in runs for v in values(r) if v})
-        raise UsageError(f"no run has a {label} matching '{wanted}'; present: "
-                         f"{', '.join(present[:20]) or 'none'}")
+        raise UsageError(
+            f"no run has a {label} matching '{wanted}'; present: "
+            f"{', '.join(present[:20]) or 'none'}"
+        )
     return kept
 
 
-def runs_table(runs: list[RunInfo], show_metrics: bool, show_parameters: bool,
-               root: Path) -> Table:
+def runs_table(runs: list[RunInfo], show_metrics: bool, show_parameters: bool, root: Path) -> Table:
     """One row per profile; the run's own columns on its first row only."""
     columns = KEY_COLUMNS + (METRIC_COLUMNS if show_metrics else [])
-    table = Table(title=f"runs under {root}, newest first", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"runs under {root}, newest first", title_justify="left", box=box.SIMPLE_HEAD
+    )
     headers = ["run", "started", "status", "server", "model", "duration", "profile"]
     if show_parameters:
         headers += ["url", "suite", "endpoint", "in tok", "max out", "SLO"]
     for header in headers + [name for name, _ in columns]:
         numeric = header in ("duration",) or header in dict(columns) and header != "load"
-        table.add_column(header, justify="right" if numeric else "left",
-                         no_wrap=header in ("run", "started", "profile"))
+        table.add_column(
+            header,
+            justify="right" if numeric else "left",
+            no_wrap=header in ("run", "started", "profile"),
+        )
     for run in runs:
         for index, p in enumerate(run.profiles or [None]):
             head = _run_cells(run) if index == 0 else [""] * 6
@@ -114,22 +130,36 @@ def runs_table(runs: list[RunInfo], show_metrics: bool, show_parameters: bool,
 
 
 def _run_cells(run: RunInfo) -> list[str]:
-    started = (time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_unix_s))
-               if run.started_unix_s else "-")
+    started = (
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_unix_s))
+        if run.started_unix_s
+        else "-"
+    )
     style = {"completed": "green", "incomplete": "yellow"}.get(run.status, "red")
     duration = "-" if run.duration_s is None else f"{run.duration_s:,.1f} s"
-    return [run.run_id, started, f"[{style}]{run.status}[/]", run.server_kind or "-",
-            run.model or "-", duration]
+    return [
+        run.run_id,
+        started,
+        f"[{style}]{run.status}[/]",
+        run.server_kind or "-",
+        run.model or "-",
+        duration,
+    ]
 
 
 def _parameter_cells(run: RunInfo, p: ProfileSummary | None, index: int) -> list[str]:
     definition: dict[str, Any] = (run.definition(p.profile) or {}) if p else {}
-    slo = ", ".join(f"{n} {v * 1000:g} ms" for n, v in (("TTFT", run.slo.ttft_s),
-                                                        ("TPOT", run.slo.tpot_s)) if v)
+    slo = ", ".join(
+        f"{n} {v * 1000:g} ms" for n, v in (("TTFT", run.slo.ttft_s), ("TPOT", run.slo.tpot_s)) if v
+    )
     run_cells = [run.url or "-", ", ".join(run.suites) or "-"] if index == 0 else ["", ""]
-    return [*run_cells, str(definition.get("endpoint", "-")),
-            _length(definition.get("input_tokens") or definition.get("prompt_rep")),
-            _length(definition.get("max_tokens")), slo or "-"]
+    return [
+        *run_cells,
+        str(definition.get("endpoint", "-")),
+        _length(definition.get("input_tokens") or definition.get("prompt_rep")),
+        _length(definition.get("max_tokens")),
+        slo or "-",
+    ]
 
 
 def _length(value: Any) -> str:

@@ -30,8 +30,13 @@ PLAIN_PROGRESS_EVERY_S = 5.0
 LOG_WIDTH = 140
 LAG_WARN_MS = 10.0
 """Event-loop lag p99 above which the console warns that timings may be inflated."""
-LATENCY_ROWS = (("TTFT", "ttft_s"), ("TTFC", "ttfc_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"),
-                ("E2E", "e2e_s"))
+LATENCY_ROWS = (
+    ("TTFT", "ttft_s"),
+    ("TTFC", "ttfc_s"),
+    ("TPOT", "tpot_s"),
+    ("ITL", "itl_s"),
+    ("E2E", "e2e_s"),
+)
 
 
 class ConsoleReporter:
@@ -55,19 +60,27 @@ class ConsoleReporter:
                 self._last_plain = time.monotonic()
                 self.console.print(self._progress_text(event))
         elif isinstance(event, RunStarted):
-            self.console.print(f"[bold]llmtop[/] run {event.run_id} -> {event.url} "
-                               f"({event.server_kind}), model [bold]{event.model}[/]")
+            self.console.print(
+                f"[bold]llmtop[/] run {event.run_id} -> {event.url} "
+                f"({event.server_kind}), model [bold]{event.model}[/]"
+            )
             self.console.print(f"results: {event.results_dir}")
         elif isinstance(event, ProfileStarted):
             p = event.profile
-            self._profile_label = (f"[{event.index + 1}/{event.total}] {p.name} ({p.load_label}, "
-                                   f"in {p.input_label} / out {p.max_tokens.describe()}"
-                                   f" tok, {p.stop_label})")
+            self._profile_label = (
+                f"[{event.index + 1}/{event.total}] {p.name} ({p.load_label}, "
+                f"in {p.input_label} / out {p.max_tokens.describe()}"
+                f" tok, {p.stop_label})"
+            )
             self._snapshot = None
             self.console.print(self._profile_label)
             if self.console.is_terminal:
-                self._live = Live(console=self.console, get_renderable=self._render,
-                                  refresh_per_second=4, transient=True)
+                self._live = Live(
+                    console=self.console,
+                    get_renderable=self._render,
+                    refresh_per_second=4,
+                    transient=True,
+                )
                 self._live.start()
         elif isinstance(event, ProfileFinished):
             self._stop_live()
@@ -92,8 +105,12 @@ class ConsoleReporter:
         if s is None:
             return Text("starting...")
         total = s.planned_total
-        bar = ProgressBar(total=float(total or 1), width=30, pulse=total is None,
-                          completed=float(s.finished_total if total else 0))
+        bar = ProgressBar(
+            total=float(total or 1),
+            width=30,
+            pulse=total is None,
+            completed=float(s.finished_total if total else 0),
+        )
         grid = Table.grid(padding=(0, 1))
         grid.add_row(bar, self._progress_text(s))
         return grid
@@ -106,7 +123,8 @@ class ConsoleReporter:
             f"{phase}{s.finished_total}{planned} done  {s.in_flight} in flight  "
             f"{s.failed_total} failed  {s.output_tokens_per_s:,.0f} out tok/s  "
             f"{s.requests_per_s:.1f} req/s  TTFT p50 {_ms(s.ttft_p50_s)}  "
-            f"TPOT p50 {_ms(s.tpot_p50_s)}  {s.elapsed_s:.0f} s")
+            f"TPOT p50 {_ms(s.tpot_p50_s)}  {s.elapsed_s:.0f} s"
+        )
 
 
 def _ms(seconds: float | None) -> str:
@@ -124,7 +142,8 @@ def profile_table(summary: ProfileSummary) -> Group:
         f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | out "
         f"{s.output_tokens_per_s:,.1f} tok/s | total {s.total_tokens_per_s:,.1f} tok/s\n"
         f"goodput {s.goodput_rps:.2f} req/s ({s.good_requests} of {s.successes} within SLO: "
-        f"{_slo_label(s)})" + _length_error_label(s))
+        f"{_slo_label(s)})" + _length_error_label(s)
+    )
     table.add_column("ms")
     for column in ("mean", "p50", "p90", "p95", "p99", "max"):
         table.add_column(column, justify="right")
@@ -133,8 +152,13 @@ def profile_table(summary: ProfileSummary) -> Group:
         if dist is None:
             table.add_row(label, *["-"] * 6)
             continue
-        table.add_row(label, *(f"{getattr(dist, c) * 1000:,.1f}"
-                               for c in ("mean", "p50", "p90", "p95", "p99", "max")))
+        table.add_row(
+            label,
+            *(
+                f"{getattr(dist, c) * 1000:,.1f}"
+                for c in ("mean", "p50", "p90", "p95", "p99", "max")
+            ),
+        )
     return Group(table, lines)
 
 
@@ -142,8 +166,10 @@ def _length_error_label(s: ProfileSummary) -> str:
     error = s.input_length_error_pct
     if error is None:
         return ""
-    return (f"\nprompt length vs requested: mean {error.mean:+.1f} %, p50 {error.p50:+.1f} %, "
-            f"max {error.max:+.1f} % (server-counted tokens)")
+    return (
+        f"\nprompt length vs requested: mean {error.mean:+.1f} %, p50 {error.p50:+.1f} %, "
+        f"max {error.max:+.1f} % (server-counted tokens)"
+    )
 
 
 def _slo_label(s: ProfileSummary) -> str:
@@ -157,36 +183,69 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     """The closing block: one line per profile, client health, notices, status."""
     if len(summary.profiles) > 1:
         table = Table(title="all profiles", title_justify="left")
-        for column in ("profile", "load", "ok/total", "req/s", "out tok/s", "TTFT p50",
-                       "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50"):
+        for column in (
+            "profile",
+            "load",
+            "ok/total",
+            "req/s",
+            "out tok/s",
+            "TTFT p50",
+            "TTFT p99",
+            "TPOT p50",
+            "TPOT p99",
+            "E2E p50",
+        ):
             table.add_column(column, justify="left" if column in ("profile", "load") else "right")
         for p in summary.profiles:
-            latencies = (_dist_ms(getattr(p, f), q) for f, q in (
-                ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"), ("tpot_s", "p99"),
-                ("e2e_s", "p50")))
-            table.add_row(p.profile, p.load, f"{p.successes}/{p.requests}",
-                          f"{p.requests_per_s:.2f}", f"{p.output_tokens_per_s:,.1f}", *latencies)
+            latencies = (
+                _dist_ms(getattr(p, f), q)
+                for f, q in (
+                    ("ttft_s", "p50"),
+                    ("ttft_s", "p99"),
+                    ("tpot_s", "p50"),
+                    ("tpot_s", "p99"),
+                    ("e2e_s", "p50"),
+                )
+            )
+            table.add_row(
+                p.profile,
+                p.load,
+                f"{p.successes}/{p.requests}",
+                f"{p.requests_per_s:.2f}",
+                f"{p.output_tokens_per_s:,.1f}",
+                *latencies,
+            )
         console.print(table)
     c = summary.client
     if c.loop_lag_p99_ms is not None:
-        console.print(f"client: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
-                      f"{c.loop_lag_p99_ms:.2f} ms, max {c.loop_lag_max_ms:.1f} ms")
+        console.print(
+            f"client: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
+            f"{c.loop_lag_p99_ms:.2f} ms, max {c.loop_lag_max_ms:.1f} ms"
+        )
         if c.loop_lag_p99_ms > LAG_WARN_MS:
-            console.print(f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
-                          f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
-                          "streams per llmtop process or a less loaded machine.")
+            console.print(
+                f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
+                f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
+                "streams per llmtop process or a less loaded machine."
+            )
     if len(summary.profiles) != 1:
         for line in telemetry_lines(summary.telemetry):
             console.print(line)
     server = summary.server or {}
     if server.get("log_tail"):
-        console.print(f"[red]server exited with code {server.get('exit_code')}[/]; log tail:\n"
-                      f"{server['log_tail']}", markup=True, highlight=False)
+        console.print(
+            f"[red]server exited with code {server.get('exit_code')}[/]; log tail:\n"
+            f"{server['log_tail']}",
+            markup=True,
+            highlight=False,
+        )
     for notice in summary.notices:
         console.print(f"[yellow]note:[/] {notice}")
     style = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
-    console.print(f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"
-                  + (f": {summary.error}" if summary.error else ""))
+    console.print(
+        f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"
+        + (f": {summary.error}" if summary.error else "")
+    )
 
 
 def _dist_ms(dist: Distribution | None, q: str) -> str:
@@ -254,31 +313,44 @@ def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
             f" % (peak {_num(gpu['utilization_pct_peak'])} %), memory peak "
             f"{_num(gpu['memory_used_mib_peak'])}/{_num(gpu['memory_total_mib'])} MiB, power "
             f"mean {_num(gpu['power_w_mean'])} W (peak {_num(gpu['power_w_peak'])} W), energy "
-            f"{_num(gpu['energy_j'])} J")
+            f"{_num(gpu['energy_j'])} J"
+        )
     if telemetry.get("joules_per_output_token") is not None:
-        lines.append(f"energy per output token {telemetry['joules_per_output_token']:.3f} J, "
-                     f"{_num(telemetry.get('output_tokens_per_s_per_w'), 2)} output tok/s per W")
+        lines.append(
+            f"energy per output token {telemetry['joules_per_output_token']:.3f} J, "
+            f"{_num(telemetry.get('output_tokens_per_s_per_w'), 2)} output tok/s per W"
+        )
     host = telemetry.get("host") or {}
     if host.get("client_cpu_pct_peak") is not None:
-        lines.append(f"llmtop CPU peak {_num(host['client_cpu_pct_peak'])} % of a core; host "
-                     f"CPU mean {_num(host.get('system_cpu_pct_mean'))} %, RAM peak "
-                     f"{_num(host.get('ram_used_mib_peak'))} MiB")
+        lines.append(
+            f"llmtop CPU peak {_num(host['client_cpu_pct_peak'])} % of a core; host "
+            f"CPU mean {_num(host.get('system_cpu_pct_mean'))} %, RAM peak "
+            f"{_num(host.get('ram_used_mib_peak'))} MiB"
+        )
     if host.get("server_rss_mib_peak") is not None:
-        lines.append(f"server process: CPU mean {_num(host.get('server_cpu_pct_mean'))} % of a "
-                     f"core (peak {_num(host.get('server_cpu_pct_peak'))} %), RSS peak "
-                     f"{_num(host['server_rss_mib_peak'])} MiB")
+        lines.append(
+            f"server process: CPU mean {_num(host.get('server_cpu_pct_mean'))} % of a "
+            f"core (peak {_num(host.get('server_cpu_pct_peak'))} %), RSS peak "
+            f"{_num(host['server_rss_mib_peak'])} MiB"
+        )
     if telemetry.get("server_vram_mib_peak") is not None:
-        lines.append(f"server models loaded: {', '.join(telemetry['server_loaded_models'])}; "
-                     f"their VRAM peak {telemetry['server_vram_mib_peak']:,.0f} MiB")
+        lines.append(
+            f"server models loaded: {', '.join(telemetry['server_loaded_models'])}; "
+            f"their VRAM peak {telemetry['server_vram_mib_peak']:,.0f} MiB"
+        )
     for name, pair in (telemetry.get("server_vs_client") or {}).items():
         if name == "output_tokens":
-            lines.append(f"output tokens: server counted {pair['server']:,.0f}, client "
-                         f"{pair['client']:,} (client - server "
-                         f"{pair['client_minus_server']:+,.0f})")
+            lines.append(
+                f"output tokens: server counted {pair['server']:,.0f}, client "
+                f"{pair['client']:,} (client - server "
+                f"{pair['client_minus_server']:+,.0f})"
+            )
             continue
-        lines.append(f"{name.replace('_s', '')}: server {pair['server'] * 1000:,.1f} ms, client "
-                     f"{pair['client'] * 1000:,.1f} ms (client - server "
-                     f"{pair['client_minus_server'] * 1000:+,.1f} ms)")
+        lines.append(
+            f"{name.replace('_s', '')}: server {pair['server'] * 1000:,.1f} ms, client "
+            f"{pair['client'] * 1000:,.1f} ms (client - server "
+            f"{pair['client_minus_server'] * 1000:+,.1f} ms)"
+        )
     return lines
 
 

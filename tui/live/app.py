@@ -53,8 +53,15 @@ QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
 WIDE_COLUMNS = 140
 """From this width the side column gets more room (app.tcss, ``Screen.-wide``)."""
-LIVE_ACTIONS = ("next_profile", "toggle_pause", "add_profile", "remove_entry", "rerun",
-                "stop_run", "switch")
+LIVE_ACTIONS = (
+    "next_profile",
+    "toggle_pause",
+    "add_profile",
+    "remove_entry",
+    "rerun",
+    "stop_run",
+    "switch",
+)
 """Actions that change a run: hidden in a replay."""
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 
@@ -83,8 +90,15 @@ class LlmtopApp(App[int]):
     SCRUB_STEPS = 40
     """A replay's ``[``/``]`` move the cursor by 1/SCRUB_STEPS of the run."""
 
-    def __init__(self, state: LiveState, controls: Controls, *, title: str = "llmtop",
-                 timeline: Timeline | None = None, close_when_done: bool = False) -> None:
+    def __init__(
+        self,
+        state: LiveState,
+        controls: Controls,
+        *,
+        title: str = "llmtop",
+        timeline: Timeline | None = None,
+        close_when_done: bool = False,
+    ) -> None:
         super().__init__()
         self.close_when_done = close_when_done
         """Close the screen by itself once the run has ended (a matrix's configuration)."""
@@ -133,9 +147,19 @@ class LlmtopApp(App[int]):
         self.query_one("#tabs").query_one(Tabs).can_focus = False
         # Held, not queried per tick: a tick can come while a modal screen is on top, or
         # while the app is shutting down and the main screen's widgets are gone.
-        self._panes = tuple(self.query_one(pane) for pane in (
-            HeaderBar, LatencyPane, ThroughputPane, GpuPane, ServerPane, QueueTable,
-            RequestList, LatencyTable))
+        self._panes = tuple(
+            self.query_one(pane)
+            for pane in (
+                HeaderBar,
+                LatencyPane,
+                ThroughputPane,
+                GpuPane,
+                ServerPane,
+                QueueTable,
+                RequestList,
+                LatencyTable,
+            )
+        )
         self._log = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
         self._requests = self.query_one(RequestList)
@@ -181,11 +205,10 @@ class LlmtopApp(App[int]):
     def _announce(self, view: LiveView) -> None:
         """Notices and the run's end as notifications, and into the Notices tab."""
         new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
-        for level, message in view.notices[len(view.notices) - new:]:
+        for level, message in view.notices[len(view.notices) - new :]:
             self._log.write_line(f"[{level}] {message}")
             if not message.endswith(NO_GPU):  # the GPU pane says that one
-                self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"),
-                            timeout=8)
+                self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"), timeout=8)
         self._notices_seen = view.notices_total
         if view.summary is not None and self._last_status != view.status:
             summary = view.summary
@@ -210,8 +233,7 @@ class LlmtopApp(App[int]):
     def idle(self) -> bool:
         """The run is waiting for scenarios: nothing runs and nothing is queued."""
         busy = (EntryStatus.RUNNING, EntryStatus.QUEUED)
-        return self.view.status != "starting" and not any(
-            e.status in busy for e in self.view.queue)
+        return self.view.status != "starting" and not any(e.status in busy for e in self.view.queue)
 
     def _selected(self) -> int | None:
         return self._queue_table.selected_entry()
@@ -219,8 +241,12 @@ class LlmtopApp(App[int]):
     def _live_only(self) -> bool:
         if self.run_active:
             return True
-        self.notify("nothing to control: this run has ended" if not self.controls.read_only
-                    else "replay: a finished run cannot be changed", severity="warning")
+        self.notify(
+            "nothing to control: this run has ended"
+            if not self.controls.read_only
+            else "replay: a finished run cannot be changed",
+            severity="warning",
+        )
         return False
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -281,8 +307,9 @@ class LlmtopApp(App[int]):
         except RunFolderError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.push_screen(RunPicker(runs, current),
-                         lambda other: other and self.compare_runs(other, current))
+        self.push_screen(
+            RunPicker(runs, current), lambda other: other and self.compare_runs(other, current)
+        )
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def compare_runs(self, baseline: Path, candidate: Path) -> None:
@@ -297,8 +324,11 @@ class LlmtopApp(App[int]):
         """Every worker's failure becomes a notification, never a crash."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            self.notify(f"{event.worker.name} failed: {type(error).__name__}: {error}",
-                        severity="error", timeout=15)
+            self.notify(
+                f"{event.worker.name} failed: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=15,
+            )
 
     def action_next_tab(self) -> None:
         """Requests -> Latency table -> Notices -> Requests."""
@@ -317,9 +347,13 @@ class LlmtopApp(App[int]):
             self._quitting = True
             self.controls.end_run()
             return
-        self.push_screen(ConfirmScreen("A run is going. Stop it and quit? In-flight requests "
-                                       "are recorded as cancelled; results are kept."),
-                         self._confirmed_quit)
+        self.push_screen(
+            ConfirmScreen(
+                "A run is going. Stop it and quit? In-flight requests "
+                "are recorded as cancelled; results are kept."
+            ),
+            self._confirmed_quit,
+        )
 
     def _confirmed_quit(self, yes: bool | None) -> None:
         if yes:
@@ -364,25 +398,40 @@ class LlmtopApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
-            ("Switch to the selected scenario", "stop the current one; run this now",
-             self.action_switch),
-            ("Next scenario", "stop the current scenario; the next queued one starts",
-             self.action_next_profile),
+            (
+                "Switch to the selected scenario",
+                "stop the current one; run this now",
+                self.action_switch,
+            ),
+            (
+                "Next scenario",
+                "stop the current scenario; the next queued one starts",
+                self.action_next_profile,
+            ),
             ("Pause / resume sending", "in-flight requests go on", self.action_toggle_pause),
             ("Add a scenario", "a built-in profile or a TOML file", self.action_add_profile),
             ("Remove the selected scenario", "queued ones only", self.action_remove_entry),
             ("Re-run the selected scenario", "queued next", self.action_rerun),
-            ("Stop the run", "in-flight requests finish; summary written",
-             self.action_stop_run),
-            ("Compare with another run", "bootstrap intervals per profile and figure",
-             self.action_compare),
+            ("Stop the run", "in-flight requests finish; summary written", self.action_stop_run),
+            (
+                "Compare with another run",
+                "bootstrap intervals per profile and figure",
+                self.action_compare,
+            ),
             ("Keys and definitions", "the help screen", self.action_help),
         ):
             yield SystemCommand(title, help_text, action)
 
 
-def make_app(state: LiveState, controls: Controls, *, title: str = "llmtop",
-             timeline: Timeline | None = None, close_when_done: bool = False) -> LlmtopApp:
+def make_app(
+    state: LiveState,
+    controls: Controls,
+    *,
+    title: str = "llmtop",
+    timeline: Timeline | None = None,
+    close_when_done: bool = False,
+) -> LlmtopApp:
     """Build the app with its state and controls injected (used by run, replay and tests)."""
-    return LlmtopApp(state, controls, title=title, timeline=timeline,
-                     close_when_done=close_when_done)
+    return LlmtopApp(
+        state, controls, title=title, timeline=timeline, close_when_done=close_when_done
+    )

@@ -47,11 +47,28 @@ from engine.telemetry.sampler import SAMPLES_FILE
 from engine.workload.profile import Profile
 from tui.live.state import LiveState
 
-FORWARDED = (RunStarted, ProfileStarted, ProfileFinished, RunFinished, NoticeRaised,
-             QueueChanged, SendingPaused, SnapshotTaken)
+FORWARDED = (
+    RunStarted,
+    ProfileStarted,
+    ProfileFinished,
+    RunFinished,
+    NoticeRaised,
+    QueueChanged,
+    SendingPaused,
+    SnapshotTaken,
+)
 """Events sent over the pipe; records and samples are read from the results folder."""
-CONTROLS = ("switch_to", "next_profile", "set_paused", "add_profile", "remove_entry", "rerun",
-            "end_run", "interrupt", "server_gone")
+CONTROLS = (
+    "switch_to",
+    "next_profile",
+    "set_paused",
+    "add_profile",
+    "remove_entry",
+    "rerun",
+    "end_run",
+    "interrupt",
+    "server_gone",
+)
 """Engine methods the screen may call."""
 POLL_S = 0.1
 """How often the screen's reader looks at the results files when no event arrives."""
@@ -158,11 +175,14 @@ class EngineProcess:
         ctx = multiprocessing.get_context("spawn")
         self._events, child_events = ctx.Pipe(duplex=False)
         child_controls, self._controls = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=engine_main, name="llmtop-engine",
-                                    args=(job, child_events, child_controls))
+        self._process = ctx.Process(
+            target=engine_main, name="llmtop-engine", args=(job, child_events, child_controls)
+        )
         self._child_ends = (child_events, child_controls)
-        self._tails = {REQUESTS_FILE: _Tail(job.run_dir / REQUESTS_FILE),
-                       SAMPLES_FILE: _Tail(job.run_dir / SAMPLES_FILE)}
+        self._tails = {
+            REQUESTS_FILE: _Tail(job.run_dir / REQUESTS_FILE),
+            SAMPLES_FILE: _Tail(job.run_dir / SAMPLES_FILE),
+        }
         self._reader = threading.Thread(target=self._read, name="llmtop-events", daemon=True)
 
     def start(self) -> None:
@@ -202,8 +222,10 @@ class EngineProcess:
         self._tail()
         self._process.join(10)
         if self.summary is None:
-            self.error = f"the engine process ended (exit code {self._process.exitcode}) " \
-                         "without a summary; the records it wrote are in the results folder"
+            self.error = (
+                f"the engine process ended (exit code {self._process.exitcode}) "
+                "without a summary; the records it wrote are in the results folder"
+            )
             self.state.apply(NoticeRaised("error", self.error))
 
     def _apply(self, event: Any) -> None:

@@ -16,9 +16,15 @@ from tui.live.state import LiveView
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 """Eighth-height blocks: a sparkline column of height h has 8*h levels."""
-STATUS_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "cyan",
-                "completed": "green", "interrupted": "yellow", "failed": "bold red",
-                "incomplete": "bold yellow"}
+STATUS_STYLE = {
+    "running": "bold green",
+    "paused": "bold yellow",
+    "starting": "cyan",
+    "completed": "green",
+    "interrupted": "yellow",
+    "failed": "bold red",
+    "incomplete": "bold yellow",
+}
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -48,8 +54,9 @@ def fmt_elapsed(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def sparkline(values: Sequence[float | None], width: int, height: int = 1,
-              styles: Sequence[str] | None = None) -> list[Text]:
+def sparkline(
+    values: Sequence[float | None], width: int, height: int = 1, styles: Sequence[str] | None = None
+) -> list[Text]:
     """The last ``width`` values as ``height`` rows of block characters, scaled 0..max.
 
     ``styles`` gives each value its own style (an SLO breach in red); ``None`` values are gaps.
@@ -67,24 +74,27 @@ def sparkline(values: Sequence[float | None], width: int, height: int = 1,
     return rows
 
 
-def bar(fraction: float | None, width: int, style: str = "green", *,
-        warn: bool = True) -> Text:
+def bar(fraction: float | None, width: int, style: str = "green", *, warn: bool = True) -> Text:
     """A horizontal gauge ``█████░░░``; an unknown value is a dotted bar. With ``warn`` a
     gauge turns yellow from 70 % and red from 90 % (a progress bar does not)."""
     width = max(1, width)
     if fraction is None:
         return Text("·" * width, "dim")
     filled = round(max(0.0, min(1.0, fraction)) * width)
-    colour = style if not warn else "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 \
-        else style
+    colour = (
+        style if not warn else "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 else style
+    )
     return Text("█" * filled, colour) + Text("░" * (width - filled), "grey37")
 
 
 def header(view: LiveView) -> Text:
     """One line: status, server, model, elapsed, results folder."""
     status = view.status
-    line = Text.assemble((f" {status.upper()} ", f"reverse {STATUS_STYLE.get(status, '')}"),
-                         " ", (view.url or "no server yet", "bold"))
+    line = Text.assemble(
+        (f" {status.upper()} ", f"reverse {STATUS_STYLE.get(status, '')}"),
+        " ",
+        (view.url or "no server yet", "bold"),
+    )
     if view.server_kind:
         line.append(f" ({view.server_kind})", "cyan")
     line.append(f"  model {view.model or '-'}  ")
@@ -103,19 +113,22 @@ def latency_lines(view: LiveView, width: int, height: int) -> list[Text]:
     # Percentiles of the latest scenario only: mixing a c=1 and a c=32 step says nothing.
     latest = view.spark[-1].profile if view.spark else ""
     lines: list[Text] = []
-    for label, values in (("TTFT", [p.ttft_s for p in view.spark]),
-                          ("TPOT", [p.tpot_s for p in view.spark])):
+    for label, values in (
+        ("TTFT", [p.ttft_s for p in view.spark]),
+        ("TPOT", [p.tpot_s for p in view.spark]),
+    ):
         present = [v for v, p in zip(values, view.spark) if v is not None and p.profile == latest]
         ordered = sorted(present)
-        p50, p99 = ((percentile(ordered, 50), percentile(ordered, 99)) if ordered
-                    else (None, None))
-        stats = Text.assemble(" p50 ", (f"{fmt_s(p50):>8}", "bold"),
-                              " p99 ", (f"{fmt_s(p99):>8}", "bold"))
+        p50, p99 = (percentile(ordered, 50), percentile(ordered, 99)) if ordered else (None, None)
+        stats = Text.assemble(
+            " p50 ", (f"{fmt_s(p50):>8}", "bold"), " p99 ", (f"{fmt_s(p99):>8}", "bold")
+        )
         for row, spark in enumerate(sparkline(values, spark_w, rows_each, styles)):
-            lines.append(_pad_left(Text(label + " " if row == rows_each - 1 else "", "bold"),
-                                   label_w)
-                         + _pad_left(spark, spark_w)
-                         + (stats if row == rows_each - 1 else Text("")))
+            lines.append(
+                _pad_left(Text(label + " " if row == rows_each - 1 else "", "bold"), label_w)
+                + _pad_left(spark, spark_w)
+                + (stats if row == rows_each - 1 else Text(""))
+            )
     lines.append(_slo_line(view))
     return lines
 
@@ -142,26 +155,36 @@ def throughput_lines(view: LiveView, width: int, height: int) -> list[Text]:
     budget = max(1, height - 2)
     series = [("out", [s.output_tokens_per_s for s in view.history], budget)]
     if budget >= 3:  # room for input tokens and requests too, a row each
-        series = [("out", series[0][1], budget - 2),
-                  ("in", [s.input_tokens_per_s for s in view.history], 1),
-                  ("req", [s.requests_per_s for s in view.history], 1)]
+        series = [
+            ("out", series[0][1], budget - 2),
+            ("in", [s.input_tokens_per_s for s in view.history], 1),
+            ("req", [s.requests_per_s for s in view.history], 1),
+        ]
     lines: list[Text] = []
     for label, values, rows in series:
         sparks = sparkline(values, width - 5, rows, None)
-        lines += [Text(f" {label:<4}" if row == rows - 1 else "     ", "bold") + spark
-                  for row, spark in enumerate(sparks)]
+        lines += [
+            Text(f" {label:<4}" if row == rows - 1 else "     ", "bold") + spark
+            for row, spark in enumerate(sparks)
+        ]
     rates = Text.assemble(
-        (f" {fmt_num(now.output_tokens_per_s if now else None)}", "bold green"), " out ",
-        (fmt_num(now.input_tokens_per_s if now else None), "bold"), " in tok/s  ",
-        (fmt_num(now.requests_per_s if now else None), "bold"), " req/s  ",
-        (str(now.in_flight) if now else "-", "bold"), " in flight")
+        (f" {fmt_num(now.output_tokens_per_s if now else None)}", "bold green"),
+        " out ",
+        (fmt_num(now.input_tokens_per_s if now else None), "bold"),
+        " in tok/s  ",
+        (fmt_num(now.requests_per_s if now else None), "bold"),
+        " req/s  ",
+        (str(now.in_flight) if now else "-", "bold"),
+        " in flight",
+    )
     t = view.totals
     failed = t.get("failed", 0)
     totals = Text.assemble(
         f" run: {t.get('requests', 0)} requests  ",
         (f"{failed} failed", "bold red" if failed else "green"),
         f"  {fmt_num(t.get('input_tokens', 0))} in / {fmt_num(t.get('output_tokens', 0))} "
-        "out tokens")
+        "out tokens",
+    )
     return [*lines, rates, totals]
 
 
@@ -176,17 +199,30 @@ def gpu_lines(view: LiveView, width: int) -> list[Text]:
         i = int(gpu.get("index", 0))
         lines.append(Text(f" GPU{i} {gpu.get('name', '')}"[: width - 1], "bold"))
         util = gpu.get("utilization_pct")
-        lines.append(_gauge("util", bar(_frac(util, 100), gauge_w),
-                            "-" if util is None else f"{util:.0f} %"))
+        lines.append(
+            _gauge("util", bar(_frac(util, 100), gauge_w), "-" if util is None else f"{util:.0f} %")
+        )
         used, total = gpu.get("memory_used_mib"), gpu.get("memory_total_mib")
-        lines.append(_gauge("VRAM", bar(_frac(used, total), gauge_w, "magenta"),
-                            f"{_gib(used)}/{_gib(total)} GiB"))
+        lines.append(
+            _gauge(
+                "VRAM",
+                bar(_frac(used, total), gauge_w, "magenta"),
+                f"{_gib(used)}/{_gib(total)} GiB",
+            )
+        )
         power, limit = gpu.get("power_w"), gpu.get("power_limit_w")
-        lines.append(_gauge("power", bar(_frac(power, limit), gauge_w, "yellow"),
-                            f"{_n(power)}/{_n(limit)} W"))
+        lines.append(
+            _gauge(
+                "power", bar(_frac(power, limit), gauge_w, "yellow"), f"{_n(power)}/{_n(limit)} W"
+            )
+        )
         energy = view.gpu_energy_j.get(i)
-        lines.append(Text(f"  {_n(gpu.get('temperature_c'))} C   energy "
-                          f"{fmt_num(energy, 'J') if energy is not None else '-'}"))
+        lines.append(
+            Text(
+                f"  {_n(gpu.get('temperature_c'))} C   energy "
+                f"{fmt_num(energy, 'J') if energy is not None else '-'}"
+            )
+        )
     return lines
 
 
@@ -194,10 +230,16 @@ def server_lines(view: LiveView) -> list[Text]:
     """The server's own counters: running and waiting requests, KV-cache use."""
     m = view.server_metrics or {}
     kv = m.get("kv_cache_usage_pct")
-    return [Text.assemble(
-        " running ", (_n(m.get("running")), "bold"), "  waiting ",
-        (_n(m.get("waiting")), "bold red" if (m.get("waiting") or 0) > 0 else "bold"),
-        "  KV ", ("-" if kv is None else f"{kv:.0f} %", "bold"))]
+    return [
+        Text.assemble(
+            " running ",
+            (_n(m.get("running")), "bold"),
+            "  waiting ",
+            (_n(m.get("waiting")), "bold red" if (m.get("waiting") or 0) > 0 else "bold"),
+            "  KV ",
+            ("-" if kv is None else f"{kv:.0f} %", "bold"),
+        )
+    ]
 
 
 def _pad_left(text: Text, width: int) -> Text:

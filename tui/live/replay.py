@@ -84,8 +84,10 @@ class _Clock:
 def load_timeline(run_dir: Path) -> Timeline:
     """Read a run folder into a ``Timeline``; ``ReplayError`` names what is wrong."""
     if not run_dir.is_dir():
-        raise ReplayError(f"{run_dir} is not a folder; give a results folder such as "
-                          f"llmtop-results/20261121-081455-2a60")
+        raise ReplayError(
+            f"{run_dir} is not a folder; give a results folder such as "
+            f"llmtop-results/20261121-081455-2a60"
+        )
     if jsonl_file(run_dir, REQUESTS_FILE) is None:
         raise ReplayError(f"{run_dir} holds no {REQUESTS_FILE}: not an llmtop results folder")
     notes: list[str] = []
@@ -94,15 +96,26 @@ def load_timeline(run_dir: Path) -> Timeline:
     summary = _summary(read_json(run_dir / SUMMARY_FILE, []), notes)
     slo = Slo.model_validate(meta.get("slo") or {})
     profiles = _profiles(meta, records)
-    events: list[tuple[float, Any]] = [(0.0, RunStarted(
-        str(meta.get("run_id", run_dir.name)), str(run_dir), str(meta.get("url", "?")),
-        str(meta.get("model", "?")), str(meta.get("server_kind", "?")),
-        tuple(p.name for p in profiles)))]
+    events: list[tuple[float, Any]] = [
+        (
+            0.0,
+            RunStarted(
+                str(meta.get("run_id", run_dir.name)),
+                str(run_dir),
+                str(meta.get("url", "?")),
+                str(meta.get("model", "?")),
+                str(meta.get("server_kind", "?")),
+                tuple(p.name for p in profiles),
+            ),
+        )
+    ]
     events += _profile_events(profiles, records, summary)
     events += [(r.end_ns / 1e9, RequestFinished(r)) for r in records]
-    samples = [(d["t_ns"] / 1e9, TelemetrySampled(d.pop("kind"), d.pop("t_ns"), d))
-               for d in iter_samples(run_dir, notes)
-               if isinstance(d.get("kind"), str) and isinstance(d.get("t_ns"), int)]
+    samples = [
+        (d["t_ns"] / 1e9, TelemetrySampled(d.pop("kind"), d.pop("t_ns"), d))
+        for d in iter_samples(run_dir, notes)
+        if isinstance(d.get("kind"), str) and isinstance(d.get("t_ns"), int)
+    ]
     if not any(e.kind == "gpu" for _, e in samples):
         events.append((0.0, NoticeRaised("info", f"the run recorded no GPU samples: {NO_GPU}")))
     events += samples + _throughput(records)
@@ -141,8 +154,9 @@ def _profiles(meta: dict[str, Any], records: list[RequestRecord]) -> list[Profil
     return profiles
 
 
-def _profile_events(profiles: list[Profile], records: list[RequestRecord],
-                    summary: RunSummary | None) -> list[tuple[float, Any]]:
+def _profile_events(
+    profiles: list[Profile], records: list[RequestRecord], summary: RunSummary | None
+) -> list[tuple[float, Any]]:
     """Start, end and queue changes of each profile, placed at its first and last request."""
     spans: dict[str, tuple[float, float]] = {}
     for r in records:
@@ -158,8 +172,10 @@ def _profile_events(profiles: list[Profile], records: list[RequestRecord],
         start, end = spans[profile.name]
         queue.move_next(ids[profile.name])
         queue.start_next()
-        events += [(start, ProfileStarted(profile, index, len(profiles))),
-                   (start, QueueChanged(queue.entries))]
+        events += [
+            (start, ProfileStarted(profile, index, len(profiles))),
+            (start, QueueChanged(queue.entries)),
+        ]
         final: ProfileSummary | None = finals.get(profile.name)
         if final is not None:
             queue.finish(ids[profile.name], final.status, final.requests, final.failures)
@@ -193,11 +209,28 @@ def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
         in_flight = int(curve.in_flight[at]) if at >= 0 else 0
         name = measured[max(0, i - 1)].profile
         ok = [r for r in ended_in_bin if r.ok]
-        snapshots.append((t, SnapshotTaken(
-            name, int(t * 1e9), t, curve.bin_s, in_flight, finished.get(name, 0),
-            finished.get(name, 0), failed.get(name, 0), None, float(out_per_s),
-            sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s, len(ok) / curve.bin_s,
-            None, None, False)))
+        snapshots.append(
+            (
+                t,
+                SnapshotTaken(
+                    name,
+                    int(t * 1e9),
+                    t,
+                    curve.bin_s,
+                    in_flight,
+                    finished.get(name, 0),
+                    finished.get(name, 0),
+                    failed.get(name, 0),
+                    None,
+                    float(out_per_s),
+                    sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s,
+                    len(ok) / curve.bin_s,
+                    None,
+                    None,
+                    False,
+                ),
+            )
+        )
     return snapshots
 
 
@@ -207,8 +240,12 @@ def replay_command(run_dir: Path) -> int:
     from tui.live.controls import ReadOnly
 
     timeline = load_timeline(run_dir)
-    app = make_app(timeline.state_at(timeline.duration_s), ReadOnly(),
-                   title=f"replay {run_dir}", timeline=timeline)
+    app = make_app(
+        timeline.state_at(timeline.duration_s),
+        ReadOnly(),
+        title=f"replay {run_dir}",
+        timeline=timeline,
+    )
     for note in timeline.notes[:5]:
         app.notify(note, severity="warning", timeout=10)
     app.run()

@@ -41,20 +41,26 @@ class LiveRun:
         return self.engine.summary
 
 
-def start_live(job: EngineJob, server: ServerProcess | None = None, *,
-               close_when_done: bool = False) -> LiveRun:
+def start_live(
+    job: EngineJob, server: ServerProcess | None = None, *, close_when_done: bool = False
+) -> LiveRun:
     """Start the engine's process and build the screen that follows it; with
     ``close_when_done`` the screen closes by itself a few seconds after the run ends.
     """
     state = LiveState()
     state.set_slo(Slo.model_validate(job.config.get("slo") or {}))
     engine = EngineProcess(job, state)
-    app = make_app(state, engine, title=f"{job.config['url']} {job.config['model']}",
-                   close_when_done=close_when_done)
+    app = make_app(
+        state,
+        engine,
+        title=f"{job.config['url']} {job.config['model']}",
+        close_when_done=close_when_done,
+    )
     engine.start()
     if server is not None:
-        threading.Thread(target=_watch, args=(server, engine), name="llmtop-server-watch",
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch, args=(server, engine), name="llmtop-server-watch", daemon=True
+        ).start()
     return LiveRun(app, engine)
 
 
@@ -68,8 +74,9 @@ def _watch(server: ServerProcess, engine: EngineProcess) -> None:
             return
 
 
-def run_live(job: EngineJob, server: ServerProcess | None, *,
-             close_when_done: bool = False) -> RunSummary:
+def run_live(
+    job: EngineJob, server: ServerProcess | None, *, close_when_done: bool = False
+) -> RunSummary:
     """Show the run live until the person quits; the summary is printed after the screen."""
     live = start_live(job, server, close_when_done=close_when_done)
     try:

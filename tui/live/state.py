@@ -182,8 +182,12 @@ class LiveState:
     def _run_started(self, e: RunStarted) -> None:
         self._started = self._clock()
         self._status = "running"
-        self._info = {"url": e.url, "server_kind": e.server_kind, "model": e.model,
-                      "results_dir": e.results_dir}
+        self._info = {
+            "url": e.url,
+            "server_kind": e.server_kind,
+            "model": e.model,
+            "results_dir": e.results_dir,
+        }
 
     def _profile_started(self, e: ProfileStarted) -> None:
         self._current = None
@@ -206,8 +210,12 @@ class LiveState:
         live = self._live.get(record.profile)
         if live is None:
             return
-        values = {"ttft_s": record.ttft_s, "tpot_s": record.tpot_s, "e2e_s": record.e2e_s,
-                  "itl_s": record.itl.mean_s if record.itl else None}
+        values = {
+            "ttft_s": record.ttft_s,
+            "tpot_s": record.tpot_s,
+            "e2e_s": record.e2e_s,
+            "itl_s": record.itl.mean_s if record.itl else None,
+        }
         for name, value in values.items():
             if value is not None:
                 live[name].add(value)
@@ -256,19 +264,32 @@ class LiveState:
     def view(self) -> LiveView:
         """An immutable copy of what to paint now (percentiles computed outside the lock)."""
         with self._lock:
-            live = {name: {m: list(r.values) for m, r in metrics.items()}
-                    for name, metrics in self._live.items()}
+            live = {
+                name: {m: list(r.values) for m, r in metrics.items()}
+                for name, metrics in self._live.items()
+            }
             exact = dict(self._exact)
             view = LiveView(
-                **self._info, elapsed_s=self._elapsed_locked(),
-                status=self._status, queue=self._queue, current=self._current,
-                spark=tuple(self._spark), slo=self._slo, slo_breaks=self._slo_breaks,
-                recent=tuple(self._recent), history=tuple(self._history),
-                totals=dict(self._totals), gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
-                gpu_energy_j=self._energy_j(), gpu_notice=self._gpu_notice,
-                server_metrics=self._server, host=self._host,
-                notices=tuple(self._notices), notices_total=self._notices_total,
-                summary=self._summary)
+                **self._info,
+                elapsed_s=self._elapsed_locked(),
+                status=self._status,
+                queue=self._queue,
+                current=self._current,
+                spark=tuple(self._spark),
+                slo=self._slo,
+                slo_breaks=self._slo_breaks,
+                recent=tuple(self._recent),
+                history=tuple(self._history),
+                totals=dict(self._totals),
+                gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
+                gpu_energy_j=self._energy_j(),
+                gpu_notice=self._gpu_notice,
+                server_metrics=self._server,
+                host=self._host,
+                notices=tuple(self._notices),
+                notices_total=self._notices_total,
+                summary=self._summary,
+            )
         return replace(view, latency=_latency_rows(view.queue, exact, live))
 
     def elapsed_s(self) -> float:
@@ -283,14 +304,18 @@ class LiveState:
 
     def _energy_j(self) -> dict[int, float]:
         """Energy per GPU since its first sample, from NVML's counter (``engine.gpu``)."""
-        spent = {i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
-                 for i, g in self._gpus.items()}
+        spent = {
+            i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
+            for i, g in self._gpus.items()
+        }
         return {i: joules for i, joules in spent.items() if joules is not None}
 
 
-
-def _latency_rows(queue: tuple[QueueEntry, ...], exact: dict[str, ProfileSummary],
-                  live: dict[str, dict[str, list[float]]]) -> tuple[LatencyRow, ...]:
+def _latency_rows(
+    queue: tuple[QueueEntry, ...],
+    exact: dict[str, ProfileSummary],
+    live: dict[str, dict[str, list[float]]],
+) -> tuple[LatencyRow, ...]:
     """Per scenario in queue order: the engine's exact figures, else the live sample's."""
     rows = []
     for entry in queue:
@@ -298,15 +323,21 @@ def _latency_rows(queue: tuple[QueueEntry, ...], exact: dict[str, ProfileSummary
         if name in exact:
             rows.append(LatencyRow(name, {m: getattr(exact[name], m) for m in METRICS}, True))
         elif name in live:
-            rows.append(LatencyRow(name, {m: Distribution.of(v) for m, v in live[name].items()},
-                                   False))
+            rows.append(
+                LatencyRow(name, {m: Distribution.of(v) for m, v in live[name].items()}, False)
+            )
     return tuple(rows)
 
 
 _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
-    RunStarted: LiveState._run_started, ProfileStarted: LiveState._profile_started,
-    RequestFinished: LiveState._request_finished, SnapshotTaken: LiveState._snapshot,
-    TelemetrySampled: LiveState._telemetry, ProfileFinished: LiveState._profile_finished,
-    NoticeRaised: LiveState._notice, QueueChanged: LiveState._queue_changed,
-    SendingPaused: LiveState._paused, RunFinished: LiveState._run_finished,
+    RunStarted: LiveState._run_started,
+    ProfileStarted: LiveState._profile_started,
+    RequestFinished: LiveState._request_finished,
+    SnapshotTaken: LiveState._snapshot,
+    TelemetrySampled: LiveState._telemetry,
+    ProfileFinished: LiveState._profile_finished,
+    NoticeRaised: LiveState._notice,
+    QueueChanged: LiveState._queue_changed,
+    SendingPaused: LiveState._paused,
+    RunFinished: LiveState._run_finished,
 }

@@ -81,33 +81,48 @@ def default_output(runs: Sequence[RunInfo]) -> Path:
     first = Path(runs[0].path)
     if len(runs) == 1:
         return first / "report.html"
-    others = (f"-vs-{runs[1].run_id}" if len(runs) == 2 else f"-and-{len(runs) - 1}-more")
+    others = f"-vs-{runs[1].run_id}" if len(runs) == 2 else f"-and-{len(runs) - 1}-more"
     return first.parent / f"report-{runs[0].run_id}{others}.html"
 
 
 def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
     """The whole report as one HTML string."""
     labels = [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
-    data = [RunPlotData(label, run, latency_columns(Path(run.path), LATENCY_FIELDS, []),
-                        run_timeline(Path(run.path), []))
-            for label, run in zip(labels, runs)]
+    data = [
+        RunPlotData(
+            label,
+            run,
+            latency_columns(Path(run.path), LATENCY_FIELDS, []),
+            run_timeline(Path(run.path), []),
+        )
+        for label, run in zip(labels, runs)
+    ]
     knees = [(label, run, knee) for label, run in zip(labels, runs) for knee in run.knees]
-    parts = [f"<h1>llmtop report: {_e(', '.join(r.run_id for r in runs))}</h1>",
-             f"<p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
-             _runs_table(labels, runs), _profiles_table(labels, runs)]
+    parts = [
+        f"<h1>llmtop report: {_e(', '.join(r.run_id for r in runs))}</h1>",
+        f"<p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
+        _runs_table(labels, runs),
+        _profiles_table(labels, runs),
+    ]
     if knees:
         parts.append("<h2>Knee</h2>" + "".join(_knee(label, knee) for label, _run, knee in knees))
     if len(runs) > 1:
         parts.append(_comparison(compare_loaded(runs)))
-    parts += ["<h2>Latency distributions</h2>", latency_distributions(data),
-              "<h2>Over time</h2>", over_time(data)]
+    parts += [
+        "<h2>Latency distributions</h2>",
+        latency_distributions(data),
+        "<h2>Over time</h2>",
+        over_time(data),
+    ]
     if not any(d.timeline.gpus for d in data):
         parts.append("<p>No GPU samples in these runs (no NVIDIA driver, or sampling off).</p>")
     if knees:
         parts += ["<h2>Against load</h2>", against_load(knees)]
     notes += [f"{r.run_id}: {n}" for r in runs for n in r.notes]
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>llmtop report</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>llmtop report</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def _e(text: object) -> str:
@@ -115,22 +130,38 @@ def _e(text: object) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
-    head = "".join(f"<th class='{'l' if i < left else ''}'>{_e(h)}</th>"
-                   for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td class='{'l' if i < left else ''}'>{_e(c)}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    head = "".join(
+        f"<th class='{'l' if i < left else ''}'>{_e(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='{'l' if i < left else ''}'>{_e(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _knee(label: str, knee: Knee) -> str:
     """The statement, then every step's deciding numbers."""
-    rows = [(knee.label(s.load), s.profile, f"{s.output_tokens_per_s:,.1f}",
-             "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %", _ms_value(s.ttft_p99_s),
-             _ms_value(s.tpot_p99_s), s.failures, "; ".join(s.slo_misses) or "meets")
-            for s in knee.steps]
-    return (f"<pre>{_e(label)}: {_e(chr(10).join(knee.lines()))}</pre>" + _table(
-        ("load", "profile", "out tok/s", "gain", "TTFT p99 ms", "TPOT p99 ms", "failed",
-         "SLOs"), rows, left=2))
+    rows = [
+        (
+            knee.label(s.load),
+            s.profile,
+            f"{s.output_tokens_per_s:,.1f}",
+            "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %",
+            _ms_value(s.ttft_p99_s),
+            _ms_value(s.tpot_p99_s),
+            s.failures,
+            "; ".join(s.slo_misses) or "meets",
+        )
+        for s in knee.steps
+    ]
+    return f"<pre>{_e(label)}: {_e(chr(10).join(knee.lines()))}</pre>" + _table(
+        ("load", "profile", "out tok/s", "gain", "TTFT p99 ms", "TPOT p99 ms", "failed", "SLOs"),
+        rows,
+        left=2,
+    )
 
 
 def _ms_value(seconds: float | None) -> str:
@@ -138,30 +169,85 @@ def _ms_value(seconds: float | None) -> str:
 
 
 def _runs_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
-    rows = [(label, r.run_id, r.status, r.server_kind or "-", r.model or "-", r.url or "-",
-             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_unix_s or 0)),
-             "-" if r.duration_s is None else f"{r.duration_s:,.1f} s",
-             ", ".join(p.profile for p in r.profiles)) for label, r in zip(labels, runs)]
-    notes = "".join(f"<p class='warn'>{_e(label)} {_e(r.run_id)}: {_e(n)}</p>"
-                    for label, r in zip(labels, runs) for n in r.notes)
-    return "<h2>Runs</h2>" + _table(("", "run", "status", "server", "model", "url", "started",
-                                     "duration", "profiles"), rows, left=9) + notes
+    rows = [
+        (
+            label,
+            r.run_id,
+            r.status,
+            r.server_kind or "-",
+            r.model or "-",
+            r.url or "-",
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_unix_s or 0)),
+            "-" if r.duration_s is None else f"{r.duration_s:,.1f} s",
+            ", ".join(p.profile for p in r.profiles),
+        )
+        for label, r in zip(labels, runs)
+    ]
+    notes = "".join(
+        f"<p class='warn'>{_e(label)} {_e(r.run_id)}: {_e(n)}</p>"
+        for label, r in zip(labels, runs)
+        for n in r.notes
+    )
+    return (
+        "<h2>Runs</h2>"
+        + _table(
+            ("", "run", "status", "server", "model", "url", "started", "duration", "profiles"),
+            rows,
+            left=9,
+        )
+        + notes
+    )
 
 
 def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
     rows = []
     for label, run in zip(labels, runs):
         for p in run.profiles:
-            rows.append((label, p.profile, p.load, p.status, f"{p.successes}/{p.requests}",
-                         f"{p.requests_per_s:,.2f}", f"{p.output_tokens_per_s:,.1f}",
-                         *(_ms(getattr(p, f), s) for f, s in (
-                             ("ttft_s", "p50"), ("ttft_s", "p99"), ("tpot_s", "p50"),
-                             ("tpot_s", "p99"), ("itl_s", "p50"), ("e2e_s", "p50"),
-                             ("e2e_s", "p99"))), f"{p.goodput_rps:,.2f}"))
+            rows.append(
+                (
+                    label,
+                    p.profile,
+                    p.load,
+                    p.status,
+                    f"{p.successes}/{p.requests}",
+                    f"{p.requests_per_s:,.2f}",
+                    f"{p.output_tokens_per_s:,.1f}",
+                    *(
+                        _ms(getattr(p, f), s)
+                        for f, s in (
+                            ("ttft_s", "p50"),
+                            ("ttft_s", "p99"),
+                            ("tpot_s", "p50"),
+                            ("tpot_s", "p99"),
+                            ("itl_s", "p50"),
+                            ("e2e_s", "p50"),
+                            ("e2e_s", "p99"),
+                        )
+                    ),
+                    f"{p.goodput_rps:,.2f}",
+                )
+            )
     return "<h2>Profiles</h2>" + _table(
-        ("", "profile", "load", "status", "ok/req", "req/s", "out tok/s", "TTFT p50 ms",
-         "TTFT p99 ms", "TPOT p50 ms", "TPOT p99 ms", "ITL p50 ms", "E2E p50 ms", "E2E p99 ms",
-         "goodput req/s"), rows, left=4)
+        (
+            "",
+            "profile",
+            "load",
+            "status",
+            "ok/req",
+            "req/s",
+            "out tok/s",
+            "TTFT p50 ms",
+            "TTFT p99 ms",
+            "TPOT p50 ms",
+            "TPOT p99 ms",
+            "ITL p50 ms",
+            "E2E p50 ms",
+            "E2E p99 ms",
+            "goodput req/s",
+        ),
+        rows,
+        left=4,
+    )
 
 
 def _ms(dist: object, stat: str) -> str:
@@ -169,22 +255,34 @@ def _ms(dist: object, stat: str) -> str:
 
 
 def _comparison(c: Comparison) -> str:
-    parts = [f"<h2>Comparison with {c.baseline.label} ({_e(c.baseline.run_id)})</h2>",
-             f"<p>{c.confidence:.0%} bootstrap interval of the difference over per-request "
-             f"records ({c.resamples} resamples, seed {c.seed}); a verdict only where it "
-             "excludes 0.</p>"]
+    parts = [
+        f"<h2>Comparison with {c.baseline.label} ({_e(c.baseline.run_id)})</h2>",
+        f"<p>{c.confidence:.0%} bootstrap interval of the difference over per-request "
+        f"records ({c.resamples} resamples, seed {c.seed}); a verdict only where it "
+        "excludes 0.</p>",
+    ]
     for rc in c.runs:
         a, b = c.baseline.label, rc.candidate.label
         parts += [f"<p class='warn'>! {b} vs {a}: {_e(m)}</p>" for m in rc.mismatches]
         if rc.only_in_baseline or rc.only_in_candidate:
-            parts.append(f"<p class='warn'>not compared: only in {a}: "
-                         f"{_e(', '.join(rc.only_in_baseline) or '-')}; only in {b}: "
-                         f"{_e(', '.join(rc.only_in_candidate) or '-')}</p>")
+            parts.append(
+                f"<p class='warn'>not compared: only in {a}: "
+                f"{_e(', '.join(rc.only_in_baseline) or '-')}; only in {b}: "
+                f"{_e(', '.join(rc.only_in_candidate) or '-')}</p>"
+            )
         for p in rc.profiles:
             parts.append(f"<h3>{_e(p.profile)}: {b} vs {a}</h3>")
             parts += [f"<p class='warn'>! {_e(m)}</p>" for m in p.mismatches]
-            rows = [(m.label, value_text(m.baseline, m.unit), value_text(m.candidate, m.unit),
-                     diff_text(m), interval_text(m), statement(m, b) or m.no_interval or "")
-                    for m in p.metrics]
+            rows = [
+                (
+                    m.label,
+                    value_text(m.baseline, m.unit),
+                    value_text(m.candidate, m.unit),
+                    diff_text(m),
+                    interval_text(m),
+                    statement(m, b) or m.no_interval or "",
+                )
+                for m in p.metrics
+            ]
             parts.append(_table(("figure", a, b, f"{b} - {a}", "CI", "verdict"), rows))
     return "".join(parts)

@@ -20,8 +20,15 @@ from engine.analysis.timeline import Timeline
 from engine.metrics.knee import Knee
 from engine.results.runs import RunInfo
 
-matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "llmtop",
-                            "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "llmtop",
+        "font.size": 9,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+)
 LINE_STYLES = ("-", "--", ":", "-.")
 MAX_POINTS = 2000
 """Points per line at most: a CDF of 100k requests drawn point by point would make the file
@@ -50,7 +57,7 @@ def to_svg(fig: Figure) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     # The RDF metadata block only names matplotlib; it is dropped to keep the file lean.
-    return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
 
 
 def _color(index: int) -> str:
@@ -61,17 +68,21 @@ def latency_distributions(data: Sequence[RunPlotData]) -> str:
     """Empirical CDFs of TTFT, TPOT and E2E, one line per run and profile."""
     fig = Figure(figsize=(12, 3.6))
     axes = fig.subplots(1, 3)
-    for ax, (title, field) in zip(axes, (("TTFT", "ttft_s"), ("TPOT", "tpot_s"),
-                                         ("E2E", "e2e_s"))):
+    for ax, (title, field) in zip(axes, (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("E2E", "e2e_s"))):
         lines = 0
         for i, d in enumerate(data):
             for j, (profile, columns) in enumerate(d.latencies.items()):
                 values, fractions = _cdf(columns.get(field, []))
                 if len(values):
                     lines += 1
-                    ax.step(values, fractions, where="post",
-                            color=_color(i), linestyle=LINE_STYLES[j % len(LINE_STYLES)],
-                            label=f"{d.label} {profile}")
+                    ax.step(
+                        values,
+                        fractions,
+                        where="post",
+                        color=_color(i),
+                        linestyle=LINE_STYLES[j % len(LINE_STYLES)],
+                        label=f"{d.label} {profile}",
+                    )
         ax.set(title=f"{title} distribution", xlabel=f"{title} (ms)", ylabel="fraction <= x")
         if 0 < lines <= MAX_LEGEND_ENTRIES:
             ax.legend(fontsize=7)
@@ -85,18 +96,24 @@ def over_time(data: Sequence[RunPlotData]) -> str:
     axes = fig.subplots(3 if has_gpu else 2, 1, sharex=True)
     for i, d in enumerate(data):
         t = d.timeline
-        axes[0].plot(t.bin_start_s + t.bin_s / 2, t.output_tokens_per_s, color=_color(i),
-                     label=d.label)
-        axes[1].step(*_thin(t.in_flight_t_s, t.in_flight), where="post", color=_color(i),
-                     label=d.label)
+        axes[0].plot(
+            t.bin_start_s + t.bin_s / 2, t.output_tokens_per_s, color=_color(i), label=d.label
+        )
+        axes[1].step(
+            *_thin(t.in_flight_t_s, t.in_flight), where="post", color=_color(i), label=d.label
+        )
         for j, gpu in enumerate(t.gpus if has_gpu else []):
             style = LINE_STYLES[j % len(LINE_STYLES)]
-            axes[2].plot(gpu.t_s, _nan(gpu.utilization_pct), color=_color(i), linestyle=style,
-                         label=f"{d.label} {gpu.name} util")
+            axes[2].plot(
+                gpu.t_s,
+                _nan(gpu.utilization_pct),
+                color=_color(i),
+                linestyle=style,
+                label=f"{d.label} {gpu.name} util",
+            )
     if len(data) == 1:
         _profile_marks(axes, data[0].timeline)
-    axes[0].set(title="output tokens/s (bins of "
-                f"{data[0].timeline.bin_s:g} s)", ylabel="tok/s")
+    axes[0].set(title=f"output tokens/s (bins of {data[0].timeline.bin_s:g} s)", ylabel="tok/s")
     axes[1].set(title="requests in flight", ylabel="requests")
     if has_gpu:
         _gpu_power(axes[2], data)
@@ -131,13 +148,24 @@ def _profile_marks(axes, timeline: Timeline) -> None:
     for name, start_s in timeline.profile_starts_s:
         for ax in axes:
             ax.axvline(start_s, color="grey", linewidth=0.6, alpha=0.6)
-        axes[0].annotate(name, (start_s, 1.0), xycoords=("data", "axes fraction"),
-                         fontsize=7, color="grey", va="top", ha="left", rotation=90)
+        axes[0].annotate(
+            name,
+            (start_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color="grey",
+            va="top",
+            ha="left",
+            rotation=90,
+        )
 
 
 def _gpu_power(ax, data: Sequence[RunPlotData]) -> None:
-    ax.set(title="GPU utilization (solid, left) and power (faint, right)",
-           ylabel="utilization %", ylim=(0, 105))
+    ax.set(
+        title="GPU utilization (solid, left) and power (faint, right)",
+        ylabel="utilization %",
+        ylim=(0, 105),
+    )
     power = ax.twinx()
     power.set_ylabel("power W")
     power.grid(False)
@@ -157,12 +185,22 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
     for i, (label, run, knee) in enumerate(knees):
         loads = [s.load for s in knee.steps]
         profiles = [run.profile(s.profile) for s in knee.steps]
-        axes[0].plot(loads, [s.output_tokens_per_s for s in knee.steps], "o-", color=_color(i),
-                     label=f"{label} {knee.group}")
+        axes[0].plot(
+            loads,
+            [s.output_tokens_per_s for s in knee.steps],
+            "o-",
+            color=_color(i),
+            label=f"{label} {knee.group}",
+        )
         for ax, field in ((axes[1], "ttft_s"), (axes[2], "tpot_s")):
             for stat, style in (("p50", "o-"), ("p99", "s--")):
-                ax.plot(loads, [_ms(getattr(p, field), stat) for p in profiles], style,
-                        color=_color(i), label=f"{label} {stat}")
+                ax.plot(
+                    loads,
+                    [_ms(getattr(p, field), stat) for p in profiles],
+                    style,
+                    color=_color(i),
+                    label=f"{label} {stat}",
+                )
         _mark(axes, knee, _color(i))
     unit = "concurrency" if knees[0][2].load_kind == "concurrency" else "arrival rate (req/s)"
     axes[0].set(title="output tokens/s against load", ylabel="tok/s", xlabel=unit)
@@ -183,13 +221,22 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
 
 
 def _mark(axes, knee: Knee, color: str) -> None:
-    for load, name, style in ((knee.slo_knee_load, "SLO knee", "--"),
-                              (knee.saturation_load, "saturation", ":")):
+    for load, name, style in (
+        (knee.slo_knee_load, "SLO knee", "--"),
+        (knee.saturation_load, "saturation", ":"),
+    ):
         if load is not None:
             for ax in axes:
                 ax.axvline(load, color=color, linestyle=style, linewidth=1.2)
-            axes[0].annotate(f"{name} {knee.label(load)}", (load, axes[0].get_ylim()[1]),
-                             rotation=90, va="top", ha="right", fontsize=7, color=color)
+            axes[0].annotate(
+                f"{name} {knee.label(load)}",
+                (load, axes[0].get_ylim()[1]),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color=color,
+            )
 
 
 def _doubling(knees: Sequence[tuple[str, RunInfo, Knee]]) -> bool:

@@ -34,23 +34,39 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         c = self.comparison
-        lines = [Text.assemble(("A ", "bold"), _describe(c.baseline.run_id, c.baseline.status,
-                                                         c.baseline.server_kind,
-                                                         c.baseline.model))]
+        lines = [
+            Text.assemble(
+                ("A ", "bold"),
+                _describe(
+                    c.baseline.run_id, c.baseline.status, c.baseline.server_kind, c.baseline.model
+                ),
+            )
+        ]
         for rc in c.runs:
             ref = rc.candidate
-            lines.append(Text.assemble((f"{ref.label} ", "bold"), _describe(
-                ref.run_id, ref.status, ref.server_kind, ref.model)))
-            for note in rc.mismatches + [f"{p.profile}: {m}" for p in rc.profiles
-                                         for m in p.mismatches]:
+            lines.append(
+                Text.assemble(
+                    (f"{ref.label} ", "bold"),
+                    _describe(ref.run_id, ref.status, ref.server_kind, ref.model),
+                )
+            )
+            for note in rc.mismatches + [
+                f"{p.profile}: {m}" for p in rc.profiles for m in p.mismatches
+            ]:
                 lines.append(Text(f"! {note}", "yellow"))
             for names, side in ((rc.only_in_baseline, "A"), (rc.only_in_candidate, ref.label)):
                 if names:
-                    lines.append(Text(f"! only in {side} (not compared): {', '.join(names)}",
-                                      "yellow"))
-        lines.append(Text(f"{c.confidence:.0%} bootstrap intervals of the difference over "
-                          f"per-request records ({c.resamples} resamples, seed {c.seed}); a "
-                          "verdict only where the interval excludes 0", "dim"))
+                    lines.append(
+                        Text(f"! only in {side} (not compared): {', '.join(names)}", "yellow")
+                    )
+        lines.append(
+            Text(
+                f"{c.confidence:.0%} bootstrap intervals of the difference over "
+                f"per-request records ({c.resamples} resamples, seed {c.seed}); a "
+                "verdict only where the interval excludes 0",
+                "dim",
+            )
+        )
         with Vertical():
             yield Static(Text("\n").join(lines), id="compare-head")
             yield DataTable(id="compare", cursor_type="row", zebra_stripes=True)
@@ -66,10 +82,14 @@ class CompareScreen(Screen[None]):
                 for index, m in enumerate(p.metrics):
                     verdict = statement(m, label) or (m.no_interval or "")
                     table.add_row(
-                        Text(p.profile if index == 0 else "", "bold"), m.label,
-                        value_text(m.baseline, m.unit), value_text(m.candidate, m.unit),
-                        diff_text(m), interval_text(m),
-                        Text(verdict, VERDICT_STYLE.get(m.verdict or "", "")))
+                        Text(p.profile if index == 0 else "", "bold"),
+                        m.label,
+                        value_text(m.baseline, m.unit),
+                        value_text(m.candidate, m.unit),
+                        diff_text(m),
+                        interval_text(m),
+                        Text(verdict, VERDICT_STYLE.get(m.verdict or "", "")),
+                    )
         table.focus()
 
 
@@ -90,8 +110,9 @@ class RunPicker(ModalScreen[Path | None]):
         with Vertical(id="dialog"):
             yield Label("Compare with which run? It becomes A (the baseline); this run is B.")
             if self.runs:
-                yield OptionList(*[Option(str(p), id=str(i))
-                                   for i, p in enumerate(self.runs)], id="runs")
+                yield OptionList(
+                    *[Option(str(p), id=str(i)) for i, p in enumerate(self.runs)], id="runs"
+                )
             else:
                 yield Label(Text("no other run in this results folder", "yellow"))
 

@@ -101,9 +101,16 @@ class ProfilePicker(ModalScreen[Profile | None]):
         options = []
         for name in builtin_names():
             profile = load_profile(name)
-            options.append(Option(Text.assemble(
-                (f"{name:<18}", "bold"), f"{profile.load_label:<12} ",
-                (profile.description, "dim")), id=name))
+            options.append(
+                Option(
+                    Text.assemble(
+                        (f"{name:<18}", "bold"),
+                        f"{profile.load_label:<12} ",
+                        (profile.description, "dim"),
+                    ),
+                    id=name,
+                )
+            )
         with Vertical(id="dialog"):
             yield Label("Add a scenario: pick a built-in profile, or type a TOML file path")
             yield OptionList(*options, id="builtin")

@@ -13,9 +13,14 @@ from engine.workload.queue import EntryStatus, QueueEntry
 from tui.live import render
 from tui.live.state import METRICS, LiveView
 
-STATUS_MARK = {EntryStatus.QUEUED: ("·", "dim"), EntryStatus.RUNNING: ("▶", "bold green"),
-               EntryStatus.DONE: ("✓", "green"), EntryStatus.STOPPED: ("■", "yellow"),
-               EntryStatus.FAILED: ("✗", "bold red"), EntryStatus.SKIPPED: ("-", "dim")}
+STATUS_MARK = {
+    EntryStatus.QUEUED: ("·", "dim"),
+    EntryStatus.RUNNING: ("▶", "bold green"),
+    EntryStatus.DONE: ("✓", "green"),
+    EntryStatus.STOPPED: ("■", "yellow"),
+    EntryStatus.FAILED: ("✗", "bold red"),
+    EntryStatus.SKIPPED: ("-", "dim"),
+}
 METRIC_LABEL = {"ttft_s": "TTFT", "tpot_s": "TPOT", "itl_s": "ITL", "e2e_s": "E2E"}
 
 
@@ -45,8 +50,10 @@ class TextPane(Widget):
 
     def _draw(self, view: LiveView) -> list[Text]:
         self._view = view
-        self._drawn_size = (max(10, self.content_size.width or 40),
-                      max(1, self.content_size.height or 3))
+        self._drawn_size = (
+            max(10, self.content_size.width or 40),
+            max(1, self.content_size.height or 3),
+        )
         return self.lines(view, *self._drawn_size)
 
     def render(self) -> Text:
@@ -58,8 +65,10 @@ class TextPane(Widget):
         lines = self._lines
         if self.crop:
             # A wrapped line would push the pane's last lines out of its fixed height.
-            lines = [line[:size[0] - 1] + Text("…", "dim") if line.cell_len > size[0] else line
-                     for line in lines]
+            lines = [
+                line[: size[0] - 1] + Text("…", "dim") if line.cell_len > size[0] else line
+                for line in lines
+            ]
         return Text("\n").join(lines)
 
     def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
@@ -126,8 +135,12 @@ class QueueTable(DataTable):
         for entry in entries:
             mark, style = STATUS_MARK[entry.status]
             name_style = "bold reverse" if entry.status is EntryStatus.RUNNING else style
-            self.add_row(Text(mark, style), Text(entry.name, name_style),
-                         _progress(entry, None), key=str(entry.entry_id))
+            self.add_row(
+                Text(mark, style),
+                Text(entry.name, name_style),
+                _progress(entry, None),
+                key=str(entry.entry_id),
+            )
         self._shown = entries
         ids = [e.entry_id for e in entries]
         if selected in ids:
@@ -148,8 +161,9 @@ def _progress(entry: QueueEntry, view: LiveView | None) -> Text:
             return Text("warm-up", "cyan")
         planned = now.planned_total or entry.profile.requests
         done = f"{now.finished_total}/{planned}" if planned else f"{now.finished_total}"
-        bar = (render.bar(now.finished_total / planned, 6, "cyan", warn=False) if planned
-               else Text(""))
+        bar = (
+            render.bar(now.finished_total / planned, 6, "cyan", warn=False) if planned else Text("")
+        )
         return bar + Text(f" {done}")
     if entry.status is EntryStatus.QUEUED:
         return Text(entry.profile.load_label, "dim")
@@ -174,11 +188,16 @@ class LatencyTable(DataTable):
         self._shown = view.latency
         self.clear()
         for row in view.latency:
-            label = Text(row.profile if row.exact else f"{row.profile} ~live",
-                         "bold" if row.exact else "cyan")
+            label = Text(
+                row.profile if row.exact else f"{row.profile} ~live",
+                "bold" if row.exact else "cyan",
+            )
             for index, metric in enumerate(METRICS):
                 dist = row.metrics.get(metric)
-                cells = ([str(dist.count)] + [render.fmt_s(getattr(dist, k)) for k in
-                                              ("mean", "p50", "p90", "p99")]
-                         if dist else ["0", "-", "-", "-", "-"])
+                cells = (
+                    [str(dist.count)]
+                    + [render.fmt_s(getattr(dist, k)) for k in ("mean", "p50", "p90", "p99")]
+                    if dist
+                    else ["0", "-", "-", "-", "-"]
+                )
                 self.add_row(label if index == 0 else "", METRIC_LABEL[metric], *cells)

@@ -18,8 +18,16 @@ from engine.records import RequestRecord
 from tui.live.render import fmt_s
 from tui.live.state import LiveView
 
-COLUMNS = (("request", 11), ("profile", 13), ("status", 14), ("in", 6), ("out", 6),
-           ("TTFT", 9), ("TPOT", 9), ("E2E", 8))
+COLUMNS = (
+    ("request", 11),
+    ("profile", 13),
+    ("status", 14),
+    ("in", 6),
+    ("out", 6),
+    ("TTFT", 9),
+    ("TPOT", 9),
+    ("E2E", 8),
+)
 """Header and width of each column, in cells, in display order."""
 DROP_ORDER = ("profile", "in", "E2E", "out")
 """Columns left out, in this order, when the list is too narrow for all of them."""
@@ -33,11 +41,15 @@ class RequestList(Widget, can_focus=True):
     """
 
     DEFAULT_CSS = "RequestList { height: 1fr; }"
-    BINDINGS = [Binding("up", "move(-1)", show=False), Binding("down", "move(1)", show=False),
-                Binding("pageup", "move(-10)", show=False),
-                Binding("pagedown", "move(10)", show=False),
-                Binding("home", "first", show=False), Binding("end", "follow", show=False),
-                Binding("enter", "open", "record", show=False)]
+    BINDINGS = [
+        Binding("up", "move(-1)", show=False),
+        Binding("down", "move(1)", show=False),
+        Binding("pageup", "move(-10)", show=False),
+        Binding("pagedown", "move(10)", show=False),
+        Binding("home", "first", show=False),
+        Binding("end", "follow", show=False),
+        Binding("enter", "open", "record", show=False),
+    ]
 
     @dataclass
     class Opened(Message):
@@ -127,11 +139,16 @@ def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
     else:
         status = Text(str(r.error_kind), "bold red")
     style = "" if r.ok else "red"
-    cells = {"request": Text(r.request_id, style), "profile": Text(r.profile, style),
-             "status": status, "in": Text(_count(r.prompt_tokens), style),
-             "out": Text(_count(r.completion_tokens), style),
-             "TTFT": Text(fmt_s(r.ttft_s), style), "TPOT": Text(fmt_s(r.tpot_s), style),
-             "E2E": Text(fmt_s(r.e2e_s), style)}
+    cells = {
+        "request": Text(r.request_id, style),
+        "profile": Text(r.profile, style),
+        "status": status,
+        "in": Text(_count(r.prompt_tokens), style),
+        "out": Text(_count(r.completion_tokens), style),
+        "TTFT": Text(fmt_s(r.ttft_s), style),
+        "TPOT": Text(fmt_s(r.tpot_s), style),
+        "E2E": Text(fmt_s(r.e2e_s), style),
+    }
     line = Text(no_wrap=True, overflow="crop")
     for name, width in columns:
         cell = cells[name]
