@@ -54,8 +54,14 @@ def _record_columns() -> list[str]:
     columns = []
     for name in RequestRecord.model_fields:
         if name == "itl":
-            columns += ["itl_count", "itl_mean_s", "itl_p50_s", "itl_p90_s", "itl_p99_s",
-                        "itl_max_s"]
+            columns += [
+                "itl_count",
+                "itl_mean_s",
+                "itl_p50_s",
+                "itl_p90_s",
+                "itl_p99_s",
+                "itl_max_s",
+            ]
         else:
             columns.append(name)
     return columns
@@ -69,8 +75,13 @@ def _record_row(record: RequestRecord) -> dict[str, Any]:
 
 
 def _summary_row(run: RunInfo, p: ProfileSummary) -> dict[str, Any]:
-    row: dict[str, Any] = {"run_id": run.run_id, "run_status": run.status, "model": run.model,
-                           "server_kind": run.server_kind, "started_unix_s": run.started_unix_s}
+    row: dict[str, Any] = {
+        "run_id": run.run_id,
+        "run_status": run.status,
+        "model": run.model,
+        "server_kind": run.server_kind,
+        "started_unix_s": run.started_unix_s,
+    }
     for name in ProfileSummary.model_fields:
         value = getattr(p, name)
         if name in ("slo", "prompt_calibration", "telemetry"):
@@ -84,8 +95,9 @@ def _summary_row(run: RunInfo, p: ProfileSummary) -> dict[str, Any]:
     return row
 
 
-_DISTRIBUTIONS = {name for name, f in ProfileSummary.model_fields.items()
-                  if "Distribution" in str(f.annotation)}
+_DISTRIBUTIONS = {
+    name for name, f in ProfileSummary.model_fields.items() if "Distribution" in str(f.annotation)
+}
 
 
 def _cell(value: Any) -> Any:

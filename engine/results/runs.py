@@ -86,13 +86,15 @@ def load_run(path: Path) -> RunInfo:
     if not path.is_dir():
         raise RunFolderError(f"{path}: no such folder")
     if not is_run_dir(path):
-        raise RunFolderError(f"{path} is not a run folder: it holds none of run.json, "
-                             "summary.json, requests.jsonl")
+        raise RunFolderError(
+            f"{path} is not a run folder: it holds none of run.json, summary.json, requests.jsonl"
+        )
     notes: list[str] = []
     meta = read_json(path / RUN_FILE, notes) or {}
     summary_path = path / SUMMARY_FILE
-    summary = _final_summary(read_json(summary_path, notes) if summary_path.is_file() else None,
-                             notes)
+    summary = _final_summary(
+        read_json(summary_path, notes) if summary_path.is_file() else None, notes
+    )
     slo = _slo(meta, summary)
     definitions = [d for d in meta.get("profiles") or [] if isinstance(d, dict)]
     if summary is not None:
@@ -100,20 +102,35 @@ def load_run(path: Path) -> RunInfo:
     else:
         partial = _partial_profiles(path / SUMMARY_FILE, notes)
         profiles, rebuilt, duration = _rebuild(path, partial, definitions, slo, notes)
-        notes.append("no final summary.json: the run did not finish; " + (
-            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
-            "the run saved raw gaps, --save-itl)" if rebuilt
-            else "no request was recorded"))
+        notes.append(
+            "no final summary.json: the run did not finish; "
+            + (
+                f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
+                "the run saved raw gaps, --save-itl)"
+                if rebuilt
+                else "no request was recorded"
+            )
+        )
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(
-        path=str(path), run_id=str(meta.get("run_id") or path.name),
+        path=str(path),
+        run_id=str(meta.get("run_id") or path.name),
         status=summary.status if summary else INCOMPLETE,
-        started_unix_s=meta.get("started_unix_s") or (summary and summary.started_unix_s)
-        or path.stat().st_mtime, duration_s=duration, model=meta.get("model"),
-        server_kind=meta.get("server_kind"), url=meta.get("url"),
+        started_unix_s=meta.get("started_unix_s")
+        or (summary and summary.started_unix_s)
+        or path.stat().st_mtime,
+        duration_s=duration,
+        model=meta.get("model"),
+        server_kind=meta.get("server_kind"),
+        url=meta.get("url"),
         suites=[str(s) for s in (meta.get("arguments") or {}).get("suite") or []],
-        profiles=profiles, rebuilt_profiles=rebuilt, knees=knees, slo=slo, notes=notes,
-        definitions=definitions)
+        profiles=profiles,
+        rebuilt_profiles=rebuilt,
+        knees=knees,
+        slo=slo,
+        notes=notes,
+        definitions=definitions,
+    )
 
 
 def _final_summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:
@@ -122,8 +139,10 @@ def _final_summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary 
     try:
         return RunSummary.model_validate(data)
     except ValidationError as exc:
-        notes.append(f"summary.json does not match this llmtop's format "
-                     f"({exc.error_count()} errors): figures rebuilt from requests.jsonl")
+        notes.append(
+            f"summary.json does not match this llmtop's format "
+            f"({exc.error_count()} errors): figures rebuilt from requests.jsonl"
+        )
         return None
 
 
@@ -146,8 +165,13 @@ def _slo(meta: dict[str, Any], summary: RunSummary | None) -> Slo:
         return Slo()
 
 
-def _rebuild(path: Path, done: list[ProfileSummary], definitions: list[dict[str, Any]],
-             slo: Slo, notes: list[str]) -> tuple[list[ProfileSummary], list[str], float | None]:
+def _rebuild(
+    path: Path,
+    done: list[ProfileSummary],
+    definitions: list[dict[str, Any]],
+    slo: Slo,
+    notes: list[str],
+) -> tuple[list[ProfileSummary], list[str], float | None]:
     """Aggregate the records of profiles no summary holds, in the order they appear."""
     finished = {p.profile for p in done}
     aggregates: dict[str, ProfileAggregate] = {}
@@ -158,14 +182,15 @@ def _rebuild(path: Path, done: list[ProfileSummary], definitions: list[dict[str,
         if record.profile in finished:
             continue
         if record.profile not in aggregates:
-            aggregates[record.profile] = ProfileAggregate(
-                _profile(record, definitions), slo)
+            aggregates[record.profile] = ProfileAggregate(_profile(record, definitions), slo)
         aggregates[record.profile].add(record, record.itl_s or ())
         if not record.warmup:
             span = window.setdefault(record.profile, [record.scheduled_ns, record.end_ns])
             span[0], span[1] = min(span[0], record.scheduled_ns), max(span[1], record.end_ns)
-    rebuilt = [agg.summarize((window[n][1] - window[n][0]) / NS if n in window else 0.0,
-                             INCOMPLETE) for n, agg in aggregates.items()]
+    rebuilt = [
+        agg.summarize((window[n][1] - window[n][0]) / NS if n in window else 0.0, INCOMPLETE)
+        for n, agg in aggregates.items()
+    ]
     return done + rebuilt, list(aggregates), (last_end_ns / NS if last_end_ns else None)
 
 
@@ -177,8 +202,11 @@ def _profile(record: RequestRecord, definitions: list[dict[str, Any]]) -> Profil
                 return Profile.model_validate(data)
             except ValidationError:
                 break
-    load = ({"concurrency": record.concurrency} if record.concurrency is not None
-            else {"rate_rps": record.rate_rps or 1.0})
+    load = (
+        {"concurrency": record.concurrency}
+        if record.concurrency is not None
+        else {"rate_rps": record.rate_rps or 1.0}
+    )
     return Profile.model_validate({"name": record.profile, "endpoint": record.endpoint, **load})
 
 
@@ -190,8 +218,10 @@ def discover_runs(root: Path) -> list[Path]:
 
     """
     if not root.is_dir():
-        raise RunFolderError(f"results folder {root} does not exist (use --root DIR; "
-                             "`llmtop run --output DIR` writes runs there)")
+        raise RunFolderError(
+            f"results folder {root} does not exist (use --root DIR; "
+            "`llmtop run --output DIR` writes runs there)"
+        )
     return list(_walk(root))
 
 
@@ -216,8 +246,10 @@ def resolve_run(ref: str, root: Path) -> Path:
     path = Path(ref)
     if path.is_dir():
         if not is_run_dir(path):
-            raise RunFolderError(f"{ref} is not a run folder: it holds none of run.json, "
-                                 "summary.json, requests.jsonl")
+            raise RunFolderError(
+                f"{ref} is not a run folder: it holds none of run.json, "
+                "summary.json, requests.jsonl"
+            )
         return path
     if "/" in ref:
         raise RunFolderError(f"{ref}: no such folder")
@@ -225,15 +257,20 @@ def resolve_run(ref: str, root: Path) -> Path:
         raise RunFolderError(f"no run folder {ref}, and results folder {root} does not exist")
     runs = discover_runs(root)
     ids = {p: {p.name, _recorded_id(p)} for p in runs}
-    matches = ([p for p in runs if ref in ids[p]]
-               or [p for p in runs if any(i.startswith(ref) for i in ids[p])])
+    matches = [p for p in runs if ref in ids[p]] or [
+        p for p in runs if any(i.startswith(ref) for i in ids[p])
+    ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunFolderError(f"no run '{ref}' under {root} ({len(runs)} runs there; "
-                             "`llmtop runs` lists them; or give a folder path)")
-    raise RunFolderError(f"'{ref}' matches {len(matches)} runs under {root}: "
-                         f"{', '.join(p.name for p in matches[:5])}; give more of the id")
+        raise RunFolderError(
+            f"no run '{ref}' under {root} ({len(runs)} runs there; "
+            "`llmtop runs` lists them; or give a folder path)"
+        )
+    raise RunFolderError(
+        f"'{ref}' matches {len(matches)} runs under {root}: "
+        f"{', '.join(p.name for p in matches[:5])}; give more of the id"
+    )
 
 
 def _recorded_id(path: Path) -> str:

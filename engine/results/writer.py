@@ -59,12 +59,17 @@ class ResultsWriter:
             self._requests.flush()
         elif isinstance(event, ProfileFinished):
             self._profiles.append(event.summary)
-            write_json_atomic(self.run_dir / SUMMARY_FILE, {
-                "status": "running", "profiles": [p.model_dump() for p in self._profiles]})
+            write_json_atomic(
+                self.run_dir / SUMMARY_FILE,
+                {"status": "running", "profiles": [p.model_dump() for p in self._profiles]},
+            )
         elif isinstance(event, RunFinished):
             write_json_atomic(self.run_dir / SUMMARY_FILE, event.summary.model_dump())
-            self.update_meta(status=event.summary.status, exit_code=event.summary.exit_code,
-                             ended_unix_s=time.time())
+            self.update_meta(
+                status=event.summary.status,
+                exit_code=event.summary.exit_code,
+                ended_unix_s=time.time(),
+            )
 
     def close(self) -> None:
         """Close ``requests.jsonl``."""
