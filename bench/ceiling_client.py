@@ -125,7 +125,8 @@ def _body() -> dict[str, Any]:
 def _engine_setup(spec: Spec, results_root: Path) -> tuple[Any, Any]:
     """The real ``Engine`` for a closed loop at ``spec.level``, and a collector of its events."""
     from engine.events import EventBus, RequestFinished, SnapshotTaken
-    from engine.run.engine import Engine, RunConfig
+    from engine.run.config import RunConfig
+    from engine.run.engine import Engine
     from engine.workload.profile import validate_profile
 
     profile = validate_profile(
@@ -183,7 +184,7 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="llmtop-bench-") as tmp:
         engine, _ = _engine_setup(spec, Path(tmp))
-        job = EngineJob(engine.config.model_dump(), None, new_run_id(), None)
+        job = EngineJob(engine.config, new_run_id())
         with _Window(spec.server_pid, children=True) as window:
             live = start_live(job)
             async with live.app.run_test(headless=True, size=UI_SIZE) as pilot:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from engine.http.detect import detect
 from engine.results.writer import new_run_id
-from engine.run.engine import RunConfig
+from engine.run.config import RunConfig
 from engine.servers.process import ServerProcess
+from engine.telemetry.config import TelemetryConfig
 from engine.workload.profile import load_profile
 from tui.live.engine_process import EngineJob
 from tui.live.session import start_live
@@ -92,14 +93,10 @@ def main() -> int:
             server_kind=info.kind,
             profiles=[load_profile(p) for p in args.profile],
             results_root=args.out / "runs",
+            telemetry=TelemetryConfig(rate_hz=4.0, server_url=url, server_pid=server.pid),
+            server_process=server.info(),
         )
-        job = EngineJob(
-            config.model_dump(),
-            None,
-            new_run_id(),
-            {"rate_hz": 4.0, "server_url": url, "server_pid": server.pid},
-            server.info(),
-        )
+        job = EngineJob(config, new_run_id())
         live = start_live(job, server)
         seen = asyncio.run(
             _watch(live, args.out, tuple(map(int, args.size.split("x"))), args.every)

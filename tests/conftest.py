@@ -16,7 +16,8 @@ import pytest
 from engine.events import EventBus
 from engine.metrics.summary import RunSummary
 from engine.results.writer import REQUESTS_FILE
-from engine.run.engine import Engine, RunConfig
+from engine.run.config import RunConfig
+from engine.run.engine import Engine
 from engine.workload.profile import Profile
 from tests.support.fakeserver import Behaviour, FakeServer
 

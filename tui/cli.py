@@ -1,35 +1,24 @@
-"""The ``llmtop`` command line.
+"""The ``llmtop`` command line: the parser, the dispatch to tui/commands/, and the one place
+where errors become exit codes (``engine.errors.ExitCode``).
 
-Exit codes: 0 the run completed (failed requests are data, not errors); 1 the run could not
-start or failed (server unreachable or not ready, embedded server not built); 2 bad input
-(arguments, profile files, unknown model); 130 interrupted (Ctrl+C or SIGTERM), with
-everything that finished saved.
+Arguments are parsed here once into typed options (tui/options.py for ``run``, plain
+keyword arguments for the other commands); nothing below this module sees argparse.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import platform
-import signal
-import socket
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from engine.workload.profile import (
-    Profile,
-    ProfileError,
-    builtin_names,
-    load_profile,
-    validate_profile,
-)
-from engine.workload.prompt_files import PromptFileError, load_prompts
-from engine.workload.suite import builtin_suites, load_suite
+from engine.errors import ExitCode, InputError, RunError
+from engine.http.detect import normalize_url
+from engine.workload.profile import builtin_names
+from engine.workload.suite import builtin_suites
+from tui.options import DEFAULT_PROFILE, RunOptions
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-DEFAULT_PROFILE = "quick"
 AD_HOC_FIELDS = {
     "concurrency": "concurrency",
     "rate": "rate_rps",
@@ -48,17 +37,24 @@ AD_HOC_FIELDS = {
     "round_pause": "round_pause_s",
     "max_in_flight": "max_in_flight",
 }
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit code 2."""
+"""Command-line destinations of the ad-hoc scenario options and the profile field each sets."""
+POSITIVE = {
+    "slo_tpot": ("--slo-tpot", "of seconds"),
+    "slo_ttft": ("--slo-ttft", "of seconds"),
+    "stall_timeout": ("--stall-timeout", "of seconds"),
+    "connect_timeout": ("--connect-timeout", "of seconds"),
+    "server_ready_timeout": ("--server-ready-timeout", "of seconds"),
+    "server_grace": ("--server-grace", "of seconds"),
+    "sample_hz": ("--sample-hz", "of samples per second"),
+}
+"""Options that must be above zero, by destination."""
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line naming it and where the options are listed."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def length(text: str) -> int | list[int]:
@@ -412,206 +408,129 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``llmtop`` console script."""
+    """Entry point of the ``llmtop`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "profiles":
-            return list_profiles()
-        if args.command == "gpu":
-            return gpu_snapshot()
-        if args.command == "check":
-            from tui.commands.check import check_command
-
-            api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
-            return check_command(args.url, args.model, api_key, args.json)
-        if args.command == "replay":
-            from engine.results.folder import RunFolderError
-            from engine.results.runs import resolve_run
-            from tui.live.replay import ReplayError, replay_command
-
-            try:
-                return replay_command(resolve_run(args.run, args.root))
-            except (ReplayError, RunFolderError) as exc:
-                raise UsageError(str(exc)) from None
-        if args.command == "setup-local":
-            from engine.servers.llamacpp_build import main as setup_main
-
-            return setup_main()
-        if args.command == "runs":
-            from tui.commands.runs import runs_command
-
-            return runs_command(
-                args.root,
-                show_metrics=args.show_metrics,
-                show_parameters=args.show_parameters,
-                as_json=args.json,
-                model=args.model,
-                server=args.server,
-                profile=args.profile,
-            )
-        if args.command == "compare":
-            from tui.commands.compare import compare_command
-
-            return compare_command(
-                args.runs,
-                args.root,
-                resamples=args.resamples,
-                seed=args.seed,
-                as_json=args.json,
-                ui=args.ui,
-            )
-        if args.command == "report":
-            from tui.report.html import report_command
-
-            return report_command(args.runs, args.root, args.output, args.csv)
-        if args.command == "export":
-            from tui.report.html import export_command
-
-            return export_command(args.runs, args.root, args.output)
-        return run_command(args)
-    except UsageError as exc:
+        return int(dispatch(args))
+    except InputError as exc:
         print(f"llmtop: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
+    except RunError as exc:
+        print(f"llmtop: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     except KeyboardInterrupt:
         # Ctrl+C outside a run (server start-up, detection, a build): nothing was measured yet.
         print("llmtop: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
-def gpu_snapshot() -> int:
-    from engine.telemetry.gpu import GpuSampler, snapshot_lines
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the sub-command ``args`` names; each is imported only when it is the one asked for
+    (so ``--no-ui`` never loads textual)."""
+    if args.command == "profiles":
+        from tui.commands.info import list_profiles
 
-    sampler = GpuSampler()
-    notice = sampler.open()
-    if notice:
-        print(f"llmtop: {notice}", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        print("\n".join(snapshot_lines(sampler.sample())))
-    finally:
-        sampler.close()
-    return EXIT_OK
+        return list_profiles()
+    if args.command == "gpu":
+        from tui.commands.info import gpu_snapshot
 
+        return gpu_snapshot()
+    if args.command == "setup-local":
+        from tui.commands.info import setup_local
 
-def pause_between(args: argparse.Namespace) -> float:
-    """--pause-between, else the largest pause of the suites given, else 0."""
-    if args.pause_between is not None:
-        return float(args.pause_between)
-    try:
-        return max((load_suite(ref).pause_between_s for ref in args.suite), default=0.0)
-    except ProfileError as exc:
-        raise UsageError(str(exc)) from None
+        return setup_local()
+    if args.command == "check":
+        from tui.commands.check import check_command
 
+        return check_command(args.url, args.model, _api_key(args.api_key), args.json)
+    if args.command == "replay":
+        from engine.results.runs import resolve_run
+        from tui.live.replay import replay_command
 
-def list_profiles() -> int:
-    for name in builtin_suites():
-        suite = load_suite(name)
-        ladder = f" x c={suite.concurrency_ladder}" if suite.concurrency_ladder else ""
-        print(f"suite {name:<12} {', '.join(suite.profiles)}{ladder}  {suite.description}")
-    for name in builtin_names():
-        p = load_profile(name)
-        print(
-            f"{name:<18} {p.load_label:<14} in {p.input_label:>9} out "
-            f"{p.max_tokens.describe():>7}  {p.stop_label:<12} {p.description}"
+        return replay_command(resolve_run(args.run, args.root))
+    if args.command == "runs":
+        from tui.commands.runs import runs_command
+
+        return runs_command(
+            args.root,
+            show_metrics=args.show_metrics,
+            show_parameters=args.show_parameters,
+            as_json=args.json,
+            model=args.model,
+            server=args.server,
+            profile=args.profile,
         )
-    return EXIT_OK
+    if args.command == "compare":
+        from tui.commands.compare import compare_command
+
+        return compare_command(
+            args.runs,
+            args.root,
+            resamples=args.resamples,
+            seed=args.seed,
+            as_json=args.json,
+            ui=args.ui,
+        )
+    if args.command == "report":
+        from tui.report.html import report_command
+
+        return report_command(args.runs, args.root, args.output, args.csv)
+    if args.command == "export":
+        from tui.report.html import export_command
+
+        return export_command(args.runs, args.root, args.output)
+    from tui.commands.run import run_command
+
+    return run_command(run_options(args))
 
 
-def resolve_profiles(args: argparse.Namespace) -> list[Profile]:
-    """Load --profile entries (or the default) and apply ad-hoc overrides."""
-    overrides = {
-        field: getattr(args, opt)
-        for opt, field in AD_HOC_FIELDS.items()
-        if getattr(args, opt) is not None
-    }
-    if "rate_rps" in overrides:
-        overrides["concurrency"] = None
-    elif "concurrency" in overrides:
-        overrides["rate_rps"] = None
-    try:
-        if args.profile or args.suite:
-            profiles = [p for ref in args.suite for p in load_suite(ref).expand()]
-            profiles += [load_profile(ref) for ref in args.profile]
-        else:
-            default = load_profile(DEFAULT_PROFILE)
-            if overrides:
-                default = default.model_copy(
-                    update={"name": "adhoc", "description": "ad-hoc scenario from the command line"}
-                )
-            profiles = [default]
-        if overrides:
-            profiles = [
-                validate_profile(
-                    {**p.model_dump(exclude_unset=True), **overrides},
-                    f"profile '{p.name}' with command-line options",
-                )
-                for p in profiles
-            ]
-        for profile in profiles:
-            if profile.prompt_file:
-                load_prompts(profile.prompt_file)  # a bad file is bad input, found up front
-        return profiles
-    except (ProfileError, PromptFileError) as exc:
-        raise UsageError(str(exc)) from None
-
-
-def run_command(args: argparse.Namespace) -> int:
-    from engine.http.detect import normalize_url
-
-    profiles = resolve_profiles(args)
-    if args.dry_run:
-        from tui.commands.dry_run import dry_run
-
-        return dry_run(profiles)
-    for name, value in (
-        ("--slo-tpot", args.slo_tpot),
-        ("--slo-ttft", args.slo_ttft),
-        ("--stall-timeout", args.stall_timeout),
-        ("--connect-timeout", args.connect_timeout),
-        ("--server-ready-timeout", args.server_ready_timeout),
-        ("--server-grace", args.server_grace),
-        ("--sample-hz", args.sample_hz),
-    ):
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """``llmtop run``'s arguments as ``RunOptions``; out-of-range values are bad input."""
+    for dest, (flag, unit) in POSITIVE.items():
+        value = getattr(args, dest)
         if value is not None and value <= 0:
-            raise UsageError(f"{name} must be a positive number of seconds (got {value})")
+            raise InputError(f"{flag} must be a positive number {unit} (got {value})")
     if args.pause_between is not None and args.pause_between < 0:
-        raise UsageError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
-    api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
-    try:
-        url = normalize_url(args.url) if args.url else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    from tui.commands.run import run_session
-
-    return run_session(args, profiles, url, api_key)
-
-
-def run_meta(args: argparse.Namespace) -> dict[str, Any]:
-    """Arguments and host facts for run.json; the API key is never included."""
-    arguments = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "api_key"
-    }
-    return {
-        "arguments": arguments,
-        "api_key_given": bool(args.api_key or os.environ.get("OPENAI_API_KEY")),
-        "host": {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
+        raise InputError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
+    return RunOptions(
+        url=normalize_url(args.url) if args.url else None,
+        model=args.model,
+        api_key=_api_key(args.api_key),
+        probe=not args.no_probe,
+        local_parallel=args.local_parallel,
+        server_commands=tuple(args.server_cmd),
+        server_shell=args.server_shell,
+        server_ready_timeout_s=args.server_ready_timeout,
+        server_grace_s=args.server_grace,
+        gpus=args.gpus,
+        profiles=tuple(args.profile),
+        suites=tuple(args.suite),
+        overrides={
+            field: getattr(args, dest)
+            for dest, field in AD_HOC_FIELDS.items()
+            if getattr(args, dest) is not None
         },
-    }
+        pause_between_s=args.pause_between,
+        slo_ttft_s=args.slo_ttft,
+        slo_tpot_s=args.slo_tpot,
+        stall_timeout_s=args.stall_timeout,
+        connect_timeout_s=args.connect_timeout,
+        sample_hz=args.sample_hz,
+        server_pid=args.server_pid,
+        save_itl=args.save_itl,
+        output=args.output,
+        dry_run=args.dry_run,
+        ui=not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty(),
+    )
 
 
-def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Any) -> None:
-    """Ctrl+C, SIGTERM and a hang-up (a closed terminal or ssh session) all end the run the
-    same way: in-flight requests recorded as cancelled, the summary written."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, on_signal)
+def _api_key(given: str | None) -> str | None:
+    """``--api-key``, else ``$OPENAI_API_KEY``, else none."""
+    return given or os.environ.get("OPENAI_API_KEY") or None

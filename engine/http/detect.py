@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from engine.errors import InputError, RunError
+
 PROBE_TIMEOUT_S = 5.0
 OWNED_BY = {
     "vllm": "vllm",
@@ -24,7 +26,7 @@ OWNED_BY = {
 }
 
 
-class ServerUnreachable(Exception):
+class ServerUnreachable(RunError):
     """No OpenAI-compatible server answered at the URL."""
 
 
@@ -52,7 +54,7 @@ def normalize_url(url: str) -> str:
     """Strip credentials, a trailing slash and a trailing ``/v1`` from a server URL."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"invalid server URL '{url}': expected http://HOST:PORT")
+        raise InputError(f"invalid server URL '{url}': expected http://HOST:PORT")
     host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
@@ -118,3 +120,23 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def choose_model(requested: str | None, info: ServerInfo) -> str:
+    """The model to request: ``requested`` if the server serves it, else its first model.
+
+    Raises ``InputError`` naming what the server does serve (with a hint for Ollama's names).
+    """
+    if requested is None:
+        if not info.models:
+            raise InputError(f"{info.url} lists no models; pass --model NAME")
+        return info.models[0]
+    if info.models and requested not in info.models:
+        hint = ""
+        if info.kind == "ollama" or any(":" in m for m in info.models):
+            hint = " (Ollama names models like 'qwen3:0.6b', not 'Qwen/Qwen3-0.6B')"
+        raise InputError(
+            f"model '{requested}' is not served at {info.url}; served: "
+            f"{', '.join(info.models)}{hint}"
+        )
+    return requested

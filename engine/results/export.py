@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.metrics.summary import Distribution, ProfileSummary
 from engine.records import RequestRecord
 from engine.results.folder import iter_records
 from engine.results.runs import RunInfo
-from engine.metrics.summary import Distribution, ProfileSummary
 
 REQUESTS_CSV = "requests.csv"
 SUMMARY_CSV = "summary.csv"

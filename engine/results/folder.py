@@ -17,6 +17,7 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
+from engine.errors import InputError
 from engine.records import RequestRecord
 from engine.results.writer import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 
@@ -27,7 +28,7 @@ MAX_NOTES_PER_FILE = 5
 """Bad lines named individually per file; beyond that they are only counted."""
 
 
-class RunFolderError(ValueError):
+class RunFolderError(InputError):
     """A path that is not a readable run folder (the message says what and why)."""
 
 
@@ -84,8 +85,10 @@ def iter_json_lines(path: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
                     yield value
                     continue
                 if not line.endswith(b"\n"):
-                    notes.append(f"{path.name}: truncated last line {number} skipped "
-                                 "(the run was killed while writing it)")
+                    notes.append(
+                        f"{path.name}: truncated last line {number} skipped "
+                        "(the run was killed while writing it)"
+                    )
                     continue
                 bad += 1
                 if bad <= MAX_NOTES_PER_FILE:
@@ -119,8 +122,9 @@ def iter_samples(run_dir: Path, notes: list[str]) -> Iterator[dict[str, Any]]:
         yield from iter_json_lines(path, notes)
 
 
-def latency_columns(run_dir: Path, fields: tuple[str, ...],
-                    notes: list[str]) -> dict[str, dict[str, list[float]]]:
+def latency_columns(
+    run_dir: Path, fields: tuple[str, ...], notes: list[str]
+) -> dict[str, dict[str, list[float]]]:
     """Per profile, each field's values over successful measured requests (as the summary's).
 
     Returns:

@@ -17,11 +17,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine.http.exchange import NS
 from engine.metrics.knee import Knee, find_knees
-from engine.workload.profile import Profile
-from engine.records import RequestRecord
-from engine.results.writer import RUN_FILE, SUMMARY_FILE
-from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
 from engine.metrics.summary import ProfileAggregate, ProfileSummary, RunSummary, Slo
+from engine.records import RequestRecord
+from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
+from engine.results.writer import RUN_FILE, SUMMARY_FILE
+from engine.workload.profile import Profile
 
 INCOMPLETE = "incomplete"
 """Status of a run folder with no final ``summary.json``."""
@@ -123,7 +123,7 @@ def load_run(path: Path) -> RunInfo:
         model=meta.get("model"),
         server_kind=meta.get("server_kind"),
         url=meta.get("url"),
-        suites=[str(s) for s in (meta.get("arguments") or {}).get("suite") or []],
+        suites=_suites(meta),
         profiles=profiles,
         rebuilt_profiles=rebuilt,
         knees=knees,
@@ -131,6 +131,16 @@ def load_run(path: Path) -> RunInfo:
         notes=notes,
         definitions=definitions,
     )
+
+
+def _suites(meta: dict[str, Any]) -> list[str]:
+    """The suites a run was asked for: ``options.suites`` in run.json, or ``arguments.suite``
+    in folders written before the options were recorded by name (llmtop 0.1 before schema 1).
+    """
+    options = meta.get("options")
+    if isinstance(options, dict):
+        return [str(s) for s in options.get("suites") or []]
+    return [str(s) for s in (meta.get("arguments") or {}).get("suite") or []]
 
 
 def _final_summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:

@@ -13,11 +13,8 @@ import gc
 import itertools
 import time
 from collections.abc import Callable
-from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from engine import __version__
 from engine.events import (
@@ -34,10 +31,12 @@ from engine.http.client import ServerQuirks, StreamingClient
 from engine.http.exchange import NS
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
-from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, Slo
+from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary
 from engine.results.writer import ResultsWriter, new_run_id
+from engine.run.config import RunConfig
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.profile_run import ProfileRun, RunContext
+from engine.telemetry.gpu import GpuSampler
 from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus, ScenarioQueue
@@ -48,6 +47,8 @@ RECENT_TTFT_SAMPLES = 256
 RATE_WINDOW_S = 2.0
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
+ServerCheck = Callable[[], tuple[dict[str, Any], str] | None]
+"""Returns ``(facts, reason)`` once a server llmtop manages has exited, else ``None``."""
 FD_HEADROOM = 256
 """Descriptors kept free beyond one socket per connection: results files, logs, the UI."""
 EXACT_OUTPUT_FIELDS = {
@@ -59,53 +60,21 @@ EXACT_OUTPUT_FIELDS = {
 get ``ignore_eos`` (dropped if rejected); ``exact_output_honoured`` records the outcome."""
 
 
-class RunConfig(BaseModel):
-    """Everything a run needs. ``api_key`` is never serialised."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    url: str
-    """Server base URL without ``/v1`` (credentials are never stored)."""
-    model: str
-    """Model name sent in every request."""
-    profiles: list[Profile]
-    """Profiles to run, in order."""
-    results_root: Path
-    """Folder under which the run's own folder is created."""
-    api_key: SecretStr | None = Field(default=None, exclude=True)
-    """Bearer token; kept in memory only."""
-    slo: Slo = Slo()
-    """Objectives for goodput."""
-    connect_timeout_s: float = 10.0
-    """Give up connecting after this long."""
-    stall_timeout_s: float = 300.0
-    """Fail a request after this long without a byte from the server."""
-    save_itl: bool = False
-    """Store every request's raw inter-token gaps in its record."""
-    calibrate_prompts: bool = False
-    """Calibrate synthetic prompt lengths against the server before each profile (2 tiny
-    requests, not recorded)."""
-    features: dict[str, Any] | None = None
-    """What ``probe_features`` found the server honours; requests adapt to it."""
-    pause_between_profiles_s: float = 0.0
-    """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
-    snapshot_interval_s: float = 0.25
-    """How often live figures are published."""
-    hold_open: bool = False
-    """Interactive sessions: when the queue runs out, wait for more profiles until
-    ``Engine.end_run`` instead of ending the run."""
-    server_kind: str = "unknown"
-    """Detected server implementation."""
-    run_meta: dict[str, Any] = Field(default_factory=dict)
-    """Extra metadata for ``run.json`` (arguments, detection, host)."""
-
-
 class Engine:
     """Runs a ``RunConfig``'s profiles, publishing events; returns the run summary."""
 
     def __init__(
-        self, config: RunConfig, bus: EventBus | None = None, run_id: str | None = None
+        self,
+        config: RunConfig,
+        bus: EventBus | None = None,
+        run_id: str | None = None,
+        *,
+        server_check: ServerCheck | None = None,
+        gpu: GpuSampler | None = None,
     ) -> None:
+        """Build the engine complete: ``server_check`` is given for a server llmtop manages
+        and returns ``(facts, reason)`` once it has exited; ``gpu`` replaces NVML (tests).
+        """
         self.config = config
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
@@ -128,12 +97,15 @@ class Engine:
         )
         self._interrupted = False
         self._failure: str | None = None
-        self.server_info: dict[str, Any] | None = None
+        self.server_info = config.server_process
         """Facts about a server process llmtop manages; copied into the summary."""
-        self.telemetry: Telemetry | None = None
-        """Samples GPUs, the host and the server's metrics during the run, when set."""
-        self.server_check: Callable[[], str | None] | None = None
-        """For a server llmtop manages: returns why it is gone (it exited), else ``None``."""
+        self.telemetry = (
+            Telemetry(self.bus, self._origin_ns, self.run_dir, config.telemetry, gpu=gpu)
+            if config.telemetry is not None
+            else None
+        )
+        """Samples GPUs, the host and the server's metrics during the run."""
+        self._server_check = server_check
         self._current: ProfileRun | None = None
         self._lag = LoopLagMonitor()
         self.queue = ScenarioQueue(config.profiles)
@@ -176,10 +148,15 @@ class Engine:
 
     def check_server(self) -> None:
         """Fail the run if the managed server has exited (cheap: a non-blocking waitpid)."""
-        if self.server_check is not None and self._failure is None:
-            reason = self.server_check()
-            if reason:
-                self.fail(reason)
+        if self._server_check is not None and self._failure is None:
+            report = self._server_check()
+            if report is not None:
+                self.server_exited(*report)
+
+    def server_exited(self, facts: dict[str, Any], reason: str) -> None:
+        """The managed server exited: keep its facts (exit code, log tail) and fail the run."""
+        self.server_info = {**(self.server_info or {}), **facts}
+        self.fail(reason)
 
     def fail(self, reason: str) -> None:
         """End the run as failed (e.g. the managed server died): stop sending, skip later

@@ -13,7 +13,7 @@ Both land in a cache outside the repository (``$LLMTOP_CACHE_DIR``, default
 ``~/.cache/llmtop``) so a second run reuses them, and a manifest ``local-server.json`` records
 where they are. Stdlib only: it runs before llmtop itself is installed.
 
-Usage: ``python -m engine.llamacpp_build`` (or ``llmtop setup-local``).
+Run by ``llmtop setup-local``.
 """
 
 from __future__ import annotations
@@ -158,18 +158,3 @@ def ensure_local_server() -> dict[str, str]:
         }
     manifest_path().write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def main() -> int:
-    """Command-line entry: build or reuse, then print the manifest."""
-    try:
-        manifest = ensure_local_server()
-    except (subprocess.CalledProcessError, OSError, ValueError) as exc:
-        _log(f"failed: {exc}")
-        return 1
-    print(json.dumps(manifest, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.errors import InputError
 from engine.servers.process import free_port
 
 GROUP = re.compile(r"\{([^{}]*,[^{}]*)\}")
@@ -34,7 +35,7 @@ DEFAULT_PORTS = {
 """Default port by program name, for commands that do not say their port."""
 
 
-class ServerCommandError(ValueError):
+class ServerCommandError(InputError):
     """A server command that cannot be run as given; the message says why."""
 
 

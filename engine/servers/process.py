@@ -16,9 +16,11 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from engine.errors import RunError
 from engine.servers import llamacpp_build
 
 READY_POLL_S = 0.2
@@ -27,11 +29,11 @@ EXIT_POLL_S = 0.2
 """How often a run checks a server it manages for an unexpected exit (``exit_report``)."""
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(RunError):
     """The server exited or did not become ready in time; the message has its log tail."""
 
 
-class LocalServerMissing(RuntimeError):
+class LocalServerMissing(RunError):
     """The embedded server has not been built yet."""
 
 
@@ -143,7 +145,7 @@ class ServerProcess:
         except ProcessLookupError:
             pass
 
-    def exit_report(self) -> tuple[dict[str, object], str] | None:
+    def exit_report(self) -> tuple[dict[str, Any], str] | None:
         """If the process has exited: its facts with the log tail, and why a run measuring it
         must end; else ``None`` (non-blocking).
         """

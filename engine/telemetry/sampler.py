@@ -21,13 +21,13 @@ from typing import IO, Any
 import httpx
 
 from engine.events import EventBus, NoticeRaised, TelemetrySampled
+from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, GpuSampler, energy_between
 from engine.telemetry.host import HostSampler
 from engine.telemetry.server_metrics import ServerMetricsTracker, fetch
 from engine.telemetry.window import Window
 
 SAMPLES_FILE = "samples.jsonl"
-DEFAULT_RATE_HZ = 4.0
 METRICS_INTERVAL_S = 1.0
 MIB = 1024 * 1024
 
@@ -40,20 +40,17 @@ class Telemetry:
         bus: EventBus,
         origin_ns: int,
         run_dir: Path,
+        config: TelemetryConfig,
         *,
-        rate_hz: float = DEFAULT_RATE_HZ,
-        server_url: str | None = None,
-        server_pid: int | None = None,
         gpu: GpuSampler | None = None,
-        ollama: bool = False,
     ) -> None:
         self.bus = bus
         self.origin_ns = origin_ns
-        self.interval_s = 1.0 / rate_hz
-        self.server_url = server_url
-        self.ollama = ollama
+        self.interval_s = 1.0 / config.rate_hz
+        self.server_url = config.server_url
+        self.ollama = config.ollama
         self.gpu = gpu or GpuSampler()
-        self.host = HostSampler(server_pid)
+        self.host = HostSampler(config.server_pid)
         self.tracker = ServerMetricsTracker()
         self._path = run_dir / SAMPLES_FILE
         self._file: IO[str] | None = None

@@ -20,10 +20,12 @@ from pydantic import (
     model_validator,
 )
 
+from engine.errors import InputError
+
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError):
     """A profile that cannot be used; the message names the file, the field and what is allowed."""
 
 

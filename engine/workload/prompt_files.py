@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.errors import InputError
+
 MAX_PROMPTS = 100_000
 
 
-class PromptFileError(ValueError):
+class PromptFileError(InputError):
     """A prompt file that cannot be used; the message names the file, the line and the rule."""
 
 

@@ -13,7 +13,7 @@ from engine.http.detect import ServerInfo
 from engine.http.features import Features, check_report, probe_features
 from tests.support.fakeserver import Behaviour, FakeServer
 from tests.support.real_server import MODEL
-from tui.commands.check import check_command
+from tui.cli import main
 
 NATURAL_STOP = 2
 """Tokens the fakes' 'model' writes before its end-of-sequence, unless told otherwise."""
@@ -175,7 +175,7 @@ def test_check_report_is_json_ready():
 
 def test_check_command_prints_json(capsys):
     with vllm_like() as server:
-        code = check_command(server.url + "/v1/", None, None, as_json=True)
+        code = main(["check", "--url", server.url + "/v1/", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "vllm" and report["url"] == server.url
@@ -185,23 +185,23 @@ def test_check_command_prints_json(capsys):
 
 def test_check_command_prints_a_table(capsys):
     with vllm_like() as server:
-        assert check_command(server.url, None, None, as_json=False) == 0
+        assert main(["check", "--url", server.url]) == 0
     out = capsys.readouterr().out
     assert "max_completion_tokens" in out and "yes" in out
 
 
 def test_check_command_refuses_an_unknown_model(capsys):
     with vllm_like() as server:
-        assert check_command(server.url, "Qwen/Qwen3-0.6B", None, as_json=True) == 2
+        assert main(["check", "--url", server.url, "--model", "Qwen/Qwen3-0.6B", "--json"]) == 2
     err = capsys.readouterr().err
     assert "served: fake-model" in err
 
 
 def test_check_command_unreachable_and_missing_url(capsys):
-    assert check_command("http://127.0.0.1:9", None, None, as_json=True) == 1
+    assert main(["check", "--url", "http://127.0.0.1:9", "--json"]) == 1
     err = capsys.readouterr().err
-    assert "unreachable" in err and "127.0.0.1:9" in err and err.count("\n") == 1
-    assert check_command(None, None, None, as_json=True) == 2
+    assert "cannot reach" in err and "127.0.0.1:9" in err and err.count("\n") == 1
+    assert main(["check", "--json"]) == 2
     assert "pass --url" in capsys.readouterr().err
 
 

@@ -21,6 +21,17 @@ def test_complete_run_loads_from_its_summary():
     assert len(run.knees) == 1 and run.knees[0].group == "step"
 
 
+def test_suites_come_from_the_recorded_options_or_from_an_older_runs_arguments(tmp_path):
+    # Written before run.json recorded options by name: argparse's "arguments".
+    assert load_run(RUNS / LADDER).suites == ["/tmp/fx/ladder.toml"]
+    path = copy_run(LADDER, tmp_path)
+    meta = json.loads((path / "run.json").read_text())
+    del meta["arguments"]
+    meta["options"] = {"schema": 1, "suites": ["stress"], "profiles": []}
+    (path / "run.json").write_text(json.dumps(meta))
+    assert load_run(path).suites == ["stress"]
+
+
 def test_killed_run_is_rebuilt_from_its_records_with_the_engines_aggregate():
     run = load_run(RUNS / KILLED)
     assert run.status == "incomplete" and not run.complete

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from engine.events import EventBus, RequestFinished, SnapshotTaken
-from engine.run.engine import Engine, RunConfig
+from engine.run.config import RunConfig
+from engine.run.engine import Engine
 from engine.run.sinks import ThreadedSink
 from engine.workload.profile import validate_profile
 from tests.support.fakeserver import Behaviour, FakeServer

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from engine.run.engine import Engine, RunConfig
+from engine.run.config import RunConfig
+from engine.run.engine import Engine
 from engine.workload.profile import Length, ProfileError, builtin_names, validate_profile
 from engine.workload.prompts import PromptFactory
 from engine.workload.suite import builtin_suites, load_suite

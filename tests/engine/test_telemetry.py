@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from engine.events import EventBus, TelemetrySampled
-from engine.run.engine import Engine, RunConfig
+from engine.run.config import RunConfig
+from engine.run.engine import Engine
+from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, energy_between
-from engine.telemetry.sampler import Telemetry
 from engine.telemetry.window import Window
 from engine.workload.profile import validate_profile
 from tests.support.fakeserver import Behaviour, FakeServer
@@ -115,12 +116,13 @@ def test_a_run_with_telemetry_writes_samples_on_the_run_clock(tmp_path):
     )
     with FakeServer(Behaviour(ttft_s=0.05, itl_s=0.02)) as server:
         config = RunConfig(
-            url=server.url, model="fake-model", profiles=[profile], results_root=tmp_path
+            url=server.url,
+            model="fake-model",
+            profiles=[profile],
+            results_root=tmp_path,
+            telemetry=TelemetryConfig(rate_hz=20, server_url=server.url),
         )
-        engine = Engine(config, bus)
-        engine.telemetry = Telemetry(
-            bus, engine.origin_ns, engine.run_dir, rate_hz=20, server_url=server.url, gpu=FakeGpus()
-        )
+        engine = Engine(config, bus, gpu=FakeGpus())
         summary = asyncio.run(engine.run())
     lines = [
         json.loads(line) for line in (engine.run_dir / "samples.jsonl").read_text().splitlines()
@@ -160,18 +162,13 @@ def test_ollama_loaded_models_and_vram_are_sampled(tmp_path):
     bus = EventBus()
     with OllamaLike(Behaviour(itl_s=0.1)) as server:
         config = RunConfig(
-            url=server.url, model="fake-model", profiles=[profile], results_root=tmp_path
+            url=server.url,
+            model="fake-model",
+            profiles=[profile],
+            results_root=tmp_path,
+            telemetry=TelemetryConfig(rate_hz=10, server_url=server.url, ollama=True),
         )
-        engine = Engine(config, bus)
-        engine.telemetry = Telemetry(
-            bus,
-            engine.origin_ns,
-            engine.run_dir,
-            rate_hz=10,
-            server_url=server.url,
-            gpu=FakeGpus(),
-            ollama=True,
-        )
+        engine = Engine(config, bus, gpu=FakeGpus())
         summary = asyncio.run(engine.run())
     window = summary.profiles[0].telemetry
     assert window["server_loaded_models"] == ["qwen3:0.6b"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from engine.http.detect import detect
-from engine.run.engine import Engine, RunConfig
+from engine.run.config import RunConfig
+from engine.run.engine import Engine
 from engine.workload.profile import validate_profile
 from tests.support.paths import ROOT
 from tests.support.real_server import MODEL

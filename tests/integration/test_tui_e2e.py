@@ -14,7 +14,8 @@ import time
 import pytest
 
 from engine.results.writer import new_run_id
-from engine.run.engine import RunConfig
+from engine.run.config import RunConfig
+from engine.telemetry.config import TelemetryConfig
 from engine.workload.queue import EntryStatus
 from tests.support.builders import make_profile
 from tests.support.paths import ROOT
@@ -42,9 +43,11 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):
         profiles=[
             make_profile(name="first", concurrency=2, requests=6, max_tokens=16, input_tokens=32)
         ],
+        telemetry=TelemetryConfig(
+            rate_hz=4.0, server_url=real_server.url, server_pid=real_server.pid
+        ),
     )
-    telemetry = {"rate_hz": 4.0, "server_url": real_server.url, "server_pid": real_server.pid}
-    live = start_live(EngineJob(config.model_dump(), None, new_run_id(), telemetry))
+    live = start_live(EngineJob(config, new_run_id()))
 
     async def watch() -> None:
         async with live.app.run_test(size=(100, 30)) as pilot:
@@ -90,10 +93,9 @@ def test_a_dying_server_is_a_notification_and_every_finished_request_is_kept(tmp
                     name="long", concurrency=2, requests=10_000, max_tokens=32, input_tokens=32
                 )
             ],
+            server_process=server.info(),
         )
-        live = start_live(
-            EngineJob(config.model_dump(), None, new_run_id(), None, server.info()), server
-        )
+        live = start_live(EngineJob(config, new_run_id()), server)
 
         async def watch() -> None:
             async with live.app.run_test(size=(100, 30)) as pilot:
@@ -125,7 +127,7 @@ SCREEN_PROCESS = """
 import sys, time
 from pathlib import Path
 from engine.workload.profile import validate_profile
-from engine.run.engine import RunConfig
+from engine.run.config import RunConfig
 from tui.live.engine_process import EngineJob
 from tui.live.session import start_live
 if __name__ == "__main__":
@@ -133,7 +135,7 @@ if __name__ == "__main__":
                                 "max_tokens": 400, "input_tokens": 8}, "test")
     config = RunConfig(url=sys.argv[1], model="fake-model", results_root=Path(sys.argv[2]),
                        profiles=[profile], hold_open=True)
-    start_live(EngineJob(config.model_dump(), None, "killed-screen", None))
+    start_live(EngineJob(config, "killed-screen"))
     time.sleep(60)
 """
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.fakeserver import Behaviour, FakeServer
 from tests.support.paths import ROOT
+from tui.options import OPTIONS_SCHEMA
 
 LLMTOP = [sys.executable, "-m", "tui"]
 
@@ -132,6 +133,17 @@ def test_headless_run_writes_results_and_never_loads_textual(tmp_path):
     assert summary["status"] == "completed" and summary["profiles"][0]["successes"] == 6
     run = json.loads((run_dir / "run.json").read_text())
     assert run["model"] == "fake-model" and run["api_key_given"] is True
+    # The options as documented names with a schema version, not argparse's destinations.
+    options = run["options"]
+    assert options["schema"] == OPTIONS_SCHEMA and "arguments" not in run
+    assert options["overrides"] == {
+        "concurrency": 2,
+        "requests": 6,
+        "max_tokens": 5,
+        "warmup_requests": 1,
+    }
+    assert options["url"] == server.url and options["ui"] is False
+    assert "api_key" not in options
     for path in run_dir.iterdir():
         assert "sk-env-secret-42" not in path.read_text()
     assert "adhoc (c=2)" in result.stdout

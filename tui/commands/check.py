@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.http.detect import ServerInfo, ServerUnreachable, detect, normalize_url
+from engine.errors import ExitCode, InputError
+from engine.http.detect import ServerInfo, choose_model, detect, normalize_url
 from engine.http.features import Features, check_report, probe_features
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2
 _VERDICT = {True: "yes", False: "no", None: "unknown"}
 _FEATURE_LABELS = (
     ("stream_usage", "usage in stream"),
@@ -28,34 +27,14 @@ _FEATURE_LABELS = (
 def check_command(url: str | None, model: str | None, api_key: str | None, as_json: bool) -> int:
     """Detect the server at ``url``, probe its features on ``model`` and print the result.
 
-    Returns 0 when the server answered, 1 when it is unreachable, 2 for a usage error (no URL,
-    an invalid URL, a model it does not serve).
+    Raises ``InputError`` (exit 2) without a URL, for an invalid one or a model the server
+    does not serve, and ``ServerUnreachable`` (exit 1) when nothing answers.
     """
-    # Imported here: tui.session imports tui.cli, which may import this module.
-    from tui.cli import UsageError
-    from tui.commands.run import _choose_model
-
     if not url:
-        print(
-            "llmtop check: error: pass --url URL (e.g. --url http://127.0.0.1:8000)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    try:
-        url = normalize_url(url)
-    except ValueError as exc:
-        print(f"llmtop check: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        info = asyncio.run(detect(url, api_key))
-    except ServerUnreachable as exc:
-        print(f"llmtop check: unreachable: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
-        chosen = _choose_model(model, info)
-    except UsageError as exc:
-        print(f"llmtop check: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise InputError("pass --url URL (e.g. --url http://127.0.0.1:8000)")
+    url = normalize_url(url)
+    info = asyncio.run(detect(url, api_key))
+    chosen = choose_model(model, info)
     features = asyncio.run(probe_features(url, chosen, api_key))
     if as_json:
         report = check_report(info, features)
@@ -63,7 +42,7 @@ def check_command(url: str | None, model: str | None, api_key: str | None, as_js
         print(json.dumps(report, indent=2))
     else:
         Console().print(_table(info, chosen, features))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _table(info: ServerInfo, model: str, features: Features) -> Table:

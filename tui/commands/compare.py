@@ -9,9 +9,8 @@ from rich.table import Table
 
 from engine.analysis.compare import Comparison, ProfileComparison, RunRef, compare_loaded
 from engine.analysis.wording import diff_text, interval_text, statement, value_text
-from engine.results.folder import RunFolderError
+from engine.errors import ExitCode, InputError
 from engine.results.runs import load_runs
-from tui.cli import EXIT_OK, UsageError
 
 
 def compare_command(
@@ -26,24 +25,21 @@ def compare_command(
 ) -> int:
     """Resolve the runs (paths, ids or id prefixes under ``root``), compare, print."""
     if len(refs) < 2:
-        raise UsageError("compare needs at least two runs: llmtop compare A B [C ...]")
+        raise InputError("compare needs at least two runs: llmtop compare A B [C ...]")
     if resamples < 100:
-        raise UsageError(f"--resamples must be at least 100 (got {resamples})")
-    try:
-        runs = load_runs(refs, root)
-    except RunFolderError as exc:
-        raise UsageError(str(exc)) from None
+        raise InputError(f"--resamples must be at least 100 (got {resamples})")
+    runs = load_runs(refs, root)
     comparison = compare_loaded(runs, resamples=resamples, seed=seed)
     if as_json:
         print(comparison.model_dump_json(indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     if ui:
         from tui.live.screens.compare import CompareApp
 
         CompareApp(comparison).run()
-        return EXIT_OK
+        return ExitCode.OK
     print_comparison(comparison, console or Console(highlight=False, width=160))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _describe(ref: RunRef) -> str:

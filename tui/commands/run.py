@@ -1,47 +1,32 @@
-"""One headless ``llmtop run``: servers (given, embedded or started from --server-cmd),
-detection, engine, console, and the side-by-side table of a configuration matrix.
-
-Kept apart from argument parsing so the Textual UI can reuse the same steps later.
+"""``llmtop run``: the profiles to run, the servers to run them against (given, embedded, or
+started from ``--server-cmd``, one configuration after another), and the side-by-side table
+of a configuration matrix. Measuring one server is tui/commands/measure.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+import json
+import os
+import platform
+import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
-from engine.events import EventBus
-from engine.http.detect import ServerInfo, ServerUnreachable, detect
-from engine.http.features import probe_features
-from engine.metrics.summary import RunSummary, Slo
+from engine.errors import ExitCode, RunError
+from engine.metrics.summary import RunSummary
 from engine.results.writer import RUN_FILE, new_run_id, write_json_atomic
-from engine.run.engine import Engine, RunConfig
-from engine.run.sinks import ThreadedSink
-from engine.servers.matrix import ServerCommandError, ServerConfig, expand, gpu_count
-from engine.servers.process import (
-    EXIT_POLL_S,
-    LocalServerMissing,
-    ServerProcess,
-    ServerStartError,
-    llama_server,
-)
-from engine.telemetry.host import pid_listening_on
-from engine.telemetry.sampler import Telemetry
-from engine.workload.profile import Profile
-from tui.cli import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    UsageError,
-    install_signal_handlers,
-    pause_between,
-    run_meta,
-)
-from tui.console.reporter import ConsoleReporter, print_matrix
+from engine.servers.matrix import ServerConfig, expand, gpu_count
+from engine.servers.process import ServerProcess, llama_server
+from engine.workload.profile import Profile, load_profile, validate_profile
+from engine.workload.prompt_files import load_prompts
+from engine.workload.suite import load_suite
+from tui.console.reporter import print_matrix
+from tui.options import DEFAULT_PROFILE, RunOptions
+
+SERVER_LOG = "server.log"
 
 
 @dataclass
@@ -51,67 +36,123 @@ class Outcome:
     label: str
     exit_code: int
     summary: RunSummary | None
+    """``None`` when the run could not start."""
     run_dir: Path | None
 
 
-def run_session(
-    args: argparse.Namespace, profiles: list[Profile], url: str | None, api_key: str | None
-) -> int:
+def run_command(options: RunOptions) -> int:
+    """Resolve the profiles, then dry-run them or run them against each server."""
+    profiles = resolve_profiles(options)
+    if options.dry_run:
+        from tui.commands.dry_run import dry_run
+
+        return dry_run(profiles)
+    return run_session(options, profiles)
+
+
+def resolve_profiles(options: RunOptions) -> list[Profile]:
+    """Load the suites and profiles (or the default) and apply the command line's overrides."""
+    overrides = dict(options.overrides)
+    if "rate_rps" in overrides:
+        overrides["concurrency"] = None
+    elif "concurrency" in overrides:
+        overrides["rate_rps"] = None
+    if options.profiles or options.suites:
+        profiles = [p for ref in options.suites for p in load_suite(ref).expand()]
+        profiles += [load_profile(ref) for ref in options.profiles]
+    else:
+        default = load_profile(DEFAULT_PROFILE)
+        if overrides:
+            default = default.model_copy(
+                update={"name": "adhoc", "description": "ad-hoc scenario from the command line"}
+            )
+        profiles = [default]
+    if overrides:
+        profiles = [
+            validate_profile(
+                {**p.model_dump(exclude_unset=True), **overrides},
+                f"profile '{p.name}' with command-line options",
+            )
+            for p in profiles
+        ]
+    for profile in profiles:
+        if profile.prompt_file:
+            load_prompts(profile.prompt_file)  # a bad file is bad input, found up front
+    return profiles
+
+
+def pause_between(options: RunOptions) -> float:
+    """--pause-between, else the largest pause of the suites given, else 0."""
+    if options.pause_between_s is not None:
+        return options.pause_between_s
+    return max((load_suite(ref).pause_between_s for ref in options.suites), default=0.0)
+
+
+def run_meta(options: RunOptions) -> dict[str, Any]:
+    """The options and host facts for run.json; the API key is never included."""
+    return {
+        "options": options.record(),
+        "api_key_given": options.api_key is not None,
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+    }
+
+
+def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
-    if not args.server_cmd:
-        return run_one(args, profiles, url, api_key, None).exit_code
-    try:
-        configs = expand(args.server_cmd, url, args.gpus if args.gpus else gpu_count())
-    except ServerCommandError as exc:
-        raise UsageError(str(exc)) from None
+    if not options.server_commands:
+        return run_one(options, profiles, options.url, None).exit_code
+    configs = expand(list(options.server_commands), options.url, options.gpus or gpu_count())
     outcomes: list[Outcome] = []
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(args, profiles, config.url, api_key, config, one_of_many=len(configs) > 1)
+        outcome = run_one(options, profiles, config.url, config, one_of_many=len(configs) > 1)
         outcomes.append(outcome)
-        if outcome.exit_code == EXIT_INTERRUPTED:
+        if outcome.exit_code == ExitCode.INTERRUPTED:
             break
     if len(configs) > 1:
         print_matrix(outcomes)
-        _write_matrix(args.output, outcomes)
+        _write_matrix(options.output, outcomes)
     codes = {o.exit_code for o in outcomes}
-    return (
-        EXIT_INTERRUPTED
-        if EXIT_INTERRUPTED in codes
-        else EXIT_FAILED
-        if codes - {EXIT_OK}
-        else EXIT_OK
-    )
+    if ExitCode.INTERRUPTED in codes:
+        return ExitCode.INTERRUPTED
+    return ExitCode.FAILED if codes - {ExitCode.OK} else ExitCode.OK
 
 
 def run_one(
-    args: argparse.Namespace,
+    options: RunOptions,
     profiles: list[Profile],
     url: str | None,
-    api_key: str | None,
     config: ServerConfig | None,
     one_of_many: bool = False,
 ) -> Outcome:
     """Start the server if llmtop manages one, measure, stop it.
 
     ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
-    instead of waiting for more scenarios, so the next configuration can start.
+    instead of waiting for more scenarios, so the next configuration can start; a
+    configuration that cannot start is an outcome of the matrix, not the end of it.
     """
+    from tui.commands.measure import measure
+
     label = config.label if config else (url or "embedded")
     run_id = new_run_id()
-    run_dir: Path = args.output / run_id
+    run_dir = options.output / run_id
     server: ServerProcess | None = None
     try:
         if config is not None:
             server = ServerProcess(
-                config.argv, config.url, run_dir / "server.log", shell=args.server_shell
+                config.argv, config.url, run_dir / SERVER_LOG, shell=options.server_shell
             )
         elif url is None:
-            server = llama_server(run_dir / "server.log", parallel=args.local_parallel)
+            server = llama_server(run_dir / SERVER_LOG, parallel=options.local_parallel)
         if server is not None:
             print(f"starting server: {' '.join(server.argv)}", file=sys.stderr)
-            server.start(ready_timeout_s=args.server_ready_timeout)
+            server.start(ready_timeout_s=options.server_ready_timeout_s)
             print(
                 f"server ready in {server.startup_s:.1f} s at {server.url} "
                 f"(pid {server.pid}, log {server.log_path})",
@@ -119,147 +160,30 @@ def run_one(
             )
             url = server.url
         assert url is not None
-        summary = _measure(
-            args, profiles, url, api_key, run_id, server, interactive=not one_of_many
+        summary = measure(
+            options,
+            profiles,
+            url,
+            run_id,
+            server,
+            pause_between_s=pause_between(options),
+            meta=run_meta(options),
+            interactive=not one_of_many,
         )
-    except (LocalServerMissing, ServerStartError, ServerUnreachable) as exc:
+    except RunError as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
-        return Outcome(label, EXIT_FAILED, None, None)
+        return Outcome(label, ExitCode.FAILED, None, None)
     finally:
         if server is not None:
-            code = server.stop(grace_s=args.server_grace)
+            code = server.stop(grace_s=options.server_grace_s)
             print(f"server stopped (exit code {code})", file=sys.stderr)
             if (run_dir / RUN_FILE).exists():
                 _record_server_exit(run_dir, server)
-    code = EXIT_INTERRUPTED if summary.status == "interrupted" else summary.exit_code
+    code = ExitCode.INTERRUPTED if summary.status == "interrupted" else summary.exit_code
     return Outcome(label, code, summary, run_dir)
 
 
-def _measure(
-    args: argparse.Namespace,
-    profiles: list[Profile],
-    url: str,
-    api_key: str | None,
-    run_id: str,
-    server: ServerProcess | None,
-    *,
-    interactive: bool,
-) -> RunSummary:
-    info = asyncio.run(detect(url, api_key))
-    model = _choose_model(args.model, info)
-    meta = run_meta(args)
-    meta["server"] = info.as_dict()
-    features = None
-    if not args.no_probe:
-        features = asyncio.run(probe_features(url, model, api_key)).as_dict()
-        meta["server"]["features"] = features
-    if server is not None:
-        meta["server_process"] = server.info()
-    config = RunConfig(
-        url=url,
-        model=model,
-        profiles=profiles,
-        results_root=args.output,
-        api_key=api_key,
-        slo=Slo(ttft_s=args.slo_ttft, tpot_s=args.slo_tpot),
-        save_itl=args.save_itl,
-        connect_timeout_s=args.connect_timeout,
-        stall_timeout_s=args.stall_timeout,
-        server_kind=info.kind,
-        run_meta=meta,
-        pause_between_profiles_s=pause_between(args),
-        features=features,
-        calibrate_prompts=not args.no_probe,
-        hold_open=use_ui(args) and interactive,
-    )
-    telemetry = {
-        "rate_hz": args.sample_hz,
-        "server_url": url,
-        "server_pid": _server_pid(args, url, server),
-        "ollama": info.kind == "ollama",
-    }
-    if use_ui(args):
-        from tui.live.engine_process import EngineJob
-        from tui.live.session import run_live
-
-        job = EngineJob(
-            config.model_dump(),
-            api_key,
-            run_id,
-            telemetry,
-            server.info() if server is not None else None,
-        )
-        return run_live(job, server, close_when_done=not interactive)
-    bus = EventBus()
-    engine = Engine(config, bus, run_id=run_id)
-    engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, **telemetry)
-    if server is not None:
-        engine.server_info = server.info()
-        engine.server_check = lambda: _server_gone(server, engine)
-    console = ThreadedSink(ConsoleReporter())
-    bus.subscribe(console)
-    try:
-        return _run_headless(engine, server is not None)
-    finally:
-        console.close()
-
-
-def use_ui(args: argparse.Namespace) -> bool:
-    """The live UI, unless --no-ui was given or there is no terminal to draw on."""
-    return not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty()
-
-
-async def _drive(engine: Engine, watch: bool) -> RunSummary:
-    """Run the engine, watching a managed server; Ctrl+C and SIGTERM interrupt it."""
-    install_signal_handlers(asyncio.get_running_loop(), engine.interrupt)
-    watcher = asyncio.create_task(_watch(engine)) if watch else None
-    try:
-        return await engine.run()
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-
-
-def _run_headless(engine: Engine, watch: bool) -> RunSummary:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.run(_drive(engine, watch))
-    return uvloop.run(_drive(engine, watch))
-
-
-async def _watch(engine: Engine) -> None:
-    """Check the managed server while requests stream (failed connections check it too)."""
-    while True:
-        await asyncio.sleep(EXIT_POLL_S)
-        engine.check_server()
-
-
-def _server_gone(server: ServerProcess, engine: Engine) -> str | None:
-    """Why the run must end if the server process has exited (its code and log tail saved)."""
-    report = server.exit_report()
-    if report is None:
-        return None
-    info, reason = report
-    engine.server_info = {**(engine.server_info or {}), **info}
-    return reason
-
-
-def _server_pid(args: argparse.Namespace, url: str, server: ServerProcess | None) -> int | None:
-    """The local server's PID: started by llmtop, given, or found by the port it listens on."""
-    if server is not None:
-        return server.pid
-    if args.server_pid is not None:
-        return int(args.server_pid)
-    parts = urlsplit(url)
-    if parts.hostname in ("127.0.0.1", "localhost", "::1") and parts.port:
-        return pid_listening_on(parts.port)
-    return None
-
-
 def _record_server_exit(run_dir: Path, server: ServerProcess) -> None:
-    import json
-
     path = run_dir / RUN_FILE
     meta = json.loads(path.read_text())
     meta["server_process"] = {**server.info(), "stopped_unix_s": time.time()}
@@ -280,19 +204,3 @@ def _write_matrix(root: Path, outcomes: list[Outcome]) -> None:
         ],
     )
     print(f"matrix: {path}", file=sys.stderr)
-
-
-def _choose_model(requested: str | None, info: ServerInfo) -> str:
-    if requested is None:
-        if not info.models:
-            raise UsageError(f"{info.url} lists no models; pass --model NAME")
-        return info.models[0]
-    if info.models and requested not in info.models:
-        hint = ""
-        if info.kind == "ollama" or any(":" in m for m in info.models):
-            hint = " (Ollama names models like 'qwen3:0.6b', not 'Qwen/Qwen3-0.6B')"
-        raise UsageError(
-            f"model '{requested}' is not served at {info.url}; served: "
-            f"{', '.join(info.models)}{hint}"
-        )
-    return requested

@@ -12,10 +12,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from engine.errors import ExitCode, InputError
 from engine.metrics.summary import ProfileSummary
-from engine.results.folder import RunFolderError
 from engine.results.runs import RunInfo, discover_runs, load_run
-from tui.cli import EXIT_OK, UsageError
 
 Column = tuple[str, Callable[[ProfileSummary], str]]
 PIPE_WIDTH = 400
@@ -63,10 +62,7 @@ def runs_command(
     console: Console | None = None,
 ) -> int:
     """List the runs under ``root``; filters are case-insensitive substrings."""
-    try:
-        runs = [load_run(path) for path in discover_runs(root)]
-    except RunFolderError as exc:
-        raise UsageError(str(exc)) from None
+    runs = [load_run(path) for path in discover_runs(root)]
     runs.sort(key=lambda r: r.started_unix_s or 0.0, reverse=True)
     for label, wanted, values in (
         ("model", model, lambda r: [r.model or ""]),
@@ -77,18 +73,18 @@ def runs_command(
             runs = _filter(runs, label, wanted, values)
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     console = console or Console(highlight=False)
     if not console.is_terminal:
         console.width = PIPE_WIDTH
     if not runs:
         console.print(f"no runs under {root}")
-        return EXIT_OK
+        return ExitCode.OK
     console.print(runs_table(runs, show_metrics, show_parameters, root))
     for run in runs:
         for line in [*run.notes, *(line for k in run.knees for line in k.lines())]:
             console.print(f"{run.run_id}: {line}", markup=False)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _filter(
@@ -97,7 +93,7 @@ def _filter(
     kept = [r for r in runs if any(wanted.lower() in v.lower() for v in values(r))]
     if not kept and runs:
         present = sorted({v for r in runs for v in values(r) if v})
-        raise UsageError(
+        raise InputError(
             f"no run has a {label} matching '{wanted}'; present: "
             f"{', '.join(present[:20]) or 'none'}"
         )

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -43,9 +43,13 @@ from engine.events import (
 from engine.metrics.summary import RunSummary
 from engine.records import RequestRecord
 from engine.results.writer import REQUESTS_FILE
+from engine.run.config import RunConfig
 from engine.telemetry.sampler import SAMPLES_FILE
 from engine.workload.profile import Profile
 from tui.live.state import LiveState
+
+if TYPE_CHECKING:
+    from engine.run.engine import Engine
 
 FORWARDED = (
     RunStarted,
@@ -67,7 +71,7 @@ CONTROLS = (
     "rerun",
     "end_run",
     "interrupt",
-    "server_gone",
+    "server_exited",
 )
 """Engine methods the screen may call."""
 POLL_S = 0.1
@@ -76,19 +80,16 @@ POLL_S = 0.1
 
 @dataclass(frozen=True)
 class EngineJob:
-    """Everything the child needs to build the run's engine (all picklable)."""
+    """Everything the child needs to build the run's engine (picklable; it crosses a pipe
+    to the spawned process, never the disk)."""
 
-    config: dict[str, Any]
-    """``RunConfig`` fields (profiles as dumps; no API key)."""
-    api_key: str | None
+    config: RunConfig
+    """The run, complete: the child builds its engine from this alone."""
     run_id: str
-    telemetry: dict[str, Any] | None
-    """``Telemetry`` keyword arguments (rate_hz, server_url, server_pid, ollama), or None."""
-    server_info: dict[str, Any] | None = None
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.config["results_root"]) / self.run_id
+        return self.config.results_root / self.run_id
 
 
 # -- the child ----------------------------------------------------------------------------
@@ -105,17 +106,12 @@ class _PipeSink:
 
 def engine_main(job: EngineJob, events: Connection, controls: Connection) -> None:
     """The child's entry point: run the engine, obey controls, forward events."""
-    from engine.run.engine import Engine, RunConfig
-    from engine.telemetry.sampler import Telemetry
+    from engine.run.engine import Engine
 
     # The terminal's Ctrl+C reaches the whole process group; the screen decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config = RunConfig(**job.config, api_key=job.api_key)
     bus = EventBus()
-    engine = Engine(config, bus, run_id=job.run_id)
-    engine.server_info = job.server_info
-    if job.telemetry is not None:
-        engine.telemetry = Telemetry(bus, engine.origin_ns, engine.run_dir, **job.telemetry)
+    engine = Engine(job.config, bus, run_id=job.run_id)
     bus.subscribe(_PipeSink(events))
 
     async def main() -> RunSummary:
@@ -141,7 +137,7 @@ def engine_main(job: EngineJob, events: Connection, controls: Connection) -> Non
         events.close()
 
 
-def _obey(engine: Any, controls: Connection) -> None:
+def _obey(engine: Engine, controls: Connection) -> None:
     while controls.poll():
         try:
             name, args = controls.recv()
@@ -151,11 +147,7 @@ def _obey(engine: Any, controls: Connection) -> None:
             asyncio.get_running_loop().remove_reader(controls.fileno())
             engine.interrupt()
             return
-        if name == "server_gone":
-            info, reason = args
-            engine.server_info = {**(engine.server_info or {}), **info}
-            engine.fail(reason)
-        elif name in CONTROLS:
+        if name in CONTROLS:
             getattr(engine, name)(*args)
 
 
@@ -273,9 +265,9 @@ class EngineProcess:
     def interrupt(self) -> None:  # noqa: D102
         self._send("interrupt")
 
-    def server_gone(self, info: dict[str, Any], reason: str) -> None:
+    def server_exited(self, facts: dict[str, Any], reason: str) -> None:
         """The managed server exited: the engine fails the run with its facts."""
-        self._send("server_gone", info, reason)
+        self._send("server_exited", facts, reason)
 
 
 class _Tail:

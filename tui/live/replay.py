@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from engine.analysis.timeline import build_timeline
+from engine.errors import InputError
 from engine.events import (
     NoticeRaised,
     ProfileFinished,
@@ -42,7 +43,7 @@ BIN_S = 0.5
 """Width of the rebuilt throughput bins (wider for long runs: ``engine.timeline.MAX_BINS``)."""
 
 
-class ReplayError(ValueError):
+class ReplayError(InputError):
     """The folder is not a run llmtop can show."""
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from engine.metrics.summary import RunSummary, Slo
+from engine.metrics.summary import RunSummary
 from engine.servers.process import EXIT_POLL_S, ServerProcess
 from tui.console.reporter import print_run_summary
 from tui.live.app import QUIT_WAIT_S, LlmtopApp, make_app
@@ -48,12 +48,12 @@ def start_live(
     ``close_when_done`` the screen closes by itself a few seconds after the run ends.
     """
     state = LiveState()
-    state.set_slo(Slo.model_validate(job.config.get("slo") or {}))
+    state.set_slo(job.config.slo)
     engine = EngineProcess(job, state)
     app = make_app(
         state,
         engine,
-        title=f"{job.config['url']} {job.config['model']}",
+        title=f"{job.config.url} {job.config.model}",
         close_when_done=close_when_done,
     )
     engine.start()
@@ -70,7 +70,7 @@ def _watch(server: ServerProcess, engine: EngineProcess) -> None:
         time.sleep(EXIT_POLL_S)
         report = server.exit_report()
         if report is not None:
-            engine.server_gone(*report)
+            engine.server_exited(*report)
             return
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from engine.analysis.compare import Comparison, compare_loaded
 from engine.analysis.timeline import run_timeline
 from engine.analysis.wording import diff_text, interval_text, statement, value_text
+from engine.errors import ExitCode, InputError
 from engine.metrics.knee import Knee
 from engine.results.export import export_csv
-from engine.results.folder import RunFolderError, latency_columns
+from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo, load_runs
-from tui.cli import EXIT_OK, UsageError
 from tui.report.plots import RunPlotData, against_load, latency_distributions, over_time
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -35,7 +35,7 @@ def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Pa
     """Resolve the runs, write the HTML (and CSV), print where they went."""
     runs = _load(refs, root)
     if output is not None and output.is_dir():
-        raise UsageError(f"--output {output} is a folder: give a file name, e.g. report.html")
+        raise InputError(f"--output {output} is a folder: give a file name, e.g. report.html")
     if csv_dir is not None:
         _check_folder(csv_dir)
     target = output or default_output(runs)
@@ -47,25 +47,22 @@ def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Pa
     for note in notes:
         print(f"note: {note}")
     print(f"report: {target} ({target.stat().st_size / 1024:,.0f} KiB, opens offline)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def export_command(refs: list[str], root: Path, folder: Path) -> int:
     """Write requests.csv and summary.csv of the runs into ``folder``."""
     _print_csv(_load(refs, root), folder)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _load(refs: list[str], root: Path) -> list[RunInfo]:
-    try:
-        return load_runs(refs, root)
-    except RunFolderError as exc:
-        raise UsageError(str(exc)) from None
+    return load_runs(refs, root)
 
 
 def _check_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
+        raise InputError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
 
 
 def _print_csv(runs: list[RunInfo], folder: Path) -> None:

@@ -1,0 +1,62 @@
+"""What a run is told: ``RunConfig`` (server, profiles, objectives, limits, telemetry).
+
+Built once by a front end (the CLI turns its options into one), then handed whole to
+``Engine``; nothing is added to an engine after it is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from engine.metrics.summary import Slo
+from engine.telemetry.config import TelemetryConfig
+from engine.workload.profile import Profile
+
+
+class RunConfig(BaseModel):
+    """Everything a run needs. ``api_key`` is never serialised."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    url: str
+    """Server base URL without ``/v1`` (credentials are never stored)."""
+    model: str
+    """Model name sent in every request."""
+    profiles: list[Profile]
+    """Profiles to run, in order."""
+    results_root: Path
+    """Folder under which the run's own folder is created."""
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    """Bearer token; kept in memory only."""
+    slo: Slo = Slo()
+    """Objectives for goodput."""
+    connect_timeout_s: float = 10.0
+    """Give up connecting after this long."""
+    stall_timeout_s: float = 300.0
+    """Fail a request after this long without a byte from the server."""
+    save_itl: bool = False
+    """Store every request's raw inter-token gaps in its record."""
+    calibrate_prompts: bool = False
+    """Calibrate synthetic prompt lengths against the server before each profile (2 tiny
+    requests, not recorded)."""
+    features: dict[str, Any] | None = None
+    """What ``probe_features`` found the server honours; requests adapt to it."""
+    pause_between_profiles_s: float = 0.0
+    """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
+    snapshot_interval_s: float = 0.25
+    """How often live figures are published."""
+    hold_open: bool = False
+    """Interactive sessions: when the queue runs out, wait for more profiles until
+    ``Engine.end_run`` instead of ending the run."""
+    server_kind: str = "unknown"
+    """Detected server implementation."""
+    telemetry: TelemetryConfig | None = None
+    """What to sample during the run; ``None``: no telemetry (no ``samples.jsonl``)."""
+    server_process: dict[str, Any] | None = None
+    """Facts about a server process llmtop started (command, pid, start-up time); copied
+    into the summary, with its exit code and log tail added if it exits during the run."""
+    run_meta: dict[str, Any] = Field(default_factory=dict)
+    """Extra metadata for ``run.json`` (the options, detection, host)."""
