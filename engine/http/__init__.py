@@ -1,1 +1,6 @@
-"""engine.http."""
+"""Talking to the server: the streaming client, the SSE decoder, one request's exchange
+(timestamps to record), server-kind detection, feature probes and the tokenizer vocabulary.
+
+May import ``engine.metrics``, ``engine.workload`` and the shared root; not telemetry, results
+or the run (a sibling of ``engine.telemetry``).
+"""

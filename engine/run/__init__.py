@@ -1,1 +1,5 @@
-"""engine.run."""
+"""The engine proper: ``RunConfig`` in, events out. ``Engine`` drives the queue of profiles
+(``ProfileRun`` each), watches its own event loop's lag, and hands events to sinks.
+
+The top layer with ``engine.analysis`` and ``engine.servers``; may import everything below it.
+"""
