@@ -178,7 +178,7 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
     app drawing (headless, at ``UI_SIZE``) in this one. The engine's figures come from the
     summary and records it wrote; CPU covers both processes (children's rusage added).
     """
-    from engine.results.writer import new_run_id
+    from engine.results.layout import new_run_id
     from tui.live.engine_process import EngineJob
     from tui.live.session import start_live
 

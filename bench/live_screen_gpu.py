@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from engine.http.detect import detect
-from engine.results.writer import new_run_id
+from engine.results.layout import new_run_id
 from engine.run.config import RunConfig
 from engine.servers.process import ServerProcess
 from engine.telemetry.config import TelemetryConfig

@@ -1,9 +1,14 @@
-"""Small, dependency-free statistics used by records, aggregates and benchmarks."""
+"""The clock's unit and small, dependency-free statistics used by records, aggregates and
+benchmarks.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+NS = 1_000_000_000
+"""Nanoseconds per second: timestamps are ``perf_counter_ns()`` values in ``*_ns`` fields."""
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -15,7 +15,7 @@ import pytest
 
 from engine.events import EventBus
 from engine.metrics.summary import RunSummary
-from engine.results.writer import REQUESTS_FILE
+from engine.results.layout import REQUESTS_FILE
 from engine.run.config import RunConfig
 from engine.run.engine import Engine
 from engine.workload.profile import Profile

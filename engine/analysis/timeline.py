@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.http.exchange import NS
 from engine.records import RequestRecord
 from engine.results.folder import iter_records, iter_samples
+from engine.stats import NS
 
 DEFAULT_BIN_S = 1.0
 MAX_BINS = 2000

@@ -14,9 +14,8 @@ import orjson
 
 from engine.http.sse import DONE
 from engine.records import ErrorKind, ItlStats, RequestRecord
-from engine.stats import mean, percentile
+from engine.stats import NS, mean, percentile
 
-NS = 1_000_000_000
 MAX_ERROR_CHARS = 500
 FAILED_FINISH_REASONS = frozenset({"error", "abort"})
 """Finish reasons by which servers (vLLM, SGLang) say they gave up on a request."""

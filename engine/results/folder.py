@@ -19,9 +19,8 @@ from pydantic import ValidationError
 
 from engine.errors import InputError
 from engine.records import RequestRecord
-from engine.results.writer import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
+from engine.results.layout import REQUESTS_FILE, RUN_FILE, SAMPLES_FILE, SUMMARY_FILE
 
-SAMPLES_FILE = "samples.jsonl"
 MARKER_FILES = (RUN_FILE, SUMMARY_FILE, REQUESTS_FILE, f"{REQUESTS_FILE}.gz")
 """A folder holding any of these is a run folder."""
 MAX_NOTES_PER_FILE = 5

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from engine.http.exchange import NS
 from engine.metrics.knee import Knee, find_knees
 from engine.metrics.summary import ProfileAggregate, ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
 from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
-from engine.results.writer import RUN_FILE, SUMMARY_FILE
+from engine.results.layout import RUN_FILE, SUMMARY_FILE
+from engine.stats import NS
 from engine.workload.profile import Profile
 
 INCOMPLETE = "incomplete"

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from engine.events import ProfileFinished, RequestFinished, RunFinished
 from engine.metrics.summary import ProfileSummary
-
-REQUESTS_FILE = "requests.jsonl"
-SUMMARY_FILE = "summary.json"
-RUN_FILE = "run.json"
-
-
-def new_run_id(now: float | None = None) -> str:
-    """``20261121-054210-3fa9``: sortable by time, unique enough to never collide."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return f"{stamp}-{secrets.token_hex(2)}"
+from engine.results.layout import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

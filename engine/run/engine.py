@@ -28,14 +28,15 @@ from engine.events import (
     SendingPaused,
 )
 from engine.http.client import ServerQuirks, StreamingClient
-from engine.http.exchange import NS
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary
-from engine.results.writer import ResultsWriter, new_run_id
+from engine.results.layout import SAMPLES_FILE, new_run_id
+from engine.results.writer import ResultsWriter
 from engine.run.config import RunConfig
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.profile_run import ProfileRun, RunContext
+from engine.stats import NS
 from engine.telemetry.gpu import GpuSampler
 from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
@@ -100,7 +101,9 @@ class Engine:
         self.server_info = config.server_process
         """Facts about a server process llmtop manages; copied into the summary."""
         self.telemetry = (
-            Telemetry(self.bus, self._origin_ns, self.run_dir, config.telemetry, gpu=gpu)
+            Telemetry(
+                self.bus, self._origin_ns, self.run_dir / SAMPLES_FILE, config.telemetry, gpu=gpu
+            )
             if config.telemetry is not None
             else None
         )

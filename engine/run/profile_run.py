@@ -31,9 +31,10 @@ from engine.events import (
     SnapshotTaken,
 )
 from engine.http.client import RequestSpec, StreamingClient
-from engine.http.exchange import NS, Exchange
+from engine.http.exchange import Exchange
 from engine.metrics.summary import ProfileAggregate, Slo
 from engine.records import ErrorKind, RequestRecord
+from engine.stats import NS
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory, PromptPlan
 

@@ -27,7 +27,6 @@ from engine.telemetry.host import HostSampler
 from engine.telemetry.server_metrics import ServerMetricsTracker, fetch
 from engine.telemetry.window import Window
 
-SAMPLES_FILE = "samples.jsonl"
 METRICS_INTERVAL_S = 1.0
 MIB = 1024 * 1024
 
@@ -39,7 +38,7 @@ class Telemetry:
         self,
         bus: EventBus,
         origin_ns: int,
-        run_dir: Path,
+        samples_path: Path,
         config: TelemetryConfig,
         *,
         gpu: GpuSampler | None = None,
@@ -52,7 +51,7 @@ class Telemetry:
         self.gpu = gpu or GpuSampler()
         self.host = HostSampler(config.server_pid)
         self.tracker = ServerMetricsTracker()
-        self._path = run_dir / SAMPLES_FILE
+        self._path = samples_path
         self._file: IO[str] | None = None
         self._run = Window()
         self._window: Window | None = None

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from engine.results.writer import new_run_id
+from engine.results.layout import new_run_id
 from engine.run.config import RunConfig
 from engine.telemetry.config import TelemetryConfig
 from engine.workload.queue import EntryStatus

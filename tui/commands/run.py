@@ -17,7 +17,8 @@ from typing import Any
 
 from engine.errors import ExitCode, RunError
 from engine.metrics.summary import RunSummary
-from engine.results.writer import RUN_FILE, new_run_id, write_json_atomic
+from engine.results.layout import RUN_FILE, SERVER_LOG, new_run_id
+from engine.results.writer import write_json_atomic
 from engine.servers.matrix import ServerConfig, expand, gpu_count
 from engine.servers.process import ServerProcess, llama_server
 from engine.workload.profile import Profile, load_profile, validate_profile
@@ -25,8 +26,6 @@ from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
-
-SERVER_LOG = "server.log"
 
 
 @dataclass

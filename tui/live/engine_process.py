@@ -42,9 +42,8 @@ from engine.events import (
 )
 from engine.metrics.summary import RunSummary
 from engine.records import RequestRecord
-from engine.results.writer import REQUESTS_FILE
+from engine.results.layout import REQUESTS_FILE, SAMPLES_FILE
 from engine.run.config import RunConfig
-from engine.telemetry.sampler import SAMPLES_FILE
 from engine.workload.profile import Profile
 from tui.live.state import LiveState
 

@@ -33,7 +33,7 @@ from engine.events import (
 from engine.metrics.summary import ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
 from engine.results.folder import iter_records, iter_samples, jsonl_file, read_json
-from engine.results.writer import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
+from engine.results.layout import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import ScenarioQueue
