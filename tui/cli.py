@@ -428,9 +428,10 @@ def main(argv: list[str] | None = None) -> int:
             api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or None
             return check_command(args.url, args.model, api_key, args.json)
         if args.command == "replay":
+            from engine.analysis.replay import ReplayError
             from engine.results.folder import RunFolderError
             from engine.results.runs import resolve_run
-            from tui.live.replay import ReplayError, replay_command
+            from tui.commands.replay import replay_command
 
             try:
                 return replay_command(resolve_run(args.run, args.root))

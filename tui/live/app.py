@@ -27,6 +27,7 @@ from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.controls import Controls
+from tui.live.replay import state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 from tui.live.state import LiveState, LiveView
@@ -42,7 +43,7 @@ from tui.live.widgets.panes import (
 from tui.live.widgets.request_list import RequestList
 
 if TYPE_CHECKING:  # numpy behind it: a live run never needs it
-    from tui.live.replay import Timeline
+    from engine.analysis.replay import RecordedRun
 
 REPAINT_HZ = 4
 """Repaints per second: fast enough to follow a run; each costs the engine's thread GIL time
@@ -96,7 +97,7 @@ class LlmtopApp(App[int]):
         controls: Controls,
         *,
         title: str = "llmtop",
-        timeline: Timeline | None = None,
+        recording: RecordedRun | None = None,
         close_when_done: bool = False,
     ) -> None:
         super().__init__()
@@ -104,8 +105,9 @@ class LlmtopApp(App[int]):
         """Close the screen by itself once the run has ended (a matrix's configuration)."""
         self.state = state
         self.controls = controls
-        self.timeline = timeline
-        self.cursor_s = timeline.duration_s if timeline else 0.0
+        self.recording = recording
+        """The run a replay shows (``None`` in a live run)."""
+        self.cursor_s = recording.duration_s if recording else 0.0
         self.sub_title = title
         self._notices_seen = 0
         self._quitting = False
@@ -372,25 +374,25 @@ class LlmtopApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Scrub keys exist only in a replay; run controls only where there is a run."""
         if action in ("scrub", "scrub_end"):
-            return self.timeline is not None
+            return self.recording is not None
         if action in LIVE_ACTIONS:
             return not self.controls.read_only
         return True
 
     def action_scrub(self, direction: int) -> None:
-        assert self.timeline is not None
-        step = self.timeline.duration_s / self.SCRUB_STEPS
+        assert self.recording is not None
+        step = self.recording.duration_s / self.SCRUB_STEPS
         self._scrub_to(self.cursor_s + direction * step)
 
     def action_scrub_end(self) -> None:
-        assert self.timeline is not None
-        self._scrub_to(self.timeline.duration_s)
+        assert self.recording is not None
+        self._scrub_to(self.recording.duration_s)
 
     def _scrub_to(self, t_s: float) -> None:
         """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
-        assert self.timeline is not None
-        self.cursor_s = max(0.0, min(self.timeline.duration_s, t_s))
-        self.state = self.timeline.state_at(self.cursor_s)
+        assert self.recording is not None
+        self.cursor_s = max(0.0, min(self.recording.duration_s, t_s))
+        self.state = state_at(self.recording, self.cursor_s)
         self._painted_version = -1
         self._requests.clear()
         self.repaint()
@@ -428,10 +430,10 @@ def make_app(
     controls: Controls,
     *,
     title: str = "llmtop",
-    timeline: Timeline | None = None,
+    recording: RecordedRun | None = None,
     close_when_done: bool = False,
 ) -> LlmtopApp:
     """Build the app with its state and controls injected (used by run, replay and tests)."""
     return LlmtopApp(
-        state, controls, title=title, timeline=timeline, close_when_done=close_when_done
+        state, controls, title=title, recording=recording, close_when_done=close_when_done
     )
