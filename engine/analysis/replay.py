@@ -10,6 +10,7 @@ end). Folding the events into a screen's state is the UI's business (``tui.live.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from engine.analysis.timeline import build_timeline
+from engine.analysis.timeline import Timeline, build_timeline
 from engine.events import (
     NoticeRaised,
     ProfileFinished,
@@ -165,12 +166,28 @@ def _profile_events(
     return events
 
 
+def _sent_s(record: RequestRecord) -> float:
+    """When the engine counted the request as sent: at its send, or, for an arrival never
+    sent (``max_in_flight`` reached) or cancelled before it was, when it was due.
+    """
+    return (record.sent_ns if record.sent_ns is not None else record.scheduled_ns) / 1e9
+
+
 def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
-    """Live snapshots rebuilt per ``BIN_S`` from the records (``build_timeline``'s curve)."""
+    """Live snapshots rebuilt per ``BIN_S`` from the records (``build_timeline``'s curve).
+
+    Counters are the measured phase's, of the profile that last finished a request, up to the
+    end of each bin: ``sent_total`` counts sends, ``finished_total`` ends, as the engine does.
+    """
     measured = sorted((r for r in records if not r.warmup), key=lambda r: r.end_ns)
     if not measured:
         return []
     curve = build_timeline(records, (), BIN_S)
+    sent: dict[str, list[float]] = {}
+    for r in measured:
+        sent.setdefault(r.profile, []).append(_sent_s(r))
+    for times in sent.values():
+        times.sort()
     snapshots: list[tuple[float, Any]] = []
     finished: dict[str, int] = {}
     failed: dict[str, int] = {}
@@ -184,30 +201,30 @@ def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
             failed[r.profile] = failed.get(r.profile, 0) + (not r.ok)
             ended_in_bin.append(r)
             i += 1
-        at = int(np.searchsorted(curve.in_flight_t_s, t, side="right")) - 1
-        in_flight = int(curve.in_flight[at]) if at >= 0 else 0
         name = measured[max(0, i - 1)].profile
         ok = [r for r in ended_in_bin if r.ok]
-        snapshots.append(
-            (
-                t,
-                SnapshotTaken(
-                    name,
-                    int(t * 1e9),
-                    t,
-                    curve.bin_s,
-                    in_flight,
-                    finished.get(name, 0),
-                    finished.get(name, 0),
-                    failed.get(name, 0),
-                    None,
-                    float(out_per_s),
-                    sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s,
-                    len(ok) / curve.bin_s,
-                    None,
-                    None,
-                    False,
-                ),
-            )
+        snapshot = SnapshotTaken(
+            profile=name,
+            t_ns=int(t * 1e9),
+            elapsed_s=t,
+            window_s=curve.bin_s,
+            in_flight=_in_flight(curve, t),
+            sent_total=bisect.bisect_left(sent[name], t),
+            finished_total=finished.get(name, 0),
+            failed_total=failed.get(name, 0),
+            planned_total=None,
+            output_tokens_per_s=float(out_per_s),
+            input_tokens_per_s=sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s,
+            requests_per_s=len(ok) / curve.bin_s,
+            ttft_p50_s=None,
+            tpot_p50_s=None,
+            warmup=False,
         )
+        snapshots.append((t, snapshot))
     return snapshots
+
+
+def _in_flight(curve: Timeline, t_s: float) -> int:
+    """Requests in flight at ``t_s`` (warm-up included: it is load too)."""
+    at = int(np.searchsorted(curve.in_flight_t_s, t_s, side="right")) - 1
+    return int(curve.in_flight[at]) if at >= 0 else 0

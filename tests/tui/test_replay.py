@@ -9,9 +9,11 @@ import sys
 import pytest
 
 from engine.analysis.replay import ReplayError, load_recorded_run
+from engine.events import SnapshotTaken
 from engine.workload.queue import EntryStatus
 from tests.support.builders import make_profile
 from tests.support.paths import ROOT
+from tests.support.run_fixtures import KILLED, SLOW, copy_run
 from tui.cli import main
 from tui.live.app import make_app
 from tui.live.controls import ReadOnly
@@ -69,6 +71,22 @@ def test_a_killed_run_replays_with_a_note(finished_run):
     assert view.status == "incomplete", "a killed run does not read as running"
     assert any("truncated last line" in n for n in recording.notes)
     assert any("no final summary.json" in n for n in recording.notes)
+
+
+def test_rebuilt_snapshots_count_requests_sent_apart_from_finished(tmp_path):
+    # 1 slot, c=4: at 2.0 s six measured requests were sent (four at 1.37 s, then one as
+    # each of the first two ended at 1.69 and 1.95 s) and two had finished.
+    recording = load_recorded_run(copy_run(SLOW, tmp_path))
+    snapshots = {t: e for t, e in recording.events if isinstance(e, SnapshotTaken)}
+    at_2s = snapshots[2.0]
+    assert (at_2s.sent_total, at_2s.finished_total, at_2s.in_flight) == (6, 2, 4)
+    assert all(s.sent_total - s.finished_total == s.in_flight for s in snapshots.values())
+
+
+def test_a_killed_run_counts_its_unfinished_requests_as_sent(tmp_path):
+    recording = load_recorded_run(copy_run(KILLED, tmp_path))
+    at_3s = next(e for t, e in recording.events if isinstance(e, SnapshotTaken) and t == 3.0)
+    assert (at_3s.sent_total, at_3s.finished_total) == (3, 0)
 
 
 def test_the_replay_command_module_loads_no_textual():
