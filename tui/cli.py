@@ -465,11 +465,11 @@ def main(argv: list[str] | None = None) -> int:
                 ui=args.ui,
             )
         if args.command == "report":
-            from tui.report.html import report_command
+            from tui.commands.report import report_command
 
             return report_command(args.runs, args.root, args.output, args.csv)
         if args.command == "export":
-            from tui.report.html import export_command
+            from tui.commands.report import export_command
 
             return export_command(args.runs, args.root, args.output)
         return run_command(args)
