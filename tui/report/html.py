@@ -19,6 +19,7 @@ from engine.analysis.wording import diff_text, interval_text, statement, value_t
 from engine.metrics.knee import Knee
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo
+from tui.format import fmt_ms_cell, stat_s
 from tui.report.plots import RunPlotData, against_load, latency_distributions, over_time
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -94,8 +95,8 @@ def _knee(label: str, knee: Knee) -> str:
             s.profile,
             f"{s.output_tokens_per_s:,.1f}",
             "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %",
-            _ms_value(s.ttft_p99_s),
-            _ms_value(s.tpot_p99_s),
+            fmt_ms_cell(s.ttft_p99_s),
+            fmt_ms_cell(s.tpot_p99_s),
             s.failures,
             "; ".join(s.slo_misses) or "meets",
         )
@@ -106,10 +107,6 @@ def _knee(label: str, knee: Knee) -> str:
         rows,
         left=2,
     )
-
-
-def _ms_value(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
 
 
 def _runs_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
@@ -157,7 +154,7 @@ def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
                     f"{p.requests_per_s:,.2f}",
                     f"{p.output_tokens_per_s:,.1f}",
                     *(
-                        _ms(getattr(p, f), s)
+                        fmt_ms_cell(stat_s(getattr(p, f), s))
                         for f, s in (
                             ("ttft_s", "p50"),
                             ("ttft_s", "p99"),
@@ -192,10 +189,6 @@ def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
         rows,
         left=4,
     )
-
-
-def _ms(dist: object, stat: str) -> str:
-    return "-" if dist is None else f"{getattr(dist, stat) * 1000:,.1f}"
 
 
 def _comparison(c: Comparison) -> str:

@@ -196,7 +196,7 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
             for stat, style in (("p50", "o-"), ("p99", "s--")):
                 ax.plot(
                     loads,
-                    [_ms(getattr(p, field), stat) for p in profiles],
+                    [_ms_or_nan(getattr(p, field), stat) for p in profiles],
                     style,
                     color=_color(i),
                     label=f"{label} {stat}",
@@ -244,5 +244,6 @@ def _doubling(knees: Sequence[tuple[str, RunInfo, Knee]]) -> bool:
     return len(loads) >= 3 and loads[0] > 0 and loads[-1] / loads[0] >= 8
 
 
-def _ms(dist, stat: str) -> float:
+def _ms_or_nan(dist, stat: str) -> float:
+    """A statistic in ms for a plot's y values: a missing one is a gap (NaN), not a string."""
     return np.nan if dist is None else getattr(dist, stat) * 1000

@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from engine.workload.queue import EntryStatus, QueueEntry
+from tui.format import fmt_s
 from tui.live import render
 from tui.live.state import METRICS, LiveView
 
@@ -196,7 +197,7 @@ class LatencyTable(DataTable):
                 dist = row.metrics.get(metric)
                 cells = (
                     [str(dist.count)]
-                    + [render.fmt_s(getattr(dist, k)) for k in ("mean", "p50", "p90", "p99")]
+                    + [fmt_s(getattr(dist, k)) for k in ("mean", "p50", "p90", "p99")]
                     if dist
                     else ["0", "-", "-", "-", "-"]
                 )
