@@ -85,7 +85,7 @@ class ConsoleReporter:
                 self._live.start()
         elif isinstance(event, ProfileFinished):
             self._stop_live()
-            self.console.print(profile_table(event.summary))
+            self.console.print(profile_summary_table(event.summary))
             for line in telemetry_lines(event.summary.telemetry):
                 self.console.print(line)
         elif isinstance(event, NoticeRaised):
@@ -128,8 +128,8 @@ class ConsoleReporter:
         )
 
 
-def profile_table(summary: ProfileSummary) -> Group:
-    """Latency table plus throughput lines for one profile."""
+def profile_summary_table(summary: ProfileSummary) -> Group:
+    """One finished profile on the console: its latency table (ms), then throughput lines."""
     s = summary
     failures = ", ".join(f"{k} {v}" for k, v in s.failures_by_kind.items()) or "none"
     table = Table(title=f"{s.profile} ({s.load}) - {s.status}", title_justify="left")
