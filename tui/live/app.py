@@ -162,7 +162,8 @@ class LlmtopApp(App[int]):
                 LatencyTable,
             )
         )
-        self._log = self.query_one("#notices", Log)
+        # Not ``_log``: that name is App._log, the writer Textual's own logging calls.
+        self._notices = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
         self._requests = self.query_one(RequestList)
         self.repaint()
@@ -208,7 +209,7 @@ class LlmtopApp(App[int]):
         """Notices and the run's end as notifications, and into the Notices tab."""
         new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
         for level, message in view.notices[len(view.notices) - new :]:
-            self._log.write_line(f"[{level}] {message}")
+            self._notices.write_line(f"[{level}] {message}")
             if not message.endswith(NO_GPU):  # the GPU pane says that one
                 self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"), timeout=8)
         self._notices_seen = view.notices_total
