@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -64,7 +65,18 @@ LIVE_ACTIONS = (
     "switch",
 )
 """Actions that change a run: hidden in a replay."""
-NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+NOTICE_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "error": "error",
+}
+"""The engine's notice levels as Textual's notification severities."""
+
+
+class _Pane(Protocol):
+    """A widget the app repaints from each ``LiveView``."""
+
+    def paint(self, view: LiveView) -> None: ...
 
 
 class LlmtopApp(App[int]):
@@ -149,18 +161,16 @@ class LlmtopApp(App[int]):
         self.query_one("#tabs").query_one(Tabs).can_focus = False
         # Held, not queried per tick: a tick can come while a modal screen is on top, or
         # while the app is shutting down and the main screen's widgets are gone.
-        self._panes = tuple(
-            self.query_one(pane)
-            for pane in (
-                HeaderBar,
-                LatencyPane,
-                ThroughputPane,
-                GpuPane,
-                ServerPane,
-                QueueTable,
-                RequestList,
-                LatencyTable,
-            )
+        self._header = self.query_one(HeaderBar)
+        self._panes: tuple[_Pane, ...] = (
+            self._header,
+            self.query_one(LatencyPane),
+            self.query_one(ThroughputPane),
+            self.query_one(GpuPane),
+            self.query_one(ServerPane),
+            self.query_one(QueueTable),
+            self.query_one(RequestList),
+            self.query_one(LatencyTable),
         )
         # Not ``_log``: that name is App._log, the writer Textual's own logging calls.
         self._notices = self.query_one("#notices", Log)
@@ -180,7 +190,7 @@ class LlmtopApp(App[int]):
 
     def repaint(self) -> None:
         """Take the current view and paint every pane from it."""
-        header = self._panes[0]
+        header = self._header
         if not header.is_attached:  # shutting down
             return
         version = self.state.version
@@ -310,9 +320,12 @@ class LlmtopApp(App[int]):
         except RunFolderError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.push_screen(
-            RunPicker(runs, current), lambda other: other and self.compare_runs(other, current)
-        )
+
+        def chosen(other: Path | None) -> None:
+            if other is not None:
+                self.compare_runs(other, current)
+
+        self.push_screen(RunPicker(runs, current), chosen)
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def compare_runs(self, baseline: Path, candidate: Path) -> None:

@@ -6,6 +6,7 @@ Tables are updated row by row (by key) so a person's cursor and scroll survive r
 from __future__ import annotations
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -151,7 +152,7 @@ class QueueTable(DataTable):
         """The entry id under the cursor."""
         if not self.row_count:
             return None
-        row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
+        row_key, _ = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0))
         return int(row_key.value) if row_key.value is not None else None
 
 
