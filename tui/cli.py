@@ -452,7 +452,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return check_command(args.url, args.model, _api_key(args.api_key), args.json)
     if args.command == "replay":
         from engine.results.runs import resolve_run
-        from tui.live.replay import replay_command
+        from tui.commands.replay import replay_command
 
         return replay_command(resolve_run(args.run, args.root))
     if args.command == "runs":
@@ -479,11 +479,11 @@ def dispatch(args: argparse.Namespace) -> int:
             ui=args.ui,
         )
     if args.command == "report":
-        from tui.report.html import report_command
+        from tui.commands.report import report_command
 
         return report_command(args.runs, args.root, args.output, args.csv)
     if args.command == "export":
-        from tui.report.html import export_command
+        from tui.commands.report import export_command
 
         return export_command(args.runs, args.root, args.output)
     from tui.commands.run import run_command

@@ -279,4 +279,9 @@ def _figures(knee: Knee, step: LoadStep) -> str:
 
 
 def _ms(seconds: float | None) -> str:
+    """``1,234 ms``: whole milliseconds for the knee's sentences (``-`` when missing).
+
+    Engine text, so not ``tui.format.fmt_ms`` (the engine never imports the UI); whole ms
+    where the UI's ``fmt_ms`` prints tenths, as the knee's sentences always have.
+    """
     return "-" if seconds is None else f"{seconds * 1000:,.0f} ms"

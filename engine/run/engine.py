@@ -17,6 +17,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from engine import __version__
+from engine.errors import ExitCode
 from engine.events import (
     EventBus,
     NoticeRaised,
@@ -42,8 +43,6 @@ from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus, ScenarioQueue
 
-EXIT_OK = 0
-EXIT_INTERRUPTED = 130
 RECENT_TTFT_SAMPLES = 256
 RATE_WINDOW_S = 2.0
 GC_YOUNG_THRESHOLD = 10_000
@@ -353,7 +352,9 @@ class Engine:
         return RunSummary(
             run_id=self.run_id,
             status=status,
-            exit_code=EXIT_INTERRUPTED if self._interrupted else (1 if error else EXIT_OK),
+            exit_code=ExitCode.INTERRUPTED
+            if self._interrupted
+            else (ExitCode.FAILED if error else ExitCode.OK),
             started_unix_s=self._origin_unix_ns / NS,
             duration_s=(perf_counter_ns() - self._origin_ns) / NS,
             profiles=profiles,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.run.engine import EXIT_INTERRUPTED
+from engine.errors import ExitCode
 from tests.support.builders import make_profile
 
 MS = 1e-3
@@ -101,6 +101,6 @@ def test_interrupt_wakes_a_slow_open_loop(fake_server, run_engine):
         make_profile(rate_rps=0.5, requests=3, max_tokens=100),
         during=interrupt_soon,
     )
-    assert result.summary.exit_code == EXIT_INTERRUPTED
+    assert result.summary.exit_code == ExitCode.INTERRUPTED
     assert [r["error_kind"] for r in result.records] == ["cancelled"]
     assert result.wall_s < 0.3 + 1.0

@@ -15,6 +15,7 @@ import json
 import pytest
 from pydantic import SecretStr
 
+from engine.errors import ExitCode
 from engine.events import (
     EventBus,
     NoticeRaised,
@@ -29,7 +30,6 @@ from engine.events import (
 )
 from engine.metrics.summary import RunSummary
 from engine.records import RequestRecord
-from engine.run.engine import EXIT_INTERRUPTED, EXIT_OK
 from engine.workload.queue import EntryStatus
 from tests.support.builders import Collect, make_profile
 
@@ -209,7 +209,7 @@ def test_results_folder_contents(fake_server, run_engine):
     assert {r.run_id for r in records} == {result.summary.run_id}
 
     run_json = _json(result.run_dir / "run.json")
-    assert run_json["status"] == "completed" and run_json["exit_code"] == EXIT_OK
+    assert run_json["status"] == "completed" and run_json["exit_code"] == ExitCode.OK
     assert run_json["url"] == fake_server.url and "api_key" not in run_json
     saved = RunSummary.model_validate(_json(result.run_dir / "summary.json"))
     assert saved == result.summary
@@ -295,7 +295,7 @@ def test_interrupt_cancels_in_flight_and_keeps_earlier_records(fake_server, run_
     result = run_engine(fake_server.url, profiles, during=interrupt_soon)
 
     assert result.summary.status == "interrupted"
-    assert result.summary.exit_code == EXIT_INTERRUPTED == 130
+    assert result.summary.exit_code == ExitCode.INTERRUPTED == 130
     assert [p.profile for p in result.summary.profiles] == ["first"]  # second never started
     assert result.profile.status == "interrupted"
     # The run ended right after the interrupt, not after the 5 s streams (+1 s of slack).
@@ -323,7 +323,7 @@ def test_interrupt_during_round_pause(fake_server, run_engine):
         make_profile(concurrency=1, requests=3, round_pause_s=2.0),
         during=interrupt_soon,
     )
-    assert result.summary.exit_code == EXIT_INTERRUPTED
+    assert result.summary.exit_code == ExitCode.INTERRUPTED
     assert len(result.records) == 1 and result.records[0]["ok"]
     assert result.wall_s < 0.3 + 1.0  # not after the 2 s pause
 
@@ -340,7 +340,7 @@ def test_stop_sending_lets_in_flight_finish(fake_server, run_engine):
         fake_server.url, make_profile(concurrency=2, requests=50, max_tokens=10), during=stop_soon
     )
     # Requests last ~0.23 s: two rounds of two were sent before the stop, all complete.
-    assert result.summary.status == "completed" and result.summary.exit_code == EXIT_OK
+    assert result.summary.status == "completed" and result.summary.exit_code == ExitCode.OK
     assert result.profile.status == "stopped"
     assert 2 <= len(result.records) <= 6
     assert all(r["ok"] for r in result.records)

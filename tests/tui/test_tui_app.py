@@ -274,3 +274,20 @@ async def test_notices_keep_coming_after_the_buffer_is_full():
         messages = [n.message for n in app._notifications]
         assert "the last one" in messages
         assert app.query_one("#notices").lines[-1] == "[warning] the last one"
+
+
+@sync
+async def test_textual_logging_still_works_once_the_notices_tab_is_up(monkeypatch):
+    # textual.log hands its lines to app._log (the devtools writer); the app once stored
+    # its Notices widget under that name, so every log call under devtools raised.
+    import textual
+    from textual.app import App
+
+    app = make_app(SeededRun().state(), RecordingControls())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert getattr(app._log, "__func__", None) is App._log
+        monkeypatch.setattr(type(app), "_is_devtools_connected", property(lambda _: True))
+        textual.log("a line for the devtools console")
+        app.log.system("and one more")
+        monkeypatch.undo()

@@ -13,8 +13,9 @@ from engine.events import (
 )
 from engine.records import ErrorKind
 from tests.support.tui_data import FrozenClock, SeededRun, record
+from tui.format import fmt_s
 from tui.live.engine_process import _Tail
-from tui.live.render import BLOCKS, fmt_s, sparkline
+from tui.live.render import BLOCKS, sparkline
 from tui.live.state import MAX_RECENT_REQUESTS, MAX_SPARK_POINTS, RESERVOIR_SIZE, LiveState
 from tui.live.widgets.request_list import fit_columns
 

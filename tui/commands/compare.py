@@ -69,14 +69,16 @@ def print_comparison(c: Comparison, console: Console) -> None:
             if name:
                 console.print(f"[yellow]! only in {side}:[/] {', '.join(name)} (not compared)")
         for p in rc.profiles:
-            console.print(profile_table(p, a, b, c.confidence))
+            console.print(comparison_table(p, a, b, c.confidence))
             for line in p.mismatches:
                 console.print(f"[yellow]! {p.profile}:[/] {line}", markup=True)
     console.print(f"({c.elapsed_s:.2f} s)")
 
 
-def profile_table(p: ProfileComparison, a: str, b: str, confidence: float) -> Table:
-    """One row per figure: A, B, B - A, the interval of B - A and the verdict."""
+def comparison_table(p: ProfileComparison, a: str, b: str, confidence: float) -> Table:
+    """One profile of two runs compared, a row per figure: A, B, B - A, the interval of
+    B - A and the verdict.
+    """
     table = Table(
         title=f"{p.profile}: {b} vs {a} ({p.baseline_successes} and "
         f"{p.candidate_successes} successful requests)",

@@ -54,10 +54,9 @@ def dry_run(profiles: list[Profile]) -> int:
 def _planned_count(profile: Profile) -> int:
     if profile.requests is not None:
         return profile.requests
-    if profile.rate_rps is not None and profile.duration_s is not None:
-        return sum(
-            1 for _ in itertools.takewhile(lambda t: t < profile.duration_s, arrivals(profile))
-        )
+    duration_s = profile.duration_s
+    if profile.rate_rps is not None and duration_s is not None:
+        return sum(1 for _ in itertools.takewhile(lambda t: t < duration_s, arrivals(profile)))
     return profile.concurrency or 1  # closed loop bounded only by time: one round shown
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from engine.errors import ExitCode, InputError
 from engine.metrics.summary import ProfileSummary
 from engine.results.runs import RunInfo, discover_runs, load_run
+from tui.format import fmt_ms_cell, fmt_ms_limit, stat_s
 
 Column = tuple[str, Callable[[ProfileSummary], str]]
 PIPE_WIDTH = 400
@@ -22,9 +23,10 @@ PIPE_WIDTH = 400
 
 
 def _ms(field: str, stat: str) -> Callable[[ProfileSummary], str]:
+    """The column getter of one latency statistic, in ms (``TTFT p50 ms``)."""
+
     def get(p: ProfileSummary) -> str:
-        dist = getattr(p, field)
-        return "-" if dist is None else f"{getattr(dist, stat) * 1000:,.1f}"
+        return fmt_ms_cell(stat_s(getattr(p, field), stat))
 
     return get
 
@@ -146,7 +148,9 @@ def _run_cells(run: RunInfo) -> list[str]:
 def _parameter_cells(run: RunInfo, p: ProfileSummary | None, index: int) -> list[str]:
     definition: dict[str, Any] = (run.definition(p.profile) or {}) if p else {}
     slo = ", ".join(
-        f"{n} {v * 1000:g} ms" for n, v in (("TTFT", run.slo.ttft_s), ("TPOT", run.slo.tpot_s)) if v
+        f"{n} {fmt_ms_limit(v)}"
+        for n, v in (("TTFT", run.slo.ttft_s), ("TPOT", run.slo.tpot_s))
+        if v
     )
     run_cells = [run.url or "-", ", ".join(run.suites) or "-"] if index == 0 else ["", ""]
     return [

@@ -25,6 +25,7 @@ from engine.events import (
     SnapshotTaken,
 )
 from engine.metrics.summary import Distribution, ProfileSummary, RunSummary
+from tui.format import fmt_ms, fmt_ms_cell, fmt_ms_limit, stat_s
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 LOG_WIDTH = 140
@@ -84,7 +85,7 @@ class ConsoleReporter:
                 self._live.start()
         elif isinstance(event, ProfileFinished):
             self._stop_live()
-            self.console.print(profile_table(event.summary))
+            self.console.print(profile_summary_table(event.summary))
             for line in telemetry_lines(event.summary.telemetry):
                 self.console.print(line)
         elif isinstance(event, NoticeRaised):
@@ -122,17 +123,13 @@ class ConsoleReporter:
         return Text(
             f"{phase}{s.finished_total}{planned} done  {s.in_flight} in flight  "
             f"{s.failed_total} failed  {s.output_tokens_per_s:,.0f} out tok/s  "
-            f"{s.requests_per_s:.1f} req/s  TTFT p50 {_ms(s.ttft_p50_s)}  "
-            f"TPOT p50 {_ms(s.tpot_p50_s)}  {s.elapsed_s:.0f} s"
+            f"{s.requests_per_s:.1f} req/s  TTFT p50 {fmt_ms(s.ttft_p50_s)}  "
+            f"TPOT p50 {fmt_ms(s.tpot_p50_s)}  {s.elapsed_s:.0f} s"
         )
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:,.1f} ms"
-
-
-def profile_table(summary: ProfileSummary) -> Group:
-    """Latency table plus throughput lines for one profile."""
+def profile_summary_table(summary: ProfileSummary) -> Group:
+    """One finished profile on the console: its latency table (ms), then throughput lines."""
     s = summary
     failures = ", ".join(f"{k} {v}" for k, v in s.failures_by_kind.items()) or "none"
     table = Table(title=f"{s.profile} ({s.load}) - {s.status}", title_justify="left")
@@ -154,10 +151,7 @@ def profile_table(summary: ProfileSummary) -> Group:
             continue
         table.add_row(
             label,
-            *(
-                f"{getattr(dist, c) * 1000:,.1f}"
-                for c in ("mean", "p50", "p90", "p95", "p99", "max")
-            ),
+            *(fmt_ms_cell(stat_s(dist, c)) for c in ("mean", "p50", "p90", "p95", "p99", "max")),
         )
     return Group(table, lines)
 
@@ -173,9 +167,9 @@ def _length_error_label(s: ProfileSummary) -> str:
 
 
 def _slo_label(s: ProfileSummary) -> str:
-    parts = [f"TTFT <= {s.slo.ttft_s * 1000:g} ms"] if s.slo.ttft_s is not None else []
+    parts = [f"TTFT <= {fmt_ms_limit(s.slo.ttft_s)}"] if s.slo.ttft_s is not None else []
     if s.slo.tpot_s is not None:
-        parts.append(f"TPOT <= {s.slo.tpot_s * 1000:g} ms")
+        parts.append(f"TPOT <= {fmt_ms_limit(s.slo.tpot_s)}")
     return ", ".join(parts) or "none"
 
 
@@ -198,7 +192,7 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             table.add_column(column, justify="left" if column in ("profile", "load") else "right")
         for p in summary.profiles:
             latencies = (
-                _dist_ms(getattr(p, f), q)
+                fmt_ms(stat_s(getattr(p, f), q))
                 for f, q in (
                     ("ttft_s", "p50"),
                     ("ttft_s", "p99"),
@@ -246,10 +240,6 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"
         + (f": {summary.error}" if summary.error else "")
     )
-
-
-def _dist_ms(dist: Distribution | None, q: str) -> str:
-    return "-" if dist is None else f"{getattr(dist, q) * 1000:,.1f} ms"
 
 
 MATRIX_COLUMNS = (
@@ -347,8 +337,8 @@ def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
             )
             continue
         lines.append(
-            f"{name.replace('_s', '')}: server {pair['server'] * 1000:,.1f} ms, client "
-            f"{pair['client'] * 1000:,.1f} ms (client - server "
+            f"{name.replace('_s', '')}: server {fmt_ms(pair['server'])}, client "
+            f"{fmt_ms(pair['client'])} (client - server "
             f"{pair['client_minus_server'] * 1000:+,.1f} ms)"
         )
     return lines

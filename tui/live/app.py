@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -27,6 +28,7 @@ from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.controls import Controls
+from tui.live.replay import state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 from tui.live.state import LiveState, LiveView
@@ -42,7 +44,7 @@ from tui.live.widgets.panes import (
 from tui.live.widgets.request_list import RequestList
 
 if TYPE_CHECKING:  # numpy behind it: a live run never needs it
-    from tui.live.replay import Timeline
+    from engine.analysis.replay import RecordedRun
 
 REPAINT_HZ = 4
 """Repaints per second: fast enough to follow a run; each costs the engine's thread GIL time
@@ -63,7 +65,18 @@ LIVE_ACTIONS = (
     "switch",
 )
 """Actions that change a run: hidden in a replay."""
-NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+NOTICE_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "error": "error",
+}
+"""The engine's notice levels as Textual's notification severities."""
+
+
+class _Pane(Protocol):
+    """A widget the app repaints from each ``LiveView``."""
+
+    def paint(self, view: LiveView) -> None: ...
 
 
 class LlmtopApp(App[int]):
@@ -96,7 +109,7 @@ class LlmtopApp(App[int]):
         controls: Controls,
         *,
         title: str = "llmtop",
-        timeline: Timeline | None = None,
+        recording: RecordedRun | None = None,
         close_when_done: bool = False,
     ) -> None:
         super().__init__()
@@ -104,8 +117,9 @@ class LlmtopApp(App[int]):
         """Close the screen by itself once the run has ended (a matrix's configuration)."""
         self.state = state
         self.controls = controls
-        self.timeline = timeline
-        self.cursor_s = timeline.duration_s if timeline else 0.0
+        self.recording = recording
+        """The run a replay shows (``None`` in a live run)."""
+        self.cursor_s = recording.duration_s if recording else 0.0
         self.sub_title = title
         self._notices_seen = 0
         self._quitting = False
@@ -147,20 +161,19 @@ class LlmtopApp(App[int]):
         self.query_one("#tabs").query_one(Tabs).can_focus = False
         # Held, not queried per tick: a tick can come while a modal screen is on top, or
         # while the app is shutting down and the main screen's widgets are gone.
-        self._panes = tuple(
-            self.query_one(pane)
-            for pane in (
-                HeaderBar,
-                LatencyPane,
-                ThroughputPane,
-                GpuPane,
-                ServerPane,
-                QueueTable,
-                RequestList,
-                LatencyTable,
-            )
+        self._header = self.query_one(HeaderBar)
+        self._panes: tuple[_Pane, ...] = (
+            self._header,
+            self.query_one(LatencyPane),
+            self.query_one(ThroughputPane),
+            self.query_one(GpuPane),
+            self.query_one(ServerPane),
+            self.query_one(QueueTable),
+            self.query_one(RequestList),
+            self.query_one(LatencyTable),
         )
-        self._log = self.query_one("#notices", Log)
+        # Not ``_log``: that name is App._log, the writer Textual's own logging calls.
+        self._notices = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
         self._requests = self.query_one(RequestList)
         self.repaint()
@@ -177,7 +190,7 @@ class LlmtopApp(App[int]):
 
     def repaint(self) -> None:
         """Take the current view and paint every pane from it."""
-        header = self._panes[0]
+        header = self._header
         if not header.is_attached:  # shutting down
             return
         version = self.state.version
@@ -206,7 +219,7 @@ class LlmtopApp(App[int]):
         """Notices and the run's end as notifications, and into the Notices tab."""
         new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
         for level, message in view.notices[len(view.notices) - new :]:
-            self._log.write_line(f"[{level}] {message}")
+            self._notices.write_line(f"[{level}] {message}")
             if not message.endswith(NO_GPU):  # the GPU pane says that one
                 self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"), timeout=8)
         self._notices_seen = view.notices_total
@@ -307,9 +320,12 @@ class LlmtopApp(App[int]):
         except RunFolderError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.push_screen(
-            RunPicker(runs, current), lambda other: other and self.compare_runs(other, current)
-        )
+
+        def chosen(other: Path | None) -> None:
+            if other is not None:
+                self.compare_runs(other, current)
+
+        self.push_screen(RunPicker(runs, current), chosen)
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def compare_runs(self, baseline: Path, candidate: Path) -> None:
@@ -372,25 +388,25 @@ class LlmtopApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Scrub keys exist only in a replay; run controls only where there is a run."""
         if action in ("scrub", "scrub_end"):
-            return self.timeline is not None
+            return self.recording is not None
         if action in LIVE_ACTIONS:
             return not self.controls.read_only
         return True
 
     def action_scrub(self, direction: int) -> None:
-        assert self.timeline is not None
-        step = self.timeline.duration_s / self.SCRUB_STEPS
+        assert self.recording is not None
+        step = self.recording.duration_s / self.SCRUB_STEPS
         self._scrub_to(self.cursor_s + direction * step)
 
     def action_scrub_end(self) -> None:
-        assert self.timeline is not None
-        self._scrub_to(self.timeline.duration_s)
+        assert self.recording is not None
+        self._scrub_to(self.recording.duration_s)
 
     def _scrub_to(self, t_s: float) -> None:
         """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
-        assert self.timeline is not None
-        self.cursor_s = max(0.0, min(self.timeline.duration_s, t_s))
-        self.state = self.timeline.state_at(self.cursor_s)
+        assert self.recording is not None
+        self.cursor_s = max(0.0, min(self.recording.duration_s, t_s))
+        self.state = state_at(self.recording, self.cursor_s)
         self._painted_version = -1
         self._requests.clear()
         self.repaint()
@@ -428,10 +444,10 @@ def make_app(
     controls: Controls,
     *,
     title: str = "llmtop",
-    timeline: Timeline | None = None,
+    recording: RecordedRun | None = None,
     close_when_done: bool = False,
 ) -> LlmtopApp:
     """Build the app with its state and controls injected (used by run, replay and tests)."""
     return LlmtopApp(
-        state, controls, title=title, timeline=timeline, close_when_done=close_when_done
+        state, controls, title=title, recording=recording, close_when_done=close_when_done
     )

@@ -12,6 +12,7 @@ from typing import Any
 from rich.text import Text
 
 from engine.stats import percentile
+from tui.format import fmt_elapsed, fmt_num, fmt_s
 from tui.live.state import LiveView
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -25,33 +26,6 @@ STATUS_STYLE = {
     "failed": "bold red",
     "incomplete": "bold yellow",
 }
-
-
-def fmt_s(seconds: float | None) -> str:
-    """A duration as people read it: ``850 us``, ``42.1 ms``, ``1.24 s``."""
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
-    return f"{seconds:.3g} s"
-
-
-def fmt_num(value: float | None, unit: str = "") -> str:
-    """``12.3k tok/s``-style figures with three significant digits."""
-    if value is None:
-        return "-"
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g}{suffix}{unit}"
-    return f"{value:.3g}{unit}" if value % 1 else f"{value:.0f}{unit}"
-
-
-def fmt_elapsed(seconds: float) -> str:
-    """``01:02:03``."""
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def sparkline(

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from engine.events import (
     NoticeRaised,
@@ -104,6 +104,15 @@ class LiveView:
     summary: RunSummary | None = None
 
 
+class _RunInfo(TypedDict, total=False):
+    """What ``RunStarted`` told the view, by ``LiveView`` field name (empty before it)."""
+
+    url: str
+    server_kind: str
+    model: str
+    results_dir: str
+
+
 class _Reservoir:
     """Uniform sample of a stream of floats, at most ``RESERVOIR_SIZE`` (Vitter's R)."""
 
@@ -133,7 +142,7 @@ class LiveState:
         self._rng = random.Random(0)
         self._started: float | None = None
         self._ended: float | None = None
-        self._info: dict[str, str] = {}
+        self._info: _RunInfo = {}
         self._status = "starting"
         self._queue: tuple[QueueEntry, ...] = ()
         self._current: SnapshotTaken | None = None

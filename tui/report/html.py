@@ -1,4 +1,4 @@
-"""``llmtop report``: one self-contained HTML file for one or more runs; ``llmtop export``: CSV.
+"""The HTML report: one self-contained file for one or more runs (``build_html``).
 
 The HTML has no script and no external reference: styles inline, plots as inline SVG
 (tui/report/plots.py), so it opens offline and can be mailed as one file. Sections: the runs,
@@ -16,11 +16,10 @@ from pathlib import Path
 from engine.analysis.compare import Comparison, compare_loaded
 from engine.analysis.timeline import run_timeline
 from engine.analysis.wording import diff_text, interval_text, statement, value_text
-from engine.errors import ExitCode, InputError
 from engine.metrics.knee import Knee
-from engine.results.export import export_csv
 from engine.results.folder import latency_columns
-from engine.results.runs import RunInfo, load_runs
+from engine.results.runs import RunInfo
+from tui.format import fmt_ms_cell, stat_s
 from tui.report.plots import RunPlotData, against_load, latency_distributions, over_time
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -29,57 +28,6 @@ th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3
 td.l,th.l{text-align:left}.warn{color:#a60}.better{color:#070}.worse{color:#b00}
 svg{max-width:100%;height:auto}pre{font-size:13px;background:#f7f7f7;padding:.5em}"""
 LATENCY_FIELDS = ("ttft_s", "tpot_s", "e2e_s")
-
-
-def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Path | None) -> int:
-    """Resolve the runs, write the HTML (and CSV), print where they went."""
-    runs = _load(refs, root)
-    if output is not None and output.is_dir():
-        raise InputError(f"--output {output} is a folder: give a file name, e.g. report.html")
-    if csv_dir is not None:
-        _check_folder(csv_dir)
-    target = output or default_output(runs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    notes: list[str] = []
-    target.write_text(build_html(runs, notes), encoding="utf-8")
-    if csv_dir is not None:
-        _print_csv(runs, csv_dir)
-    for note in notes:
-        print(f"note: {note}")
-    print(f"report: {target} ({target.stat().st_size / 1024:,.0f} KiB, opens offline)")
-    return ExitCode.OK
-
-
-def export_command(refs: list[str], root: Path, folder: Path) -> int:
-    """Write requests.csv and summary.csv of the runs into ``folder``."""
-    _print_csv(_load(refs, root), folder)
-    return ExitCode.OK
-
-
-def _load(refs: list[str], root: Path) -> list[RunInfo]:
-    return load_runs(refs, root)
-
-
-def _check_folder(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
-
-
-def _print_csv(runs: list[RunInfo], folder: Path) -> None:
-    _check_folder(folder)
-    requests, summary, notes = export_csv(runs, folder)
-    for note in notes:
-        print(f"note: {note}")
-    print(f"csv: {requests} and {summary}")
-
-
-def default_output(runs: Sequence[RunInfo]) -> Path:
-    """``report.html`` in the run's folder; for several runs, beside the first run's folder."""
-    first = Path(runs[0].path)
-    if len(runs) == 1:
-        return first / "report.html"
-    others = f"-vs-{runs[1].run_id}" if len(runs) == 2 else f"-and-{len(runs) - 1}-more"
-    return first.parent / f"report-{runs[0].run_id}{others}.html"
 
 
 def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
@@ -147,8 +95,8 @@ def _knee(label: str, knee: Knee) -> str:
             s.profile,
             f"{s.output_tokens_per_s:,.1f}",
             "-" if s.gain_pct is None else f"{s.gain_pct:+.1f} %",
-            _ms_value(s.ttft_p99_s),
-            _ms_value(s.tpot_p99_s),
+            fmt_ms_cell(s.ttft_p99_s),
+            fmt_ms_cell(s.tpot_p99_s),
             s.failures,
             "; ".join(s.slo_misses) or "meets",
         )
@@ -159,10 +107,6 @@ def _knee(label: str, knee: Knee) -> str:
         rows,
         left=2,
     )
-
-
-def _ms_value(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
 
 
 def _runs_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
@@ -210,7 +154,7 @@ def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
                     f"{p.requests_per_s:,.2f}",
                     f"{p.output_tokens_per_s:,.1f}",
                     *(
-                        _ms(getattr(p, f), s)
+                        fmt_ms_cell(stat_s(getattr(p, f), s))
                         for f, s in (
                             ("ttft_s", "p50"),
                             ("ttft_s", "p99"),
@@ -245,10 +189,6 @@ def _profiles_table(labels: Sequence[str], runs: Sequence[RunInfo]) -> str:
         rows,
         left=4,
     )
-
-
-def _ms(dist: object, stat: str) -> str:
-    return "-" if dist is None else f"{getattr(dist, stat) * 1000:,.1f}"
 
 
 def _comparison(c: Comparison) -> str:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from engine.analysis.timeline import Timeline
 from engine.metrics.knee import Knee
+from engine.metrics.summary import Distribution
 from engine.results.runs import RunInfo
 
 matplotlib.rcParams.update(
@@ -143,7 +145,7 @@ def _thin(t_s: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grid, values[np.searchsorted(t_s, grid, side="right") - 1]
 
 
-def _profile_marks(axes, timeline: Timeline) -> None:
+def _profile_marks(axes: Sequence[Axes], timeline: Timeline) -> None:
     """A faint line where each profile starts, named on the top panel (one run only)."""
     for name, start_s in timeline.profile_starts_s:
         for ax in axes:
@@ -160,7 +162,7 @@ def _profile_marks(axes, timeline: Timeline) -> None:
         )
 
 
-def _gpu_power(ax, data: Sequence[RunPlotData]) -> None:
+def _gpu_power(ax: Axes, data: Sequence[RunPlotData]) -> None:
     ax.set(
         title="GPU utilization (solid, left) and power (faint, right)",
         ylabel="utilization %",
@@ -196,7 +198,7 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
             for stat, style in (("p50", "o-"), ("p99", "s--")):
                 ax.plot(
                     loads,
-                    [_ms(getattr(p, field), stat) for p in profiles],
+                    [_ms_or_nan(getattr(p, field), stat) for p in profiles],
                     style,
                     color=_color(i),
                     label=f"{label} {stat}",
@@ -220,7 +222,7 @@ def against_load(knees: Sequence[tuple[str, RunInfo, Knee]]) -> str:
     return to_svg(fig)
 
 
-def _mark(axes, knee: Knee, color: str) -> None:
+def _mark(axes: Sequence[Axes], knee: Knee, color: str) -> None:
     for load, name, style in (
         (knee.slo_knee_load, "SLO knee", "--"),
         (knee.saturation_load, "saturation", ":"),
@@ -244,5 +246,6 @@ def _doubling(knees: Sequence[tuple[str, RunInfo, Knee]]) -> bool:
     return len(loads) >= 3 and loads[0] > 0 and loads[-1] / loads[0] >= 8
 
 
-def _ms(dist, stat: str) -> float:
+def _ms_or_nan(dist: Distribution | None, stat: str) -> float:
+    """A statistic in ms for a plot's y values: a missing one is a gap (NaN), not a string."""
     return np.nan if dist is None else getattr(dist, stat) * 1000

@@ -6,10 +6,12 @@ Tables are updated row by row (by key) so a person's cursor and scroll survive r
 from __future__ import annotations
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from engine.workload.queue import EntryStatus, QueueEntry
+from tui.format import fmt_s
 from tui.live import render
 from tui.live.state import METRICS, LiveView
 
@@ -150,7 +152,7 @@ class QueueTable(DataTable):
         """The entry id under the cursor."""
         if not self.row_count:
             return None
-        row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
+        row_key, _ = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0))
         return int(row_key.value) if row_key.value is not None else None
 
 
@@ -196,7 +198,7 @@ class LatencyTable(DataTable):
                 dist = row.metrics.get(metric)
                 cells = (
                     [str(dist.count)]
-                    + [render.fmt_s(getattr(dist, k)) for k in ("mean", "p50", "p90", "p99")]
+                    + [fmt_s(getattr(dist, k)) for k in ("mean", "p50", "p90", "p99")]
                     if dist
                     else ["0", "-", "-", "-", "-"]
                 )

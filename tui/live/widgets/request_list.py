@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from engine.records import RequestRecord
-from tui.live.render import fmt_s
+from tui.format import fmt_s
 from tui.live.state import LiveView
 
 COLUMNS = (

@@ -1,0 +1,62 @@
+"""``llmtop report``: the HTML report of one or more runs; ``llmtop export``: their CSV.
+
+The sub-commands' glue: resolve the runs, check the paths given, choose the output file,
+print where things went. The HTML itself is built by ``tui.report.html``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import ExitCode, InputError
+from engine.results.export import export_csv
+from engine.results.runs import RunInfo, load_runs
+from tui.report.html import build_html
+
+
+def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Path | None) -> int:
+    """Resolve the runs, write the HTML (and CSV), print where they went."""
+    runs = load_runs(refs, root)
+    if output is not None and output.is_dir():
+        raise InputError(f"--output {output} is a folder: give a file name, e.g. report.html")
+    if csv_dir is not None:
+        _check_folder(csv_dir)
+    target = output or default_output(runs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    target.write_text(build_html(runs, notes), encoding="utf-8")
+    if csv_dir is not None:
+        _print_csv(runs, csv_dir)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"report: {target} ({target.stat().st_size / 1024:,.0f} KiB, opens offline)")
+    return ExitCode.OK
+
+
+def export_command(refs: list[str], root: Path, folder: Path) -> int:
+    """Write requests.csv and summary.csv of the runs into ``folder``."""
+    _print_csv(load_runs(refs, root), folder)
+    return ExitCode.OK
+
+
+def _check_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
+
+
+def _print_csv(runs: list[RunInfo], folder: Path) -> None:
+    _check_folder(folder)
+    requests, summary, notes = export_csv(runs, folder)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"csv: {requests} and {summary}")
+
+
+def default_output(runs: Sequence[RunInfo]) -> Path:
+    """``report.html`` in the run's folder; for several runs, beside the first run's folder."""
+    first = Path(runs[0].path)
+    if len(runs) == 1:
+        return first / "report.html"
+    others = f"-vs-{runs[1].run_id}" if len(runs) == 2 else f"-and-{len(runs) - 1}-more"
+    return first.parent / f"report-{runs[0].run_id}{others}.html"
