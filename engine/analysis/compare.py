@@ -27,6 +27,7 @@ from engine.analysis.bootstrap import (
     percentile_diff_intervals,
 )
 from engine.analysis.checks import profile_mismatches, run_mismatches
+from engine.errors import InputError
 from engine.metrics.summary import ProfileSummary
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo, load_run
@@ -171,6 +172,11 @@ def compare_runs(
     )
 
 
+def run_labels(count: int) -> list[str]:
+    """How runs are named side by side: A, B, ... Z, then R27, R28, ..."""
+    return [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(count)]
+
+
 def compare_loaded(
     runs: Sequence[RunInfo],
     *,
@@ -178,11 +184,11 @@ def compare_loaded(
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> Comparison:
-    """``compare_runs`` on runs already loaded with ``engine.runs.load_run``."""
+    """``compare_runs`` on runs already loaded with ``engine.results.runs.load_run``."""
     if len(runs) < 2:
-        raise ValueError("compare needs at least two runs")
+        raise InputError("compare needs at least two runs")
     started = time.perf_counter()
-    refs = [_ref(chr(ord("A") + i) if i < 26 else f"R{i + 1}", run) for i, run in enumerate(runs)]
+    refs = [_ref(label, run) for label, run in zip(run_labels(len(runs)), runs, strict=True)]
     values = [latency_columns(Path(run.path), BOOTSTRAPPED, []) for run in runs]
     compared = []
     for ref, run, run_values in zip(refs[1:], runs[1:], values[1:]):

@@ -113,7 +113,7 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
     rejects those. Each request is limited to ``PROBE_TIMEOUT_S`` seconds.
 
     Args:
-        url: Base URL of the server (no ``/v1``), as ``engine.detect.normalize_url`` gives it.
+        url: Base URL of the server (no ``/v1``), as ``engine.http.detect.normalize_url`` gives it.
         model: Model id to send the probes to.
         api_key: Bearer token, if the server wants one.
 
@@ -285,7 +285,7 @@ def check_report(info: ServerInfo, features: Features | None) -> dict[str, Any]:
     """JSON-ready result of ``llmtop check``.
 
     Args:
-        info: What ``engine.detect.detect`` found.
+        info: What ``engine.http.detect.detect`` found.
         features: What ``probe_features`` found, ``None`` when it was not run.
 
     Returns:

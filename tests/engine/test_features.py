@@ -1,4 +1,4 @@
-"""Which request features a server honours (engine.features) and `llmtop check` (tui.check)."""
+"""Which request features a server honours (engine.http.features) and `llmtop check`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the keyboard can ask of a run. ``tui.engine_process.EngineProcess`` answers for a
+"""What the keyboard can ask of a run. ``tui.live.engine_process.EngineProcess`` answers for a
 live run (the engine in its own process); ``ReadOnly`` for a replay.
 """
 

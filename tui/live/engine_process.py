@@ -240,7 +240,7 @@ class EngineProcess:
         with contextlib.suppress(OSError, BrokenPipeError):
             self._controls.send((name, args))
 
-    def switch_to(self, entry_id: int) -> None:  # noqa: D102 - see tui.controls.Controls
+    def switch_to(self, entry_id: int) -> None:  # noqa: D102 - see tui.live.controls.Controls
         self._send("switch_to", entry_id)
 
     def next_profile(self) -> None:  # noqa: D102

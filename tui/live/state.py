@@ -312,7 +312,7 @@ class LiveState:
         return (self._ended if self._ended is not None else self._clock()) - self._started
 
     def _energy_j(self) -> dict[int, float]:
-        """Energy per GPU since its first sample, from NVML's counter (``engine.gpu``)."""
+        """Energy per GPU since its first sample, from NVML's counter (``engine.telemetry.gpu``)."""
         spent = {
             i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
             for i, g in self._gpus.items()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.analysis.compare import Comparison, compare_loaded
+from engine.analysis.compare import Comparison, compare_loaded, run_labels
 from engine.analysis.timeline import run_timeline
 from engine.analysis.wording import diff_text, interval_text, statement, value_text
 from engine.metrics.knee import Knee
@@ -32,7 +32,7 @@ LATENCY_FIELDS = ("ttft_s", "tpot_s", "e2e_s")
 
 def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
     """The whole report as one HTML string."""
-    labels = [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
+    labels = run_labels(len(runs))
     data = [
         RunPlotData(
             label,

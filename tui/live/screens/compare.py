@@ -1,4 +1,4 @@
-"""Run comparison in the live screen: pick a run, see ``engine.compare`` side by side.
+"""Run comparison in the live screen: pick a run, see ``engine.analysis.compare`` side by side.
 
 ``c`` in a live run or a replay lists the other runs under the results folder; the chosen
 one is the baseline (A) and the run on screen the candidate (B). ``llmtop compare A B --ui``
