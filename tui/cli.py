@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from pydantic import SecretStr
+
 from engine.errors import ExitCode, InputError, RunError
 from engine.http.detect import normalize_url
 from engine.workload.profile import builtin_names
@@ -502,7 +504,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         url=normalize_url(args.url) if args.url else None,
         model=args.model,
-        api_key=_api_key(args.api_key),
+        api_key=SecretStr(key) if (key := _api_key(args.api_key)) else None,
         probe=not args.no_probe,
         local_parallel=args.local_parallel,
         server_commands=tuple(args.server_cmd),
