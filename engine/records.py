@@ -130,7 +130,7 @@ class RequestRecord(BaseModel):
     """Generated tokens (reasoning included) from the best source."""
     completion_tokens_source: TokenSource | None
     """Where ``completion_tokens`` came from: ``usage`` > ``timings`` > ``chunks``."""
-    completion_tokens_by_source: dict[str, int] = Field(default_factory=dict)
+    completion_tokens_by_source: dict[TokenSource, int] = Field(default_factory=dict)
     """Every completion count seen, by source, so disagreements can be inspected."""
     token_count_mismatch: bool = False
     """True when ``usage`` and ``timings`` disagree, or more text chunks arrived than the

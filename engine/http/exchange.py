@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.http.sse import DONE
-from engine.records import ErrorKind, ItlStats, RequestRecord
+from engine.records import ErrorKind, ItlStats, RequestRecord, TokenSource
 from engine.stats import mean, percentile
 
 NS = 1_000_000_000
@@ -280,22 +280,27 @@ def in_stream_error(error: Any) -> StreamError:
 class _TokenCounts:
     """Token counts by source, with the precedence ``usage`` > ``timings`` > ``chunks``."""
 
-    def __init__(self, usage: dict | None, timings: dict | None, chunks: int) -> None:
+    def __init__(
+        self, usage: dict[str, Any] | None, timings: dict[str, Any] | None, chunks: int
+    ) -> None:
         usage = usage or {}
         timings = timings or {}
-        self.by_source: dict[str, int] = {}
-        for source, value in (
+        self.by_source: dict[TokenSource, int] = {}
+        sources: tuple[tuple[TokenSource, object], ...] = (
             ("usage", usage.get("completion_tokens")),
             ("timings", timings.get("predicted_n")),
-        ):
+        )
+        for source, value in sources:
             if isinstance(value, int):
                 self.by_source[source] = value
         if chunks:
             self.by_source["chunks"] = chunks
-        self.completion_source = next(iter(self.by_source), None)
+        self.completion_source: TokenSource | None = next(iter(self.by_source), None)
         self.completion = self.by_source[self.completion_source] if self.completion_source else None
         prompt_usage, prompt_timings = usage.get("prompt_tokens"), timings.get("prompt_n")
         cache_n = timings.get("cache_n")
+        self.prompt: int | None
+        self.prompt_source: TokenSource | None
         if isinstance(prompt_usage, int):
             self.prompt, self.prompt_source = prompt_usage, "usage"
         elif isinstance(prompt_timings, int):

@@ -95,6 +95,9 @@ def load_run(path: Path) -> RunInfo:
                              notes)
     slo = _slo(meta, summary)
     definitions = [d for d in meta.get("profiles") or [] if isinstance(d, dict)]
+    profiles: list[ProfileSummary]
+    rebuilt: list[str]
+    duration: float | None
     if summary is not None:
         profiles, rebuilt, duration = summary.profiles, [], summary.duration_s
     else:
