@@ -30,6 +30,7 @@ from engine.analysis.checks import profile_mismatches, run_mismatches
 from engine.metrics.summary import ProfileSummary
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo, load_run
+from engine.status import RunStatus
 
 Verdict = Literal["better", "worse", "no significant difference"]
 Unit = Literal["s", "tok/s", "req/s", "%"]
@@ -56,7 +57,7 @@ class RunRef(BaseModel):
     """Run id."""
     path: str
     """Run folder."""
-    status: str
+    status: RunStatus
     """Run status (``incomplete``: killed before its summary was written)."""
     model: str | None
     """Model requested."""

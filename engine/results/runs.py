@@ -22,10 +22,8 @@ from engine.records import RequestRecord
 from engine.results.writer import RUN_FILE, SUMMARY_FILE
 from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
 from engine.metrics.summary import ProfileAggregate, ProfileSummary, RunSummary, Slo
+from engine.status import FINAL_RUN_STATUSES, ProfileStatus, RunStatus
 
-INCOMPLETE = "incomplete"
-"""Status of a run folder with no final ``summary.json``."""
-FINAL_STATUSES = ("completed", "interrupted", "failed")
 
 
 class RunInfo(BaseModel):
@@ -35,7 +33,7 @@ class RunInfo(BaseModel):
     """The run folder."""
     run_id: str
     """Run id (the folder name unless run.json says otherwise)."""
-    status: str
+    status: RunStatus
     """``completed``, ``interrupted``, ``failed`` or ``incomplete`` (no final summary.json)."""
     started_unix_s: float | None
     """Wall-clock start of the run."""
@@ -65,7 +63,7 @@ class RunInfo(BaseModel):
     @property
     def complete(self) -> bool:
         """False when the run has no final summary (killed, or still running)."""
-        return self.status != INCOMPLETE
+        return self.status is not RunStatus.INCOMPLETE
 
     def profile(self, name: str) -> ProfileSummary | None:
         """The figures of profile ``name``, if the run has it."""
@@ -110,7 +108,7 @@ def load_run(path: Path) -> RunInfo:
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(
         path=str(path), run_id=str(meta.get("run_id") or path.name),
-        status=summary.status if summary else INCOMPLETE,
+        status=summary.status if summary else RunStatus.INCOMPLETE,
         started_unix_s=meta.get("started_unix_s") or (summary and summary.started_unix_s)
         or path.stat().st_mtime, duration_s=duration, model=meta.get("model"),
         server_kind=meta.get("server_kind"), url=meta.get("url"),
@@ -120,7 +118,7 @@ def load_run(path: Path) -> RunInfo:
 
 
 def _final_summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:
-    if data is None or data.get("status") not in FINAL_STATUSES:
+    if data is None or data.get("status") not in FINAL_RUN_STATUSES:
         return None
     try:
         return RunSummary.model_validate(data)
@@ -168,7 +166,7 @@ def _rebuild(path: Path, done: list[ProfileSummary], definitions: list[dict[str,
             span = window.setdefault(record.profile, [record.scheduled_ns, record.end_ns])
             span[0], span[1] = min(span[0], record.scheduled_ns), max(span[1], record.end_ns)
     rebuilt = [agg.summarize((window[n][1] - window[n][0]) / NS if n in window else 0.0,
-                             INCOMPLETE) for n, agg in aggregates.items()]
+                             ProfileStatus.INCOMPLETE) for n, agg in aggregates.items()]
     return done + rebuilt, list(aggregates), (last_end_ns / NS if last_end_ns else None)
 
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from engine.events import ProfileFinished, RequestFinished, RunFinished
 from engine.metrics.summary import ProfileSummary
+from engine.status import RunStatus
 
 REQUESTS_FILE = "requests.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -42,7 +43,7 @@ class ResultsWriter:
     def __init__(self, run_dir: Path, run_meta: dict[str, Any]) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._meta = {**run_meta, "status": "running"}
+        self._meta = {**run_meta, "status": RunStatus.RUNNING}
         write_json_atomic(run_dir / RUN_FILE, self._meta)
         self._requests: TextIO = open(run_dir / REQUESTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         self._profiles: list[ProfileSummary] = []
@@ -60,7 +61,7 @@ class ResultsWriter:
         elif isinstance(event, ProfileFinished):
             self._profiles.append(event.summary)
             write_json_atomic(self.run_dir / SUMMARY_FILE, {
-                "status": "running", "profiles": [p.model_dump() for p in self._profiles]})
+                "status": RunStatus.RUNNING, "profiles": [p.model_dump() for p in self._profiles]})
         elif isinstance(event, RunFinished):
             write_json_atomic(self.run_dir / SUMMARY_FILE, event.summary.model_dump())
             self.update_meta(status=event.summary.status, exit_code=event.summary.exit_code,

@@ -38,6 +38,7 @@ from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, Slo
 from engine.results.writer import ResultsWriter, new_run_id
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.profile_run import ProfileRun, RunContext
+from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus, ScenarioQueue
@@ -368,7 +369,13 @@ class Engine:
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure
-        status = "failed" if error else "interrupted" if self._interrupted else "completed"
+        status: FinalRunStatus = (
+            RunStatus.FAILED
+            if error
+            else RunStatus.INTERRUPTED
+            if self._interrupted
+            else RunStatus.COMPLETED
+        )
         lag = self._lag.percentiles_ms()
         return RunSummary(
             run_id=self.run_id,
@@ -417,13 +424,13 @@ class Engine:
             snapshots.cancel()
             self._current = None
         status = (
-            "interrupted"
+            ProfileStatus.INTERRUPTED
             if self._interrupted
-            else "failed"
+            else ProfileStatus.FAILED
             if self._failure
-            else "stopped"
+            else ProfileStatus.STOPPED
             if run.stopping
-            else "completed"
+            else ProfileStatus.COMPLETED
         )
         summary = run.aggregate.summarize(run.duration_s(), status)
         summary = summary.model_copy(update={"prompt_calibration": run.calibration})

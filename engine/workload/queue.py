@@ -12,7 +12,9 @@ import itertools
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import assert_never
 
+from engine.status import ProfileStatus
 from engine.workload.profile import Profile
 
 
@@ -33,13 +35,19 @@ class EntryStatus(StrEnum):
     """Never ran: the run ended (stopped, interrupted or failed) before its turn."""
 
 
-FINAL_STATUS = {
-    "completed": EntryStatus.DONE,
-    "stopped": EntryStatus.STOPPED,
-    "interrupted": EntryStatus.STOPPED,
-    "failed": EntryStatus.FAILED,
-}
-"""Entry status for each ``ProfileSummary.status``."""
+def final_status(profile_status: ProfileStatus) -> EntryStatus:
+    """Entry status for each ``ProfileSummary.status``."""
+    match profile_status:
+        case ProfileStatus.COMPLETED | ProfileStatus.INCOMPLETE:
+            return EntryStatus.DONE
+        case ProfileStatus.STOPPED | ProfileStatus.INTERRUPTED:
+            return EntryStatus.STOPPED
+        case ProfileStatus.FAILED:
+            return EntryStatus.FAILED
+        case _:
+            assert_never(profile_status)
+
+
 RERUN_SUFFIX = re.compile(r"\.r\d+$")
 """How a re-run's name ends: ``short-qa.r2`` is the second run of ``short-qa``."""
 
@@ -98,11 +106,13 @@ class ScenarioQueue:
             return None
         return self._set(pending[0].entry_id, status=EntryStatus.RUNNING)
 
-    def finish(self, entry_id: int, profile_status: str, finished: int, failed: int) -> None:
+    def finish(
+        self, entry_id: int, profile_status: ProfileStatus, finished: int, failed: int
+    ) -> None:
         """Record how the running entry ended (``profile_status`` of its summary)."""
         self._set(
             entry_id,
-            status=FINAL_STATUS.get(profile_status, EntryStatus.DONE),
+            status=final_status(profile_status),
             finished=finished,
             failed=failed,
         )
