@@ -159,7 +159,7 @@ Event = (
 class EventSink(Protocol):
     """A consumer of engine events. ``handle`` must return quickly and never block."""
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Take one event."""
 
 
@@ -176,7 +176,7 @@ class EventBus:
         """Add a consumer; it receives every later event."""
         self.sinks.append(sink)
 
-    def publish(self, event: Any) -> None:
+    def publish(self, event: Event) -> None:
         """Deliver ``event`` to every sink, in order."""
         if isinstance(event, NoticeRaised) and len(self.notices) < MAX_NOTICES:
             self.notices.append(event.message)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.events import ProfileFinished, RequestFinished, RunFinished
+from engine.events import Event, ProfileFinished, RequestFinished, RunFinished
 from engine.metrics.summary import ProfileSummary
 from engine.status import RunStatus
 
@@ -53,7 +53,7 @@ class ResultsWriter:
         self._meta.update(fields)
         write_json_atomic(self.run_dir / RUN_FILE, self._meta)
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Persist records and summaries as they become final."""
         if isinstance(event, RequestFinished):
             self._requests.write(event.record.model_dump_json() + "\n")
