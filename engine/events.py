@@ -95,8 +95,13 @@ class SnapshotTaken:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySampled:
-    """One telemetry reading (``gpu``, ``host`` or ``server_metrics``), as written to
-    ``samples.jsonl``; a few per second, never per token.
+    """One telemetry reading as written to ``samples.jsonl``; a few per second, never per token.
+
+    ``kind`` is a ``SampleKind`` (engine/telemetry/sampler.py: ``gpu``, ``host``,
+    ``server_metrics``, ``server_ps``) and ``data`` the line's other fields: the typed sample
+    (``GpuSample``, ``HostSample``...) as JSON-ready values. The payload stays that JSON line,
+    not the typed object, because UIs rebuild these events from ``samples.jsonl`` (a replay, a
+    run in another process) and must read both the same way.
     """
 
     kind: str
