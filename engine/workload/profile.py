@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from engine.records import Endpoint
+
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
 
@@ -86,7 +88,7 @@ class Profile(BaseModel):
     """Identifier used in records and on the command line (letters, digits, ``_ . -``)."""
     description: str = ""
     """One line saying what the scenario is for."""
-    endpoint: Literal["chat", "completions"] = "chat"
+    endpoint: Endpoint = "chat"
     """``chat`` sends ``/v1/chat/completions`` with messages; ``completions`` sends a prompt."""
     concurrency: int | None = Field(default=None, ge=1, le=100_000)
     """Closed loop: this many requests in flight; each finished one is replaced at once."""
