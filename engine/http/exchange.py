@@ -293,7 +293,7 @@ def _numeric(timings: dict[str, Any] | None) -> dict[str, float | int] | None:
     return {k: v for k, v in timings.items() if isinstance(v, int | float)}
 
 
-def in_stream_error(error: Any) -> StreamError:
+def in_stream_error(error: object) -> StreamError:
     """Build the failure for an ``{"error": ...}`` event inside a 200 stream."""
     if isinstance(error, dict):
         message = str(error.get("message") or error)

@@ -88,5 +88,5 @@ _DISTRIBUTIONS = {name for name, f in ProfileSummary.model_fields.items()
                   if "Distribution" in str(f.annotation)}
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     return json.dumps(value) if isinstance(value, dict | list) else value

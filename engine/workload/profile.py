@@ -236,7 +236,7 @@ def validate_profile(data: dict[str, Any], source: str) -> Profile:
         raise ProfileError(f"{source}: {describe_validation_error(exc)}") from None
 
 
-def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel]:
+def _model_at(model: type[BaseModel], path: tuple[int | str, ...]) -> type[BaseModel]:
     """The model that holds the field at ``path`` (``max_tokens`` -> ``Length``)."""
     for name in path:
         field = model.model_fields.get(str(name))
