@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 
 MAX_NOTICES = 100
+NoticeLevel = Literal["info", "warning", "error"]
+"""How much a notice matters: ``info`` (an observation), ``warning`` (figures may be affected),
+``error`` (something broke: a detached sink, a dead engine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,7 @@ class RunFinished:
 class NoticeRaised:
     """Something a person should know (an adaptation to the server, a detached sink)."""
 
-    level: str
+    level: NoticeLevel
     message: str
 
 
