@@ -171,8 +171,21 @@ class ScenarioQueue:
         number = next(n for n in itertools.count(2) if f"{base}.r{n}" not in taken)
         return profile.model_copy(update={"name": f"{base}.r{number}"})
 
-    def _set(self, entry_id: int, **changes: object) -> QueueEntry:
+    def _set(
+        self,
+        entry_id: int,
+        *,
+        status: EntryStatus,
+        finished: int | None = None,
+        failed: int | None = None,
+    ) -> QueueEntry:
         index = self._index(entry_id)
         assert index is not None, f"no queue entry {entry_id}"
-        self._entries[index] = replace(self._entries[index], **changes)  # type: ignore[arg-type]
+        entry = self._entries[index]
+        self._entries[index] = replace(
+            entry,
+            status=status,
+            finished=entry.finished if finished is None else finished,
+            failed=entry.failed if failed is None else failed,
+        )
         return self._entries[index]
