@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 
 MAX_NOTICES = 100
+NoticeLevel = Literal["info", "warning", "error"]
+"""How much a notice matters: ``info`` (an observation), ``warning`` (figures may be affected),
+``error`` (something broke: a detached sink, a dead engine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,13 @@ class SnapshotTaken:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySampled:
-    """One telemetry reading (``gpu``, ``host`` or ``server_metrics``), as written to
-    ``samples.jsonl``; a few per second, never per token.
+    """One telemetry reading as written to ``samples.jsonl``; a few per second, never per token.
+
+    ``kind`` is a ``SampleKind`` (engine/telemetry/sampler.py: ``gpu``, ``host``,
+    ``server_metrics``, ``server_ps``) and ``data`` the line's other fields: the typed sample
+    (``GpuSample``, ``HostSample``...) as JSON-ready values. The payload stays that JSON line,
+    not the typed object, because UIs rebuild these events from ``samples.jsonl`` (a replay, a
+    run in another process) and must read both the same way.
     """
 
     kind: str
@@ -122,7 +130,7 @@ class RunFinished:
 class NoticeRaised:
     """Something a person should know (an adaptation to the server, a detached sink)."""
 
-    level: str
+    level: NoticeLevel
     message: str
 
 
@@ -159,7 +167,7 @@ Event = (
 class EventSink(Protocol):
     """A consumer of engine events. ``handle`` must return quickly and never block."""
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Take one event."""
 
 
@@ -176,7 +184,7 @@ class EventBus:
         """Add a consumer; it receives every later event."""
         self.sinks.append(sink)
 
-    def publish(self, event: Any) -> None:
+    def publish(self, event: Event) -> None:
         """Deliver ``event`` to every sink, in order."""
         if isinstance(event, NoticeRaised) and len(self.notices) < MAX_NOTICES:
             self.notices.append(event.message)

@@ -32,6 +32,9 @@ class ErrorKind(StrEnum):
     """llmtop stopped the request (Ctrl+C, SIGTERM, or a stop from the UI)."""
 
 
+Endpoint = Literal["chat", "completions"]
+"""Which OpenAI route a request calls: ``/v1/chat/completions`` or ``/v1/completions``."""
+
 TokenSource = Literal["usage", "timings", "chunks"]
 """Where a token count came from: the server's ``usage`` object, llama.cpp's ``timings``
 object, or the number of streamed chunks that carried text (a lower bound when a server packs
@@ -74,7 +77,7 @@ class RequestRecord(BaseModel):
     """Open-loop arrival rate of the profile in requests/s (``None`` in closed loop)."""
     warmup: bool
     """Warm-up requests are recorded but excluded from every aggregate."""
-    endpoint: Literal["chat", "completions"]
+    endpoint: Endpoint
     """Which OpenAI route was called."""
 
     scheduled_ns: int
@@ -130,7 +133,7 @@ class RequestRecord(BaseModel):
     """Generated tokens (reasoning included) from the best source."""
     completion_tokens_source: TokenSource | None
     """Where ``completion_tokens`` came from: ``usage`` > ``timings`` > ``chunks``."""
-    completion_tokens_by_source: dict[str, int] = Field(default_factory=dict)
+    completion_tokens_by_source: dict[TokenSource, int] = Field(default_factory=dict)
     """Every completion count seen, by source, so disagreements can be inspected."""
     token_count_mismatch: bool = False
     """True when ``usage`` and ``timings`` disagree, or more text chunks arrived than the

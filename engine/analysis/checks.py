@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.results.runs import RunInfo
+from engine.status import ProfileStatus
 
 DEFINITION_FIELDS = (
     "endpoint",
@@ -69,7 +70,7 @@ def profile_mismatches(base: RunInfo, cand: RunInfo, name: str) -> list[str]:
         found += [
             f"{run.run_id} {name}: {p.status}"
             for run, p in ((base, pa), (cand, pb))
-            if p.status not in ("completed",)
+            if p.status is not ProfileStatus.COMPLETED
         ]
     return found
 

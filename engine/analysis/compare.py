@@ -31,18 +31,21 @@ from engine.errors import InputError
 from engine.metrics.summary import ProfileSummary
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo, load_run
+from engine.status import RunStatus
 
 Verdict = Literal["better", "worse", "no significant difference"]
+Unit = Literal["s", "tok/s", "req/s", "%"]
+"""Unit of a compared figure (latencies in seconds)."""
 BOOTSTRAPPED = ("ttft_s", "tpot_s", "e2e_s")
 """Latencies with per-request values in requests.jsonl, so with a confidence interval."""
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 LATENCIES = (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("ITL", "itl_s"), ("E2E", "e2e_s"))
 ONE_VALUE = "one value per run"
-RATES = (
-    ("output tok/s", "output_tokens_per_s"),
-    ("input tok/s", "input_tokens_per_s"),
-    ("requests/s", "requests_per_s"),
-    ("goodput req/s", "goodput_rps"),
+RATES: tuple[tuple[str, str, Unit], ...] = (
+    ("output tok/s", "output_tokens_per_s", "tok/s"),
+    ("input tok/s", "input_tokens_per_s", "tok/s"),
+    ("requests/s", "requests_per_s", "req/s"),
+    ("goodput req/s", "goodput_rps", "req/s"),
 )
 
 
@@ -55,7 +58,7 @@ class RunRef(BaseModel):
     """Run id."""
     path: str
     """Run folder."""
-    status: str
+    status: RunStatus
     """Run status (``incomplete``: killed before its summary was written)."""
     model: str | None
     """Model requested."""
@@ -70,7 +73,7 @@ class MetricDiff(BaseModel):
     """Field and statistic, e.g. ``ttft_s.p99`` or ``output_tokens_per_s``."""
     label: str
     """For people, e.g. ``TTFT p99``."""
-    unit: Literal["s", "tok/s", "req/s", "%"]
+    unit: Unit
     """Unit of the values (latencies in seconds)."""
     lower_is_better: bool
     """True for latencies and the error rate."""
@@ -256,8 +259,7 @@ def _compare_profile(
         _diff(field, label, unit, False, getattr(base, field), getattr(cand, field)).model_copy(
             update={"no_interval": ONE_VALUE}
         )
-        for label, field in RATES
-        for unit in ["req/s" if "req" in label else "tok/s"]
+        for label, field, unit in RATES
     ]
     metrics.append(
         _diff(
@@ -324,7 +326,7 @@ def _why_no_interval(
 
 
 def _diff(
-    metric: str, label: str, unit: str, lower: bool, base: float | None, cand: float | None
+    metric: str, label: str, unit: Unit, lower: bool, base: float | None, cand: float | None
 ) -> MetricDiff:
     diff = None if base is None or cand is None else cand - base
     pct = 100.0 * diff / base if diff is not None and base else None

@@ -35,6 +35,7 @@ from engine.metrics.summary import ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
 from engine.results.folder import iter_records, iter_samples, jsonl_file, read_json
 from engine.results.layout import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
+from engine.status import ProfileStatus
 from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import ScenarioQueue
@@ -162,7 +163,7 @@ def _profile_events(
             queue.finish(ids[profile.name], final.status, final.requests, final.failures)
             events.append((end, ProfileFinished(final)))
         else:  # no final figures: the run was killed while this profile ran
-            queue.finish(ids[profile.name], "stopped", 0, 0)
+            queue.finish(ids[profile.name], ProfileStatus.STOPPED, 0, 0)
         events.append((end, QueueChanged(queue.entries)))
     return events
 

@@ -12,8 +12,10 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.records import RequestRecord
 from engine.results.folder import iter_records, iter_samples
@@ -64,14 +66,16 @@ def run_timeline(run_dir: Path, notes: list[str], bin_s: float = DEFAULT_BIN_S) 
 
 
 def build_timeline(
-    records: Iterable[RequestRecord], samples: Iterable[dict], bin_s: float = DEFAULT_BIN_S
+    records: Iterable[RequestRecord],
+    samples: Iterable[dict[str, Any]],
+    bin_s: float = DEFAULT_BIN_S,
 ) -> Timeline:
     """A ``Timeline`` from records (warm-up included: it is load too) and telemetry samples.
 
     Keeps five floats per request, never the records.
     """
     sent, ended = array("d"), array("d")
-    ramps: tuple[array, array, array] = (array("d"), array("d"), array("d"))
+    ramps: tuple[array[float], array[float], array[float]] = (array("d"), array("d"), array("d"))
     starts: dict[str, float] = {}
     for r in records:
         if r.sent_ns is None:
@@ -87,7 +91,8 @@ def build_timeline(
     end_s = max(ended, default=0.0)
     bin_s = max(bin_s, end_s / MAX_BINS)
     edges = np.arange(0.0, end_s + bin_s, bin_s)
-    cumulative = _cumulative_tokens(*(np.asarray(c) for c in ramps), edges)
+    first, last, rate = (np.asarray(c) for c in ramps)
+    cumulative = _cumulative_tokens(first, last, rate, edges)
     t_events = np.concatenate([np.asarray(sent), np.asarray(ended)])
     steps = np.concatenate([np.ones(len(sent), dtype=int), -np.ones(len(ended), dtype=int)])
     order = np.argsort(t_events, kind="stable")
@@ -103,8 +108,11 @@ def build_timeline(
 
 
 def _cumulative_tokens(
-    starts: np.ndarray, stops: np.ndarray, rates: np.ndarray, edges: np.ndarray
-) -> np.ndarray:
+    starts: npt.NDArray[np.float64],
+    stops: npt.NDArray[np.float64],
+    rates: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
     """Tokens generated up to each edge, each request's spread evenly over its token span.
 
     The sum of ramps is piecewise linear: its slope rises by a request's token rate where the
@@ -113,15 +121,17 @@ def _cumulative_tokens(
     """
     if not len(rates):
         return np.zeros(len(edges))
-    times = np.concatenate([starts, stops])
+    times: npt.NDArray[np.float64] = np.concatenate([starts, stops])
     changes = np.concatenate([rates, -rates])
     order = np.argsort(times, kind="stable")
     times, slope = times[order], np.cumsum(changes[order])
-    at_times = np.concatenate([[0.0], np.cumsum(slope[:-1] * np.diff(times))])
-    return np.interp(edges, times, at_times, left=0.0, right=at_times[-1])
+    at_times: npt.NDArray[np.float64] = np.concatenate(
+        [[0.0], np.cumsum(slope[:-1] * np.diff(times))]
+    )
+    return np.interp(edges, times, at_times, left=0.0, right=float(at_times[-1]))
 
 
-def _gpu_series(samples: Iterable[dict]) -> list[GpuSeries]:
+def _gpu_series(samples: Iterable[dict[str, Any]]) -> list[GpuSeries]:
     gpus: dict[int, GpuSeries] = {}
     for s in samples:
         if s.get("kind") != "gpu" or not isinstance(s.get("t_ns"), int):

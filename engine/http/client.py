@@ -24,7 +24,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import perf_counter_ns
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -372,22 +371,38 @@ def _trace_config() -> aiohttp.TraceConfig:
     """Hooks that stamp pool wait and connection reuse on the current request's exchange."""
     config = aiohttp.TraceConfig()
 
-    async def queued_start(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+    async def queued_start(
+        _s: aiohttp.ClientSession,
+        _c: object,
+        _p: aiohttp.TraceConnectionQueuedStartParams,
+    ) -> None:
         ex = _current.get()
         if ex is not None:
             ex.queued_ns = perf_counter_ns()
 
-    async def queued_end(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+    async def queued_end(
+        _s: aiohttp.ClientSession,
+        _c: object,
+        _p: aiohttp.TraceConnectionQueuedEndParams,
+    ) -> None:
         ex = _current.get()
         if ex is not None and ex.queued_ns is not None:
             ex.queue_wait_ns += perf_counter_ns() - ex.queued_ns
 
-    async def connected(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+    async def connected(
+        _s: aiohttp.ClientSession,
+        _c: object,
+        _p: aiohttp.TraceConnectionCreateEndParams,
+    ) -> None:
         ex = _current.get()
         if ex is not None:
             ex.connection_ready_ns = perf_counter_ns()
 
-    async def reused(_s: Any, _c: SimpleNamespace, _p: Any) -> None:
+    async def reused(
+        _s: aiohttp.ClientSession,
+        _c: object,
+        _p: aiohttp.TraceConnectionReuseconnParams,
+    ) -> None:
         ex = _current.get()
         if ex is not None:
             ex.connection_ready_ns = perf_counter_ns()

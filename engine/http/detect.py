@@ -77,7 +77,7 @@ async def detect(url: str, api_key: str | None = None) -> ServerInfo:
                 f"{url}/v1/models answered HTTP {response.status_code}: {response.text[:200]}"
             )
         data = _json(response).get("data") or []
-        info.models = [m.get("id") for m in data if isinstance(m, dict) and m.get("id")]
+        info.models = [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
         owners = {m.get("owned_by") for m in data if isinstance(m, dict)}
         for owner in owners:
             if owner in OWNED_BY:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.http.sse import DONE
-from engine.records import ErrorKind, ItlStats, RequestRecord
+from engine.records import Endpoint, ErrorKind, ItlStats, RequestRecord, TokenSource
 from engine.stats import NS, mean, percentile
 
 MAX_ERROR_CHARS = 500
@@ -161,14 +161,36 @@ class Exchange:
         """Token-bearing chunks so far (a live, lower-bound token count)."""
         return len(self.token_times)
 
-    def to_record(self, **context: Any) -> RequestRecord:
-        """Freeze into a ``RequestRecord``; ``context`` supplies run/profile fields and
-        ``origin_ns``, the run clock origin subtracted from every timestamp, and optionally
-        ``gaps`` (``gaps_s()`` already computed by the caller).
+    def to_record(
+        self,
+        *,
+        run_id: str,
+        request_id: str,
+        profile: str,
+        concurrency: int | None,
+        rate_rps: float | None,
+        warmup: bool,
+        endpoint: Endpoint,
+        origin_ns: int,
+        save_itl: bool = False,
+        gaps: list[float] | None = None,
+    ) -> RequestRecord:
+        """Freeze into a ``RequestRecord``.
+
+        Args:
+            run_id: The run the request belongs to.
+            request_id: The request's id within the run.
+            profile: Name of the profile that sent it.
+            concurrency: The profile's closed-loop concurrency (``None`` in open loop).
+            rate_rps: The profile's open-loop arrival rate (``None`` in closed loop).
+            warmup: Whether it was a warm-up request.
+            endpoint: The OpenAI route it called.
+            origin_ns: The run's clock origin, subtracted from every timestamp.
+            save_itl: Keep the raw inter-token gaps in the record (``--save-itl``).
+            gaps: ``gaps_s()`` when the caller already computed it.
+
         """
-        origin = context.pop("origin_ns")
-        save_itl = context.pop("save_itl", False)
-        gaps = context.pop("gaps", None)
+        origin = origin_ns
         end = self.end_ns or perf_counter_ns()
         tokens = _TokenCounts(self.usage, self.timings, len(self.token_times))
         first_token = self.token_times[0] if self.token_times else None
@@ -194,7 +216,13 @@ class Exchange:
             return None if t is None else t - origin
 
         return RequestRecord(
-            **context,
+            run_id=run_id,
+            request_id=request_id,
+            profile=profile,
+            concurrency=concurrency,
+            rate_rps=rate_rps,
+            warmup=warmup,
+            endpoint=endpoint,
             scheduled_ns=self.scheduled_ns - origin,
             sent_ns=rel(self.sent_ns),
             connection_ready_ns=rel(self.connection_ready_ns),
@@ -264,7 +292,7 @@ def _numeric(timings: dict[str, Any] | None) -> dict[str, float | int] | None:
     return {k: v for k, v in timings.items() if isinstance(v, int | float)}
 
 
-def in_stream_error(error: Any) -> StreamError:
+def in_stream_error(error: object) -> StreamError:
     """Build the failure for an ``{"error": ...}`` event inside a 200 stream."""
     if isinstance(error, dict):
         message = str(error.get("message") or error)
@@ -279,22 +307,27 @@ def in_stream_error(error: Any) -> StreamError:
 class _TokenCounts:
     """Token counts by source, with the precedence ``usage`` > ``timings`` > ``chunks``."""
 
-    def __init__(self, usage: dict | None, timings: dict | None, chunks: int) -> None:
+    def __init__(
+        self, usage: dict[str, Any] | None, timings: dict[str, Any] | None, chunks: int
+    ) -> None:
         usage = usage or {}
         timings = timings or {}
-        self.by_source: dict[str, int] = {}
-        for source, value in (
+        self.by_source: dict[TokenSource, int] = {}
+        sources: tuple[tuple[TokenSource, object], ...] = (
             ("usage", usage.get("completion_tokens")),
             ("timings", timings.get("predicted_n")),
-        ):
+        )
+        for source, value in sources:
             if isinstance(value, int):
                 self.by_source[source] = value
         if chunks:
             self.by_source["chunks"] = chunks
-        self.completion_source = next(iter(self.by_source), None)
+        self.completion_source: TokenSource | None = next(iter(self.by_source), None)
         self.completion = self.by_source[self.completion_source] if self.completion_source else None
         prompt_usage, prompt_timings = usage.get("prompt_tokens"), timings.get("prompt_n")
         cache_n = timings.get("cache_n")
+        self.prompt: int | None
+        self.prompt_source: TokenSource | None
         if isinstance(prompt_usage, int):
             self.prompt, self.prompt_source = prompt_usage, "usage"
         elif isinstance(prompt_timings, int):

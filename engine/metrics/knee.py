@@ -31,6 +31,10 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, Slo
+    from engine.workload.profile import Profile
+
+LoadKind = Literal["concurrency", "rate_rps"]
+"""What varies between the steps of a sweep."""
 
 DEFAULT_GAIN_THRESHOLD_PCT = 10.0
 """Throughput gain per step below which a sweep counts as saturated."""
@@ -82,7 +86,7 @@ class Knee(BaseModel):
 
     group: str
     """The sweep's base profile name (``ladder-step`` for ``ladder-step-c1``...)."""
-    load_kind: Literal["concurrency", "rate_rps"]
+    load_kind: LoadKind
     """What varies between steps."""
     steps: list[LoadStep]
     """The steps, lowest load first."""
@@ -119,7 +123,7 @@ class Knee(BaseModel):
 
 def find_knees(
     summaries: Sequence[ProfileSummary],
-    definitions: Iterable[Any] = (),
+    definitions: Iterable[Profile | Mapping[str, Any]] = (),
     slo: Slo | None = None,
     gain_threshold_pct: float = DEFAULT_GAIN_THRESHOLD_PCT,
 ) -> list[Knee]:
@@ -137,9 +141,9 @@ def find_knees(
 
     """
     keys = {d["name"]: _group_key(d) for d in map(_as_dict, definitions)}
-    groups: dict[tuple[str, str], list[ProfileSummary]] = {}
+    groups: dict[tuple[LoadKind, str], list[ProfileSummary]] = {}
     for s in summaries:
-        kind = "concurrency" if s.concurrency is not None else "rate_rps"
+        kind: LoadKind = "concurrency" if s.concurrency is not None else "rate_rps"
         key = keys.get(s.profile) or _LOAD_SUFFIX.sub("", s.profile)
         groups.setdefault((kind, key), []).append(s)
     knees = []
@@ -150,7 +154,7 @@ def find_knees(
     return knees
 
 
-def _as_dict(definition: Any) -> Mapping[str, Any]:
+def _as_dict(definition: Profile | Mapping[str, Any]) -> Mapping[str, Any]:
     return definition if isinstance(definition, Mapping) else definition.model_dump(mode="json")
 
 
@@ -163,8 +167,9 @@ def _load(s: ProfileSummary) -> float:
     return float(s.concurrency if s.concurrency is not None else s.rate_rps or 0.0)
 
 
-def _knee(members: list[ProfileSummary], kind: Any, slo: Slo, threshold: float) -> Knee:
-    steps, previous = [], None
+def _knee(members: list[ProfileSummary], kind: LoadKind, slo: Slo, threshold: float) -> Knee:
+    steps: list[LoadStep] = []
+    previous: float | None = None
     for s in members:
         gain = (
             None

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from engine.metrics.knee import Knee
 from engine.records import RequestRecord
 from engine.stats import mean, percentile
+from engine.status import FinalRunStatus, ProfileStatus
 from engine.workload.profile import Profile
 
 
@@ -95,8 +96,9 @@ class ProfileSummary(BaseModel):
     """Closed-loop concurrency."""
     rate_rps: float | None
     """Open-loop arrival rate."""
-    status: str
-    """``completed``, ``stopped`` (sending stopped early) or ``interrupted`` (Ctrl+C)."""
+    status: ProfileStatus
+    """``completed``, ``stopped`` (sending stopped early), ``interrupted`` (Ctrl+C), ``failed``,
+    or ``incomplete`` (rebuilt from the records of a killed run)."""
     requests: int
     """Measured requests recorded (warm-up excluded)."""
     warmup_requests: int
@@ -230,7 +232,7 @@ class ProfileAggregate:
             if value is not None:
                 self._values[name].append(value)
 
-    def summarize(self, duration_s: float, status: str) -> ProfileSummary:
+    def summarize(self, duration_s: float, status: ProfileStatus) -> ProfileSummary:
         """Aggregate what was recorded over ``duration_s`` seconds."""
 
         def per_s(n: float) -> float:
@@ -301,7 +303,7 @@ class RunSummary(BaseModel):
 
     run_id: str
     """Run id (also the results folder name)."""
-    status: str
+    status: FinalRunStatus
     """``completed``, ``interrupted`` or ``failed``."""
     exit_code: int
     """The exit code llmtop ended with."""

@@ -100,5 +100,5 @@ _DISTRIBUTIONS = {
 }
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     return json.dumps(value) if isinstance(value, dict | list) else value

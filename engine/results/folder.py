@@ -9,10 +9,11 @@ listing or a report still shows everything that survived.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -60,7 +61,7 @@ def read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     return data
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 

@@ -21,11 +21,8 @@ from engine.records import RequestRecord
 from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
 from engine.results.layout import RUN_FILE, SUMMARY_FILE
 from engine.stats import NS
+from engine.status import FINAL_RUN_STATUSES, ProfileStatus, RunStatus
 from engine.workload.profile import Profile
-
-INCOMPLETE = "incomplete"
-"""Status of a run folder with no final ``summary.json``."""
-FINAL_STATUSES = ("completed", "interrupted", "failed")
 
 
 class RunInfo(BaseModel):
@@ -35,7 +32,7 @@ class RunInfo(BaseModel):
     """The run folder."""
     run_id: str
     """Run id (the folder name unless run.json says otherwise)."""
-    status: str
+    status: RunStatus
     """``completed``, ``interrupted``, ``failed`` or ``incomplete`` (no final summary.json)."""
     started_unix_s: float | None
     """Wall-clock start of the run."""
@@ -65,7 +62,7 @@ class RunInfo(BaseModel):
     @property
     def complete(self) -> bool:
         """False when the run has no final summary (killed, or still running)."""
-        return self.status != INCOMPLETE
+        return self.status is not RunStatus.INCOMPLETE
 
     def profile(self, name: str) -> ProfileSummary | None:
         """The figures of profile ``name``, if the run has it."""
@@ -97,6 +94,9 @@ def load_run(path: Path) -> RunInfo:
     )
     slo = _slo(meta, summary)
     definitions = [d for d in meta.get("profiles") or [] if isinstance(d, dict)]
+    profiles: list[ProfileSummary]
+    rebuilt: list[str]
+    duration: float | None
     if summary is not None:
         profiles, rebuilt, duration = summary.profiles, [], summary.duration_s
     else:
@@ -115,7 +115,7 @@ def load_run(path: Path) -> RunInfo:
     return RunInfo(
         path=str(path),
         run_id=str(meta.get("run_id") or path.name),
-        status=summary.status if summary else INCOMPLETE,
+        status=summary.status if summary else RunStatus.INCOMPLETE,
         started_unix_s=meta.get("started_unix_s")
         or (summary and summary.started_unix_s)
         or path.stat().st_mtime,
@@ -144,7 +144,7 @@ def _suites(meta: dict[str, Any]) -> list[str]:
 
 
 def _final_summary(data: dict[str, Any] | None, notes: list[str]) -> RunSummary | None:
-    if data is None or data.get("status") not in FINAL_STATUSES:
+    if data is None or data.get("status") not in FINAL_RUN_STATUSES:
         return None
     try:
         return RunSummary.model_validate(data)
@@ -198,7 +198,9 @@ def _rebuild(
             span = window.setdefault(record.profile, [record.scheduled_ns, record.end_ns])
             span[0], span[1] = min(span[0], record.scheduled_ns), max(span[1], record.end_ns)
     rebuilt = [
-        agg.summarize((window[n][1] - window[n][0]) / NS if n in window else 0.0, INCOMPLETE)
+        agg.summarize(
+            (window[n][1] - window[n][0]) / NS if n in window else 0.0, ProfileStatus.INCOMPLETE
+        )
         for n, agg in aggregates.items()
     ]
     return done + rebuilt, list(aggregates), (last_end_ns / NS if last_end_ns else None)

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.events import ProfileFinished, RequestFinished, RunFinished
+from engine.events import Event, ProfileFinished, RequestFinished, RunFinished
 from engine.metrics.summary import ProfileSummary
 from engine.results.layout import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
+from engine.status import RunStatus
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON to ``path`` so readers see the old or the new file, never a partial one."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -32,7 +33,7 @@ class ResultsWriter:
     def __init__(self, run_dir: Path, run_meta: dict[str, Any]) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._meta = {**run_meta, "status": "running"}
+        self._meta = {**run_meta, "status": RunStatus.RUNNING}
         write_json_atomic(run_dir / RUN_FILE, self._meta)
         self._requests: TextIO = open(run_dir / REQUESTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         self._profiles: list[ProfileSummary] = []
@@ -42,7 +43,7 @@ class ResultsWriter:
         self._meta.update(fields)
         write_json_atomic(self.run_dir / RUN_FILE, self._meta)
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Persist records and summaries as they become final."""
         if isinstance(event, RequestFinished):
             self._requests.write(event.record.model_dump_json() + "\n")
@@ -51,7 +52,7 @@ class ResultsWriter:
             self._profiles.append(event.summary)
             write_json_atomic(
                 self.run_dir / SUMMARY_FILE,
-                {"status": "running", "profiles": [p.model_dump() for p in self._profiles]},
+                {"status": RunStatus.RUNNING, "profiles": [p.model_dump() for p in self._profiles]},
             )
         elif isinstance(event, RunFinished):
             write_json_atomic(self.run_dir / SUMMARY_FILE, event.summary.model_dump())

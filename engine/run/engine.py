@@ -38,6 +38,7 @@ from engine.run.config import RunConfig
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.profile_run import ProfileRun, RunContext
 from engine.stats import NS
+from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
 from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
@@ -347,7 +348,13 @@ class Engine:
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure
-        status = "failed" if error else "interrupted" if self._interrupted else "completed"
+        status: FinalRunStatus = (
+            RunStatus.FAILED
+            if error
+            else RunStatus.INTERRUPTED
+            if self._interrupted
+            else RunStatus.COMPLETED
+        )
         lag = self._lag.percentiles_ms()
         return RunSummary(
             run_id=self.run_id,
@@ -398,13 +405,13 @@ class Engine:
             snapshots.cancel()
             self._current = None
         status = (
-            "interrupted"
+            ProfileStatus.INTERRUPTED
             if self._interrupted
-            else "failed"
+            else ProfileStatus.FAILED
             if self._failure
-            else "stopped"
+            else ProfileStatus.STOPPED
             if run.stopping
-            else "completed"
+            else ProfileStatus.COMPLETED
         )
         summary = run.aggregate.summarize(run.duration_s(), status)
         summary = summary.model_copy(update={"prompt_calibration": run.calibration})

@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
@@ -85,7 +85,7 @@ class ProfileRun:
         self._sleepers: set[asyncio.Future[None]] = set()
         self.warmup_phase = profile.warmup_requests > 0
         self._next = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, Exchange] = {}
         self._warmup_in_flight: set[str] = set()
         self._measured_start_ns: int | None = None
@@ -260,13 +260,13 @@ class ProfileRun:
                 return due
             await self._resumed()
 
-    async def _gather(self, coroutines: Any) -> None:
+    async def _gather(self, coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
         for coroutine in coroutines:
             self._spawn(coroutine)
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
 
-from engine.events import EventSink, SnapshotTaken
+from engine.events import Event, EventSink, SnapshotTaken
 
 MAX_PENDING_EVENTS = 10_000
 """Events a ``ThreadedSink`` holds for its consumer before it starts dropping."""
@@ -25,14 +24,14 @@ class ThreadedSink:
         self.inner = inner
         self.dropped = 0
         self.errors: list[str] = []
-        self._pending: deque[Any] = deque()
+        self._pending: deque[Event] = deque()
         self._max_pending = max_pending
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._drain, name="llmtop-sink", daemon=True)
         self._thread.start()
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Queue ``event`` for the consumer thread; O(1), never blocks on the consumer."""
         with self._wake:
             if (

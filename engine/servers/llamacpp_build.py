@@ -68,8 +68,10 @@ def read_manifest() -> dict[str, str] | None:
         data = json.loads(manifest_path().read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict):
+        return None
     if all(Path(data.get(key, "")).is_file() for key in ("binary", "model")):
-        return data
+        return {str(key): str(value) for key, value in data.items()}
     return None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def expand(commands: list[str], url: str | None, gpus: int | None) -> list[Serve
     return configs
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no backslash escapes)."""
+    return lambda _match: text
+
+
 def _expand_one(
     command: str, number: int, url: str | None, gpus: int | None, several: bool
 ) -> list[ServerConfig]:
@@ -74,7 +80,7 @@ def _expand_one(
     for values in itertools.product(*(g.split(",") for g in groups)):
         text = command
         for value in values:
-            text = GROUP.sub(lambda _m, v=value: v.strip(), text, count=1)
+            text = GROUP.sub(_literal(value.strip()), text, count=1)
         port = free_port() if PORT_PLACEHOLDER in text else None
         text = text.replace(PORT_PLACEHOLDER, str(port)) if port else text
         try:

@@ -88,9 +88,12 @@ class GpuSampler:
 
     def __init__(self, nvml: Any = None) -> None:
         if nvml is None:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         self._nvml = nvml
-        self._handles: list[tuple[int, Any]] = []
+        self._handles: list[tuple[int, object]] = []
+        """Device index and NVML's opaque handle for it."""
         self._initialised = False
 
     @property
@@ -139,7 +142,7 @@ class GpuSampler:
         """
         return tuple(self._sample_one(index, handle) for index, handle in self._handles)
 
-    def _sample_one(self, index: int, handle: Any) -> GpuSample:
+    def _sample_one(self, index: int, handle: object) -> GpuSample:
         nvml = self._nvml
         memory = self._query("nvmlDeviceGetMemoryInfo", handle)
         utilization = self._query("nvmlDeviceGetUtilizationRates", handle)
@@ -162,8 +165,10 @@ class GpuSampler:
             processes=self._processes(handle),
         )
 
-    def _query(self, function: str, *args: Any) -> Any:
-        """Call one NVML function; ``None`` if it fails or this binding lacks it."""
+    def _query(self, function: str, *args: object) -> Any:
+        """Call one NVML function; ``None`` if it fails or this binding lacks it (the binding is
+        untyped: what comes back is whatever NVML's ctypes wrapper returns).
+        """
         call: Callable[..., Any] | None = getattr(self._nvml, function, None)
         if call is None:
             return None
@@ -172,7 +177,7 @@ class GpuSampler:
         except self._nvml.NVMLError:
             return None
 
-    def _power_w(self, handle: Any) -> float | None:
+    def _power_w(self, handle: object) -> float | None:
         # nvmlDeviceGetPowerUsage is a one-second average on recent GPUs, which hides the
         # swings between prefill and decode; the instant field (driver 530+) does not.
         field = getattr(self._nvml, "NVML_FI_DEV_POWER_INSTANT", None)
@@ -182,7 +187,7 @@ class GpuSampler:
             return instant_mw / 1000
         return _scaled(self._query("nvmlDeviceGetPowerUsage", handle), 1000)
 
-    def _processes(self, handle: Any) -> tuple[GpuProcess, ...]:
+    def _processes(self, handle: object) -> tuple[GpuProcess, ...]:
         found: dict[int, GpuProcess] = {}
         for function in (
             "nvmlDeviceGetComputeRunningProcesses",
@@ -262,15 +267,17 @@ def _init_notice(error: BaseException) -> str:
 def _field_number(field: Any) -> float | None:
     if field.nvmlReturn != 0 or not 0 <= field.valueType < len(_VALUE_MEMBERS):  # 0: success
         return None
-    return getattr(field.value, _VALUE_MEMBERS[field.valueType])
+    return float(getattr(field.value, _VALUE_MEMBERS[field.valueType]))
 
 
-def _scaled(value: Any, divisor: float) -> float | None:
+def _scaled(value: float | None, divisor: float) -> float | None:
     return None if value is None else value / divisor
 
 
-def _text(value: Any) -> str | None:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else None
 
 
 def _number(value: float | None, decimals: int) -> str:

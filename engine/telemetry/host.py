@@ -8,11 +8,54 @@ blocks for a fraction of a millisecond: call it through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HostSample:
+    """The host at one instant; a figure that could not be read is ``None``.
+
+    Attributes:
+        system_cpu_pct: CPU use of the whole machine, percent of all cores.
+        ram_used_mib: Memory in use (total minus available).
+        ram_total_mib: Memory installed.
+        client_cpu_pct: llmtop's own CPU use, percent of one core.
+        client_rss_mib: llmtop's resident memory.
+        server_pid: PID of the local server process tree being watched, if any.
+        server_cpu_pct: The server tree's CPU use, percent of one core.
+        server_rss_mib: The server tree's resident memory.
+
+    """
+
+    system_cpu_pct: float
+    ram_used_mib: float
+    ram_total_mib: float
+    client_cpu_pct: float | None
+    client_rss_mib: float | None
+    server_pid: int | None
+    server_cpu_pct: float | None
+    server_rss_mib: float | None
+
+    def summarised(self) -> dict[str, float | None]:
+        """The figures a telemetry window summarises as mean and peak, by name."""
+        return {
+            "system_cpu_pct": self.system_cpu_pct,
+            "ram_used_mib": self.ram_used_mib,
+            "client_cpu_pct": self.client_cpu_pct,
+            "client_rss_mib": self.client_rss_mib,
+            "server_cpu_pct": self.server_cpu_pct,
+            "server_rss_mib": self.server_rss_mib,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The sample as plain JSON-ready types, fields in declaration order."""
+        return dataclasses.asdict(self)
 
 
 class ProcessTree:
@@ -59,7 +102,7 @@ def pid_listening_on(port: int) -> int | None:
 
 
 class HostSampler:
-    """One dict of host figures per call; a field that cannot be read is ``None``."""
+    """One ``HostSample`` per call; a field that cannot be read is ``None``."""
 
     def __init__(self, server_pid: int | None = None) -> None:
         # llmtop alone: a server it started is its child and is counted separately.
@@ -72,18 +115,18 @@ class HostSampler:
                 self._server = None
         psutil.cpu_percent(None)  # start the system-wide interval
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self) -> HostSample:
         """System CPU (% of all cores) and RAM, llmtop's CPU/RSS, the server's CPU/RSS."""
         memory = psutil.virtual_memory()
         client_cpu, client_rss = self._client.sample()
         server_cpu, server_rss = self._server.sample() if self._server else (None, None)
-        return {
-            "system_cpu_pct": psutil.cpu_percent(None),
-            "ram_used_mib": (memory.total - memory.available) / MIB,
-            "ram_total_mib": memory.total / MIB,
-            "client_cpu_pct": client_cpu,
-            "client_rss_mib": client_rss,
-            "server_pid": self._server.pid if self._server else None,
-            "server_cpu_pct": server_cpu,
-            "server_rss_mib": server_rss,
-        }
+        return HostSample(
+            system_cpu_pct=psutil.cpu_percent(None),
+            ram_used_mib=(memory.total - memory.available) / MIB,
+            ram_total_mib=memory.total / MIB,
+            client_cpu_pct=client_cpu,
+            client_rss_mib=client_rss,
+            server_pid=self._server.pid if self._server else None,
+            server_cpu_pct=server_cpu,
+            server_rss_mib=server_rss,
+        )

@@ -14,21 +14,41 @@ import asyncio
 import json
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from time import perf_counter_ns
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
 from engine.events import EventBus, NoticeRaised, TelemetrySampled
 from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, GpuSampler, energy_between
-from engine.telemetry.host import HostSampler
-from engine.telemetry.server_metrics import ServerMetricsTracker, fetch
+from engine.telemetry.host import HostSample, HostSampler
+from engine.telemetry.ollama import LoadedModels, loaded_models
+from engine.telemetry.server_metrics import ServerMetricsSample, ServerMetricsTracker, fetch
 from engine.telemetry.window import Window
 
+if TYPE_CHECKING:
+    from engine.metrics.summary import ProfileSummary
 METRICS_INTERVAL_S = 1.0
-MIB = 1024 * 1024
+
+
+class SampleKind(StrEnum):
+    """What a ``samples.jsonl`` line (and its ``TelemetrySampled`` event) holds."""
+
+    GPU = "gpu"
+    """A ``GpuSample``: one GPU."""
+    HOST = "host"
+    """A ``HostSample``: the machine, llmtop and a local server's processes."""
+    SERVER_METRICS = "server_metrics"
+    """A ``ServerMetricsSample``: one scrape of the server's ``/metrics``."""
+    SERVER_PS = "server_ps"
+    """A ``LoadedModels``: one reading of Ollama's ``/api/ps``."""
+
+
+Sample = GpuSample | HostSample | ServerMetricsSample | LoadedModels
+"""Any one telemetry reading, before it becomes a JSON line."""
 
 
 class Telemetry:
@@ -96,10 +116,10 @@ class Telemetry:
             for window in self._windows():
                 window.add_resources(t_ns, gpus, host)
         for sample in gpus:
-            self._emit("gpu", t_ns, sample.as_dict())
-        self._emit("host", t_ns, host)
+            self._emit(SampleKind.GPU, t_ns, sample)
+        self._emit(SampleKind.HOST, t_ns, host)
 
-    def _read_blocking(self) -> tuple[tuple[GpuSample, ...], dict[str, Any]]:
+    def _read_blocking(self) -> tuple[tuple[GpuSample, ...], HostSample]:
         return self.gpu.sample(), self.host.sample()
 
     async def scrape(self) -> None:
@@ -123,7 +143,7 @@ class Telemetry:
                 NoticeRaised("warning", f"server /metrics unreadable, no longer scraped: {exc}")
             )
             return
-        self._emit("server_metrics", t_ns, sample.as_dict())
+        self._emit(SampleKind.SERVER_METRICS, t_ns, sample)
 
     async def _scrape_ollama(self) -> None:
         assert self._http is not None
@@ -132,24 +152,16 @@ class Telemetry:
             models = response.json().get("models") or [] if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError):
             models = None
-        if models is None:
+        if not isinstance(models, list):
             return
-        loaded = [
-            {
-                "name": m.get("name"),
-                "size_mib": (m.get("size") or 0) / MIB,
-                "vram_mib": (m.get("size_vram") or 0) / MIB,
-            }
-            for m in models
-        ]
-        data = {"models": loaded, "vram_mib_total": sum(m["vram_mib"] for m in loaded)}
+        data = loaded_models(models)
         t_ns = perf_counter_ns() - self.origin_ns
         with self._lock:
             for window in self._windows():
                 window.add_loaded_models(data)
-        self._emit("server_ps", t_ns, data)
+        self._emit(SampleKind.SERVER_PS, t_ns, data)
 
-    def _feed_metrics(self, t_ns: int, text: str) -> Any:
+    def _feed_metrics(self, t_ns: int, text: str) -> ServerMetricsSample:
         sample = self.tracker.feed(t_ns / 1e9, text)
         with self._lock:
             self._last_metrics_text = text
@@ -160,7 +172,8 @@ class Telemetry:
     def _windows(self) -> list[Window]:
         return [self._run] if self._window is None else [self._run, self._window]
 
-    def _emit(self, kind: str, t_ns: int, data: dict[str, Any]) -> None:
+    def _emit(self, kind: SampleKind, t_ns: int, sample: Sample) -> None:
+        data: dict[str, Any] = sample.as_dict()
         if self._file is not None:
             self._file.write(json.dumps({"kind": kind, "t_ns": t_ns, **data}) + "\n")
             self._file.flush()
@@ -182,7 +195,7 @@ class Telemetry:
                 window.add_metrics(t_ns, self._last_metrics_text)
             self._window = window
 
-    async def close_window(self, profile: Any) -> dict[str, Any] | None:
+    async def close_window(self, profile: ProfileSummary) -> dict[str, Any] | None:
         """Figures over the window just ended (scraped once more at its end), with per-token
         energy and the server's view next to the client's; ``None`` if no window was open.
         """

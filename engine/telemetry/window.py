@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.telemetry.gpu import GpuSample
+from engine.telemetry.host import HostSample
+from engine.telemetry.ollama import LoadedModels
 from engine.telemetry.server_metrics import ServerMetricsTracker
+
+if TYPE_CHECKING:
+    from engine.metrics.summary import Distribution, ProfileSummary
 
 HOST_FIELDS = (
     "system_cpu_pct",
@@ -22,9 +27,7 @@ HOST_FIELDS = (
     "server_cpu_pct",
     "server_rss_mib",
 )
-"""Host figures summarised as mean and peak."""
-CLIENT_VS_SERVER = (("ttft", "ttft_s"), ("itl", "itl_s"), ("e2e", "e2e_s"))
-"""Server histogram name and the client distribution it is compared with."""
+"""Host figures summarised as mean and peak (``HostSample.summarised``)."""
 
 
 @dataclass
@@ -98,27 +101,30 @@ class Window:
         self.end_ns: int | None = None
 
     def add_resources(
-        self, t_ns: int, gpus: tuple[GpuSample, ...], host: dict[str, Any] | None
+        self, t_ns: int, gpus: tuple[GpuSample, ...], host: HostSample | None
     ) -> None:
         """Take one round of GPU readings and (optionally) host readings."""
         self.start_ns = t_ns if self.start_ns is None else self.start_ns
         self.end_ns = t_ns
         for sample in gpus:
             self.gpus.setdefault(sample.index, _Gpu()).add(t_ns, sample)
+        figures = host.summarised() if host else {}
         for name, series in self.host.items():
-            series.add(host.get(name) if host else None)
+            series.add(figures.get(name))
 
-    def add_loaded_models(self, data: dict[str, Any]) -> None:
+    def add_loaded_models(self, data: LoadedModels) -> None:
         """Take one reading of Ollama's /api/ps (models loaded and the VRAM they hold)."""
-        self.server_vram.add(data["vram_mib_total"])
-        self.loaded_models.update(m["name"] for m in data["models"] if m["name"])
+        self.server_vram.add(data.vram_mib_total)
+        self.loaded_models.update(m.name for m in data.models if m.name)
 
     def add_metrics(self, t_ns: int, text: str) -> None:
         """Take one scrape of the server's /metrics."""
         self.tracker.feed(t_ns / 1e9, text)
 
     def figures(
-        self, profile: Any, energy_between: Callable[[GpuSample, GpuSample], float | None]
+        self,
+        profile: ProfileSummary | None,
+        energy_between: Callable[[GpuSample, GpuSample], float | None],
     ) -> dict[str, Any]:
         """Everything summary.json reports for this window; ``profile`` (a ProfileSummary, or
         None for the whole run) supplies tokens for per-token energy and client latencies.
@@ -177,7 +183,7 @@ class Window:
         }
 
 
-def _compare(server: dict[str, Any], profile: Any) -> dict[str, Any]:
+def _compare(server: dict[str, Any], profile: ProfileSummary) -> dict[str, Any]:
     """Server-side p50s next to the client's, with client minus server; and the tokens the
     server counted in the window next to the client's (scraped at both window edges).
     """
@@ -188,9 +194,14 @@ def _compare(server: dict[str, Any], profile: Any) -> dict[str, Any]:
             "client": profile.output_tokens_total,
             "client_minus_server": profile.output_tokens_total - server["generation_tokens"],
         }
-    for name, field_name in CLIENT_VS_SERVER:
+    # Server histogram name and the client distribution it is compared with.
+    client_vs_server: tuple[tuple[str, Distribution | None], ...] = (
+        ("ttft", profile.ttft_s),
+        ("itl", profile.itl_s),
+        ("e2e", profile.e2e_s),
+    )
+    for name, client in client_vs_server:
         server_p50 = server.get(f"{name}_p50_s")
-        client = getattr(profile, field_name, None)
         client_p50 = client.p50 if client is not None else None
         if server_p50 is None or client_p50 is None:
             continue

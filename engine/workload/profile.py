@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from engine.errors import InputError
+from engine.records import Endpoint
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -88,7 +89,7 @@ class Profile(BaseModel):
     """Identifier used in records and on the command line (letters, digits, ``_ . -``)."""
     description: str = ""
     """One line saying what the scenario is for."""
-    endpoint: Literal["chat", "completions"] = "chat"
+    endpoint: Endpoint = "chat"
     """``chat`` sends ``/v1/chat/completions`` with messages; ``completions`` sends a prompt."""
     concurrency: int | None = Field(default=None, ge=1, le=100_000)
     """Closed loop: this many requests in flight; each finished one is replaced at once."""
@@ -236,7 +237,7 @@ def validate_profile(data: dict[str, Any], source: str) -> Profile:
         raise ProfileError(f"{source}: {describe_validation_error(exc)}") from None
 
 
-def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel]:
+def _model_at(model: type[BaseModel], path: tuple[int | str, ...]) -> type[BaseModel]:
     """The model that holds the field at ``path`` (``max_tokens`` -> ``Length``)."""
     for name in path:
         field = model.model_fields.get(str(name))

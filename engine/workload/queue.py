@@ -12,7 +12,9 @@ import itertools
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import assert_never
 
+from engine.status import ProfileStatus
 from engine.workload.profile import Profile
 
 
@@ -33,13 +35,19 @@ class EntryStatus(StrEnum):
     """Never ran: the run ended (stopped, interrupted or failed) before its turn."""
 
 
-FINAL_STATUS = {
-    "completed": EntryStatus.DONE,
-    "stopped": EntryStatus.STOPPED,
-    "interrupted": EntryStatus.STOPPED,
-    "failed": EntryStatus.FAILED,
-}
-"""Entry status for each ``ProfileSummary.status``."""
+def final_status(profile_status: ProfileStatus) -> EntryStatus:
+    """Entry status for each ``ProfileSummary.status``."""
+    match profile_status:
+        case ProfileStatus.COMPLETED | ProfileStatus.INCOMPLETE:
+            return EntryStatus.DONE
+        case ProfileStatus.STOPPED | ProfileStatus.INTERRUPTED:
+            return EntryStatus.STOPPED
+        case ProfileStatus.FAILED:
+            return EntryStatus.FAILED
+        case _:
+            assert_never(profile_status)
+
+
 RERUN_SUFFIX = re.compile(r"\.r\d+$")
 """How a re-run's name ends: ``short-qa.r2`` is the second run of ``short-qa``."""
 
@@ -98,11 +106,13 @@ class ScenarioQueue:
             return None
         return self._set(pending[0].entry_id, status=EntryStatus.RUNNING)
 
-    def finish(self, entry_id: int, profile_status: str, finished: int, failed: int) -> None:
+    def finish(
+        self, entry_id: int, profile_status: ProfileStatus, finished: int, failed: int
+    ) -> None:
         """Record how the running entry ended (``profile_status`` of its summary)."""
         self._set(
             entry_id,
-            status=FINAL_STATUS.get(profile_status, EntryStatus.DONE),
+            status=final_status(profile_status),
             finished=finished,
             failed=failed,
         )
@@ -161,8 +171,21 @@ class ScenarioQueue:
         number = next(n for n in itertools.count(2) if f"{base}.r{n}" not in taken)
         return profile.model_copy(update={"name": f"{base}.r{number}"})
 
-    def _set(self, entry_id: int, **changes: object) -> QueueEntry:
+    def _set(
+        self,
+        entry_id: int,
+        *,
+        status: EntryStatus,
+        finished: int | None = None,
+        failed: int | None = None,
+    ) -> QueueEntry:
         index = self._index(entry_id)
         assert index is not None, f"no queue entry {entry_id}"
-        self._entries[index] = replace(self._entries[index], **changes)  # type: ignore[arg-type]
+        entry = self._entries[index]
+        self._entries[index] = replace(
+            entry,
+            status=status,
+            finished=entry.finished if finished is None else finished,
+            failed=entry.failed if failed is None else failed,
+        )
         return self._entries[index]

@@ -13,6 +13,7 @@ from engine.run.config import RunConfig
 from engine.run.engine import Engine
 from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, energy_between
+from engine.telemetry.host import HostSample
 from engine.telemetry.window import Window
 from engine.workload.profile import validate_profile
 from tests.support.fakeserver import Behaviour, FakeServer
@@ -43,6 +44,19 @@ def gpu(
     )
 
 
+def host(client_cpu_pct: float) -> HostSample:
+    return HostSample(
+        system_cpu_pct=30.0,
+        ram_used_mib=4000.0,
+        ram_total_mib=16000.0,
+        client_cpu_pct=client_cpu_pct,
+        client_rss_mib=None,
+        server_pid=None,
+        server_cpu_pct=None,
+        server_rss_mib=None,
+    )
+
+
 def profile_stub(tokens: int, per_s: float) -> SimpleNamespace:
     return SimpleNamespace(
         output_tokens_total=tokens,
@@ -62,7 +76,7 @@ def test_energy_from_the_counter_and_per_token_figures():
                 gpu(0, power=power, energy_mj=energy, mem=1000 + second),
                 gpu(1, power=None, energy_mj=None, mem=500),
             ),
-            {"client_cpu_pct": 10.0 * second},
+            host(client_cpu_pct=10.0 * second),
         )
     figures = window.figures(profile_stub(tokens=1000, per_s=400.0), energy_between)
     first, second = figures["gpus"]
@@ -74,6 +88,8 @@ def test_energy_from_the_counter_and_per_token_figures():
     assert figures["gpu_memory_peak_mib_sum"] == 1002 + 500
     assert first["utilization_pct_mean"] == 50.0 and first["power_w_peak"] == 300.0
     assert figures["host"]["client_cpu_pct_peak"] == 20.0
+    assert figures["host"]["system_cpu_pct_mean"] == 30.0
+    assert figures["host"]["server_cpu_pct_peak"] is None
     assert figures["window_s"] == 2.0
 
 
@@ -133,6 +149,22 @@ def test_a_run_with_telemetry_writes_samples_on_the_run_clock(tmp_path):
     times = [line["t_ns"] for line in lines]
     assert times == sorted(times) and times[0] > 0
     assert len(seen) == len(lines)
+    # Each event holds its samples.jsonl line (kind and t_ns apart), the shape tui reads.
+    events = [{"kind": e.kind, "t_ns": e.t_ns, **e.data} for e in seen]
+    assert json.loads(json.dumps(events)) == lines
+    host_line = next(line for line in lines if line["kind"] == "host")
+    assert list(host_line) == [
+        "kind",
+        "t_ns",
+        "system_cpu_pct",
+        "ram_used_mib",
+        "ram_total_mib",
+        "client_cpu_pct",
+        "client_rss_mib",
+        "server_pid",
+        "server_cpu_pct",
+        "server_rss_mib",
+    ]
     window = summary.profiles[0].telemetry
     assert window is not None and len(window["gpus"]) == 2
     assert window["energy_j"] > 0
@@ -173,5 +205,13 @@ def test_ollama_loaded_models_and_vram_are_sampled(tmp_path):
     window = summary.profiles[0].telemetry
     assert window["server_loaded_models"] == ["qwen3:0.6b"]
     assert window["server_vram_mib_peak"] == 512
-    lines = (engine.run_dir / "samples.jsonl").read_text()
-    assert '"kind": "server_ps"' in lines
+    lines = [
+        json.loads(line) for line in (engine.run_dir / "samples.jsonl").read_text().splitlines()
+    ]
+    ps = next(line for line in lines if line["kind"] == "server_ps")
+    assert ps == {
+        "kind": "server_ps",
+        "t_ns": ps["t_ns"],
+        "models": [{"name": "qwen3:0.6b", "size_mib": 600.0, "vram_mib": 512.0}],
+        "vram_mib_total": 512.0,
+    }

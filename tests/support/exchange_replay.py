@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from engine.http.exchange import Exchange
-from engine.records import RequestRecord
+from engine.records import Endpoint, RequestRecord
 from tests.support.streams import STREAMS, decode, random_reads
 
 MS = 1_000_000
@@ -43,23 +43,22 @@ def replay(payloads: list[bytes], ex: Exchange | None = None) -> Exchange:
     return ex
 
 
-def record(ex: Exchange, **context: Any) -> RequestRecord:
-    fields: dict[str, Any] = {
-        "run_id": "run_test",
-        "request_id": "req_000001",
-        "profile": "p",
-        "concurrency": 1,
-        "rate_rps": None,
-        "warmup": False,
-        "endpoint": "chat",
-        "origin_ns": ORIGIN,
-    }
-    fields.update(context)
-    return ex.to_record(**fields)
+def record(ex: Exchange, *, endpoint: Endpoint = "chat", save_itl: bool = False) -> RequestRecord:
+    return ex.to_record(
+        run_id="run_test",
+        request_id="req_000001",
+        profile="p",
+        concurrency=1,
+        rate_rps=None,
+        warmup=False,
+        endpoint=endpoint,
+        origin_ns=ORIGIN,
+        save_itl=save_itl,
+    )
 
 
-def replay_file(name: str, **context: Any) -> RequestRecord:
-    return record(replay(payloads_of(name)), **context)
+def replay_file(name: str, *, endpoint: Endpoint = "chat", save_itl: bool = False) -> RequestRecord:
+    return record(replay(payloads_of(name)), endpoint=endpoint, save_itl=save_itl)
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.events import (
+    Event,
     NoticeRaised,
     ProfileFinished,
     ProfileStarted,
@@ -53,7 +54,7 @@ class ConsoleReporter:
         self._live: Live | None = None
         self._last_plain = 0.0
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Take an engine event (cheap: state updates and rare prints only)."""
         if isinstance(event, SnapshotTaken):
             self._snapshot = event

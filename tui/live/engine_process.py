@@ -28,6 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from engine.events import (
+    Event,
     EventBus,
     NoticeRaised,
     ProfileFinished,
@@ -98,7 +99,7 @@ class _PipeSink:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         if isinstance(event, FORWARDED):
             self.conn.send(event)
 

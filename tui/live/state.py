@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
 from engine.events import (
+    Event,
     NoticeRaised,
     ProfileFinished,
     ProfileStarted,
@@ -176,7 +177,7 @@ class LiveState:
 
     # -- events in (sink thread) --
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """``EventSink`` interface."""
         self.apply(event)
 

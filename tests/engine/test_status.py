@@ -1,0 +1,51 @@
+"""Statuses are StrEnums: on disk and in comparisons they are the same strings as before."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.metrics.summary import RunSummary
+from engine.results.runs import load_run
+from engine.results.writer import write_json_atomic
+from engine.status import ProfileStatus, RunStatus
+from engine.workload.queue import EntryStatus, final_status
+from tests.support.run_fixtures import BASE, KILLED, LADDER, RUNS
+
+
+@pytest.mark.parametrize("name", [LADDER, BASE])
+def test_a_recorded_summary_is_written_back_byte_for_byte(tmp_path, name):
+    text = (RUNS / name / "summary.json").read_text()
+    data = json.loads(text)
+    summary = RunSummary.model_validate(data)
+    assert summary.status is RunStatus.COMPLETED
+    assert {p.status for p in summary.profiles} == {ProfileStatus.COMPLETED}
+    write_json_atomic(tmp_path / "summary.json", summary.model_dump())
+    # Recorded before summaries had ``knees``: the only difference is that key, at the end.
+    expected = json.dumps({**data, "knees": []}, indent=2) + "\n"
+    assert (tmp_path / "summary.json").read_text() == expected
+
+
+def test_statuses_read_back_are_members_and_equal_their_strings():
+    killed = load_run(RUNS / KILLED)
+    assert killed.status is RunStatus.INCOMPLETE and killed.status == "incomplete"
+    assert killed.profiles[0].status is ProfileStatus.INCOMPLETE
+    assert json.loads(killed.model_dump_json())["status"] == "incomplete"
+    assert {"incomplete": "yellow"}[killed.status] == "yellow"
+    assert f"{killed.status}" == str(killed.status) == "incomplete"
+
+
+@pytest.mark.parametrize(
+    ("status", "entry"),
+    [
+        (ProfileStatus.COMPLETED, EntryStatus.DONE),
+        (ProfileStatus.INCOMPLETE, EntryStatus.DONE),
+        (ProfileStatus.STOPPED, EntryStatus.STOPPED),
+        (ProfileStatus.INTERRUPTED, EntryStatus.STOPPED),
+        (ProfileStatus.FAILED, EntryStatus.FAILED),
+        ("stopped", EntryStatus.STOPPED),
+    ],
+)
+def test_every_profile_status_has_an_entry_status(status, entry):
+    assert final_status(status) is entry
