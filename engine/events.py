@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
     from engine.records import RequestRecord
+    from engine.telemetry.samples import Sample, SampleKind
     from engine.workload.profile import Profile
     from engine.workload.queue import QueueEntry
 
@@ -98,18 +99,15 @@ class SnapshotTaken:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySampled:
-    """One telemetry reading as written to ``samples.jsonl``; a few per second, never per token.
-
-    ``kind`` is a ``SampleKind`` (engine/telemetry/sampler.py: ``gpu``, ``host``,
-    ``server_metrics``, ``server_ps``) and ``data`` the line's other fields: the typed sample
-    (``GpuSample``, ``HostSample``...) as JSON-ready values. The payload stays that JSON line,
-    not the typed object, because UIs rebuild these events from ``samples.jsonl`` (a replay, a
-    run in another process) and must read both the same way.
+    """One telemetry reading, a few per second, never per token: ``sample`` is the typed
+    reading (``GpuSample``, ``HostSample``, ``ServerMetricsSample``, ``LoadedModels``) and
+    ``kind`` its ``SampleKind``. Rebuilt from ``samples.jsonl`` by
+    ``engine.telemetry.samples.parse_sample`` for a replay or a screen in another process.
     """
 
-    kind: str
+    kind: SampleKind
     t_ns: int
-    data: dict[str, Any]
+    sample: Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from engine.events import (
     RunFinished,
     RunStarted,
     SnapshotTaken,
-    TelemetrySampled,
 )
 from engine.metrics.summary import ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
@@ -37,6 +36,7 @@ from engine.results.folder import iter_records, iter_samples, jsonl_file, read_j
 from engine.results.layout import REQUESTS_FILE, RUN_FILE, SUMMARY_FILE
 from engine.status import ProfileStatus
 from engine.telemetry.gpu import NO_GPU
+from engine.telemetry.samples import event_from_line
 from engine.workload.profile import Profile
 from engine.workload.queue import ScenarioQueue
 
@@ -81,11 +81,8 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
     events: list[tuple[float, Any]] = [(0.0, _run_started(run_dir, meta, profiles))]
     events += _profile_events(profiles, records, summary)
     events += [(r.end_ns / 1e9, RequestFinished(r)) for r in records]
-    samples = [
-        (d["t_ns"] / 1e9, TelemetrySampled(d.pop("kind"), d.pop("t_ns"), d))
-        for d in iter_samples(run_dir, notes)
-        if isinstance(d.get("kind"), str) and isinstance(d.get("t_ns"), int)
-    ]
+    sampled = [event_from_line(line) for line in iter_samples(run_dir, notes)]
+    samples = [(e.t_ns / 1e9, e) for e in sampled if e is not None]
     if not any(e.kind == "gpu" for _, e in samples):
         events.append((0.0, NoticeRaised("info", f"the run recorded no GPU samples: {NO_GPU}")))
     events += samples + _throughput(records)

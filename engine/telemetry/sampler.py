@@ -14,7 +14,6 @@ import asyncio
 import json
 import threading
 import time
-from enum import StrEnum
 from pathlib import Path
 from time import perf_counter_ns
 from typing import IO, TYPE_CHECKING, Any
@@ -25,30 +24,14 @@ from engine.events import EventBus, NoticeRaised, TelemetrySampled
 from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, GpuSampler, energy_between
 from engine.telemetry.host import HostSample, HostSampler
-from engine.telemetry.ollama import LoadedModels, loaded_models
+from engine.telemetry.ollama import loaded_models
+from engine.telemetry.samples import Sample, SampleKind
 from engine.telemetry.server_metrics import ServerMetricsSample, ServerMetricsTracker, fetch
 from engine.telemetry.window import Window
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary
 METRICS_INTERVAL_S = 1.0
-
-
-class SampleKind(StrEnum):
-    """What a ``samples.jsonl`` line (and its ``TelemetrySampled`` event) holds."""
-
-    GPU = "gpu"
-    """A ``GpuSample``: one GPU."""
-    HOST = "host"
-    """A ``HostSample``: the machine, llmtop and a local server's processes."""
-    SERVER_METRICS = "server_metrics"
-    """A ``ServerMetricsSample``: one scrape of the server's ``/metrics``."""
-    SERVER_PS = "server_ps"
-    """A ``LoadedModels``: one reading of Ollama's ``/api/ps``."""
-
-
-Sample = GpuSample | HostSample | ServerMetricsSample | LoadedModels
-"""Any one telemetry reading, before it becomes a JSON line."""
 
 
 class Telemetry:
@@ -173,11 +156,11 @@ class Telemetry:
         return [self._run] if self._window is None else [self._run, self._window]
 
     def _emit(self, kind: SampleKind, t_ns: int, sample: Sample) -> None:
-        data: dict[str, Any] = sample.as_dict()
         if self._file is not None:
-            self._file.write(json.dumps({"kind": kind, "t_ns": t_ns, **data}) + "\n")
+            line = {"kind": kind, "t_ns": t_ns, **sample.as_dict()}
+            self._file.write(json.dumps(line) + "\n")
             self._file.flush()
-        self.bus.publish(TelemetrySampled(kind, t_ns, data))
+        self.bus.publish(TelemetrySampled(kind, t_ns, sample))
 
     # -- windows --
 

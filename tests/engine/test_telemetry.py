@@ -14,6 +14,7 @@ from engine.run.engine import Engine
 from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, energy_between
 from engine.telemetry.host import HostSample
+from engine.telemetry.samples import event_from_line
 from engine.telemetry.window import Window
 from engine.workload.profile import validate_profile
 from tests.support.fakeserver import Behaviour, FakeServer
@@ -149,9 +150,10 @@ def test_a_run_with_telemetry_writes_samples_on_the_run_clock(tmp_path):
     times = [line["t_ns"] for line in lines]
     assert times == sorted(times) and times[0] > 0
     assert len(seen) == len(lines)
-    # Each event holds its samples.jsonl line (kind and t_ns apart), the shape tui reads.
-    events = [{"kind": e.kind, "t_ns": e.t_ns, **e.data} for e in seen]
-    assert json.loads(json.dumps(events)) == lines
+    # Each event holds the typed sample; its samples.jsonl line reads back as the same event
+    # (what a replay or the live screen's process sees).
+    assert all(isinstance(e.sample, GpuSample | HostSample) for e in seen)
+    assert [event_from_line(line) for line in lines] == seen
     host_line = next(line for line in lines if line["kind"] == "host")
     assert list(host_line) == [
         "kind",
@@ -215,3 +217,20 @@ def test_ollama_loaded_models_and_vram_are_sampled(tmp_path):
         "models": [{"name": "qwen3:0.6b", "size_mib": 600.0, "vram_mib": 512.0}],
         "vram_mib_total": 512.0,
     }
+
+
+def test_a_samples_line_reads_back_as_its_typed_sample_or_not_at_all():
+    from engine.telemetry.gpu import GpuProcess
+    from engine.telemetry.samples import parse_sample
+
+    sample = gpu(0, power=250.0, energy_mj=7)
+    sample = GpuSample(**{**sample.as_dict(), "processes": (GpuProcess(42, "llama", 512.0),)})
+    line = json.loads(json.dumps({"kind": "gpu", "t_ns": 5, **sample.as_dict()}))
+    event = event_from_line(line)
+    assert event is not None and event.sample == sample and event.t_ns == 5
+    assert event.sample.processes[0].name == "llama"
+    # Another version's kind, a damaged line, a line without its clock: skipped, not a crash.
+    assert parse_sample("gpu_v2", line) is None
+    assert parse_sample("gpu", {"index": 0}) is None
+    assert parse_sample("gpu", {**line, "processes": "x"}) is None
+    assert event_from_line({k: v for k, v in line.items() if k != "t_ns"}) is None

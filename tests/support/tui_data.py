@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.events import (
     NoticeRaised,
@@ -18,22 +18,30 @@ from engine.events import (
 )
 from engine.metrics.summary import ClientHealth, ProfileAggregate, RunSummary, Slo
 from engine.records import ErrorKind, RequestRecord
+from engine.telemetry.gpu import GpuSample
+from engine.telemetry.samples import SampleKind
+from engine.telemetry.server_metrics import ServerMetricsSample
 from engine.workload.profile import Profile
 from engine.workload.queue import ScenarioQueue
 from tests.support.builders import make_profile
 from tui.live.state import LiveState
 
-GPU = {
-    "index": 0,
-    "name": "NVIDIA H200",
-    "utilization_pct": 63.0,
-    "memory_used_mib": 74210.0,
-    "memory_total_mib": 143771.0,
-    "power_w": 412.5,
-    "power_limit_w": 700.0,
-    "temperature_c": 58.0,
-}
-SERVER = {"family": "vllm", "running": 12.0, "waiting": 3.0, "kv_cache_usage_pct": 41.5}
+GPU = GpuSample(
+    index=0,
+    name="NVIDIA H200",
+    uuid=None,
+    utilization_pct=63.0,
+    memory_used_mib=74210.0,
+    memory_total_mib=143771.0,
+    power_w=412.5,
+    power_limit_w=700.0,
+    energy_mj=None,
+    temperature_c=58.0,
+    sm_clock_mhz=None,
+)
+SERVER = ServerMetricsSample(
+    t_s=0.0, family="vllm", running=12.0, waiting=3.0, kv_cache_usage_pct=41.5
+)
 
 
 class FrozenClock:
@@ -174,9 +182,11 @@ class SeededRun:
                 False,
             )
             if self.gpu:
-                yield TelemetrySampled("gpu", step, {**GPU, "energy_mj": 10**7 + step * 100_000})
+                yield TelemetrySampled(
+                    SampleKind.GPU, step, replace(GPU, energy_mj=10**7 + step * 100_000)
+                )
             if self.server_metrics:
-                yield TelemetrySampled("server_metrics", step, SERVER)
+                yield TelemetrySampled(SampleKind.SERVER_METRICS, step, SERVER)
         for _ in range(40):
             number += 1
             slow = 0.4 if number % 9 == 0 else None

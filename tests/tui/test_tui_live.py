@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from engine.events import (
     NoticeRaised,
@@ -12,7 +13,8 @@ from engine.events import (
     TelemetrySampled,
 )
 from engine.records import ErrorKind
-from tests.support.tui_data import FrozenClock, SeededRun, record
+from engine.telemetry.samples import SampleKind
+from tests.support.tui_data import GPU, FrozenClock, SeededRun, record
 from tui.format import fmt_s
 from tui.live.engine_process import _Tail
 from tui.live.render import BLOCKS, sparkline
@@ -54,7 +56,7 @@ def test_exact_summary_replaces_the_live_sample_when_a_profile_ends():
 def test_energy_is_counted_from_the_first_sample_and_no_gpu_is_explained():
     state = LiveState()
     for step, mj in enumerate((5_000_000, 5_250_000, 5_600_000)):
-        state.apply(TelemetrySampled("gpu", step, {"index": 0, "energy_mj": mj}))
+        state.apply(TelemetrySampled(SampleKind.GPU, step, replace(GPU, energy_mj=mj)))
     assert state.view().gpu_energy_j == {0: 600.0}
     quiet = LiveState()
     quiet.apply(NoticeRaised("info", "NVML sees no usable GPU: GPU figures are skipped"))

@@ -39,12 +39,12 @@ from engine.events import (
     RunStarted,
     SendingPaused,
     SnapshotTaken,
-    TelemetrySampled,
 )
 from engine.metrics.summary import RunSummary
 from engine.records import RequestRecord
 from engine.results.layout import REQUESTS_FILE, SAMPLES_FILE
 from engine.run.config import RunConfig
+from engine.telemetry.samples import event_from_line
 from engine.workload.profile import Profile
 from tui.live.state import LiveState
 
@@ -230,10 +230,10 @@ class EngineProcess:
         for data in self._tails[REQUESTS_FILE].lines():
             with contextlib.suppress(ValidationError):
                 self.state.apply(RequestFinished(RequestRecord.model_validate(data)))
-        for data in self._tails[SAMPLES_FILE].lines():
-            kind, t_ns = data.pop("kind", None), data.pop("t_ns", None)
-            if isinstance(kind, str) and isinstance(t_ns, int):
-                self.state.apply(TelemetrySampled(kind, t_ns, data))
+        for line in self._tails[SAMPLES_FILE].lines():
+            event = event_from_line(line)
+            if event is not None:
+                self.state.apply(event)
 
     # -- Controls --
 

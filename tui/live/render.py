@@ -170,13 +170,13 @@ def gpu_lines(view: LiveView, width: int) -> list[Text]:
     gauge_w = max(6, width - 24)
     lines: list[Text] = []
     for gpu in view.gpus:
-        i = int(gpu.get("index", 0))
-        lines.append(Text(f" GPU{i} {gpu.get('name', '')}"[: width - 1], "bold"))
-        util = gpu.get("utilization_pct")
+        i = gpu.index
+        lines.append(Text(f" GPU{i} {gpu.name or ''}"[: width - 1], "bold"))
+        util = gpu.utilization_pct
         lines.append(
             _gauge("util", bar(_frac(util, 100), gauge_w), "-" if util is None else f"{util:.0f} %")
         )
-        used, total = gpu.get("memory_used_mib"), gpu.get("memory_total_mib")
+        used, total = gpu.memory_used_mib, gpu.memory_total_mib
         lines.append(
             _gauge(
                 "VRAM",
@@ -184,7 +184,7 @@ def gpu_lines(view: LiveView, width: int) -> list[Text]:
                 f"{_gib(used)}/{_gib(total)} GiB",
             )
         )
-        power, limit = gpu.get("power_w"), gpu.get("power_limit_w")
+        power, limit = gpu.power_w, gpu.power_limit_w
         lines.append(
             _gauge(
                 "power", bar(_frac(power, limit), gauge_w, "yellow"), f"{_n(power)}/{_n(limit)} W"
@@ -193,7 +193,7 @@ def gpu_lines(view: LiveView, width: int) -> list[Text]:
         energy = view.gpu_energy_j.get(i)
         lines.append(
             Text(
-                f"  {_n(gpu.get('temperature_c'))} C   energy "
+                f"  {_n(gpu.temperature_c)} C   energy "
                 f"{fmt_num(energy, 'J') if energy is not None else '-'}"
             )
         )
@@ -202,14 +202,16 @@ def gpu_lines(view: LiveView, width: int) -> list[Text]:
 
 def server_lines(view: LiveView) -> list[Text]:
     """The server's own counters: running and waiting requests, KV-cache use."""
-    m = view.server_metrics or {}
-    kv = m.get("kv_cache_usage_pct")
+    m = view.server_metrics
+    if m is None:
+        return [Text(" running -  waiting -  KV -")]
+    kv = m.kv_cache_usage_pct
     return [
         Text.assemble(
             " running ",
-            (_n(m.get("running")), "bold"),
+            (_n(m.running), "bold"),
             "  waiting ",
-            (_n(m.get("waiting")), "bold red" if (m.get("waiting") or 0) > 0 else "bold"),
+            (_n(m.waiting), "bold red" if (m.waiting or 0) > 0 else "bold"),
             "  KV ",
             ("-" if kv is None else f"{kv:.0f} %", "bold"),
         )

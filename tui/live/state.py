@@ -34,7 +34,9 @@ from engine.events import (
 )
 from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
-from engine.telemetry.gpu import NO_GPU, energy_j
+from engine.telemetry.gpu import NO_GPU, GpuSample, energy_j
+from engine.telemetry.host import HostSample
+from engine.telemetry.server_metrics import ServerMetricsSample
 from engine.workload.queue import QueueEntry
 
 MAX_SPARK_POINTS = 240
@@ -91,12 +93,12 @@ class LiveView:
     recent: tuple[RequestRecord, ...] = ()
     history: tuple[SnapshotTaken, ...] = ()
     totals: dict[str, int] = field(default_factory=dict)
-    gpus: tuple[dict[str, Any], ...] = ()
+    gpus: tuple[GpuSample, ...] = ()
     gpu_energy_j: dict[int, float] = field(default_factory=dict)
     gpu_notice: str | None = None
     """Why there is no GPU pane data (no NVML, no GPU), once telemetry said so."""
-    server_metrics: dict[str, Any] | None = None
-    host: dict[str, Any] | None = None
+    server_metrics: ServerMetricsSample | None = None
+    host: HostSample | None = None
     latency: tuple[LatencyRow, ...] = ()
     notices: tuple[tuple[str, str], ...] = ()
     """The latest notices (at most ``MAX_NOTICES``), oldest first."""
@@ -155,11 +157,11 @@ class LiveState:
         self._totals = {"requests": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
         self._slo = Slo()
         self._slo_breaks = 0
-        self._gpus: dict[int, dict[str, Any]] = {}
+        self._gpus: dict[int, GpuSample] = {}
         self._energy_start_mj: dict[int, float] = {}
         self._gpu_notice: str | None = None
-        self._server: dict[str, Any] | None = None
-        self._host: dict[str, Any] | None = None
+        self._server: ServerMetricsSample | None = None
+        self._host: HostSample | None = None
         self._live: dict[str, dict[str, _Reservoir]] = {}
         self._exact: dict[str, ProfileSummary] = {}
         self._summary: RunSummary | None = None
@@ -236,16 +238,15 @@ class LiveState:
             self._history.append(e)
 
     def _telemetry(self, e: TelemetrySampled) -> None:
-        if e.kind == "gpu":
-            index = int(e.data.get("index", 0))
-            self._gpus[index] = e.data
-            energy = e.data.get("energy_mj")
-            if energy is not None:
-                self._energy_start_mj.setdefault(index, float(energy))
-        elif e.kind == "server_metrics":
-            self._server = e.data
-        elif e.kind == "host":
-            self._host = e.data
+        sample = e.sample
+        if isinstance(sample, GpuSample):
+            self._gpus[sample.index] = sample
+            if sample.energy_mj is not None:
+                self._energy_start_mj.setdefault(sample.index, float(sample.energy_mj))
+        elif isinstance(sample, ServerMetricsSample):
+            self._server = sample
+        elif isinstance(sample, HostSample):
+            self._host = sample
 
     def _profile_finished(self, e: ProfileFinished) -> None:
         self._exact[e.summary.profile] = e.summary
@@ -315,8 +316,7 @@ class LiveState:
     def _energy_j(self) -> dict[int, float]:
         """Energy per GPU since its first sample, from NVML's counter (``engine.telemetry.gpu``)."""
         spent = {
-            i: energy_j(self._energy_start_mj.get(i), g.get("energy_mj"))
-            for i, g in self._gpus.items()
+            i: energy_j(self._energy_start_mj.get(i), g.energy_mj) for i, g in self._gpus.items()
         }
         return {i: joules for i, joules in spent.items() if joules is not None}
 

@@ -103,7 +103,7 @@ class ServerPane(TextPane):
     def paint(self, view: LiveView) -> None:
         self.display = view.server_metrics is not None
         if view.server_metrics is not None:
-            self.border_title = f"Server ({view.server_metrics.get('family', '?')} /metrics)"
+            self.border_title = f"Server ({view.server_metrics.family} /metrics)"
         super().paint(view)
 
     def lines(self, view: LiveView, width: int, height: int) -> list[Text]:
