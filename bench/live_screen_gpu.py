@@ -40,13 +40,13 @@ async def _watch(live, out: Path, size: tuple[int, int], every_s: float) -> list
         while live.engine.running:
             await pilot.pause(every_s)
             view = app.view
-            server = view.server_metrics or {}
+            server = view.server_metrics
             seen.append(
                 {
                     "t_s": round(time.monotonic() - started, 1),
                     "status": view.status,
-                    "gpus": [(g.get("utilization_pct"), g.get("power_w")) for g in view.gpus],
-                    "server": (server.get("running"), server.get("waiting")),
+                    "gpus": [(g.utilization_pct, g.power_w) for g in view.gpus],
+                    "server": (server.running, server.waiting) if server else (None, None),
                     "requests": view.totals.get("requests"),
                     "out_tok_s": view.current.output_tokens_per_s if view.current else None,
                 }

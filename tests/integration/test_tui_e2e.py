@@ -56,7 +56,7 @@ def test_live_screen_over_a_real_run(real_server, tmp_path):
             assert len(app.query_one(RequestList).records) == 6
             assert app.view.latency[0].exact and app.view.latency[0].metrics["ttft_s"].count == 6
             # Samples reach the screen from samples.jsonl: the engine's process and its server.
-            assert app.view.host is not None and app.view.host["server_pid"] == real_server.pid
+            assert app.view.host is not None and app.view.host.server_pid == real_server.pid
             await _until(pilot, lambda: app.idle)  # the queue ran out: the session waits
             app.controls.add_profile(
                 make_profile(name="added", requests=3, max_tokens=8, input_tokens=32)

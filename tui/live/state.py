@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from engine.events import (
     Event,
@@ -34,6 +34,7 @@ from engine.events import (
 )
 from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
+from engine.status import FinalRunStatus
 from engine.telemetry.gpu import NO_GPU, GpuSample, energy_j
 from engine.telemetry.host import HostSample
 from engine.telemetry.server_metrics import ServerMetricsSample
@@ -52,6 +53,10 @@ RESERVOIR_SIZE = 4096
 METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
 """Latency table rows per profile. Live ITL pools each request's mean gap; the exact value
 (all gaps pooled) replaces it when the profile ends."""
+
+ScreenStatus = Literal["starting", "running", "paused", "incomplete"] | FinalRunStatus
+"""What the header says: before the first event, while sending, paused by a person, the
+run's final status, or ``incomplete`` (a replayed run without a final summary)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ class LiveView:
     model: str = ""
     results_dir: str = ""
     elapsed_s: float = 0.0
-    status: str = "starting"
+    status: ScreenStatus = "starting"
     """``starting``, ``running``, ``paused``, the run's final status, or ``incomplete`` (a
     replayed run that has no summary)."""
     queue: tuple[QueueEntry, ...] = ()
@@ -146,7 +151,7 @@ class LiveState:
         self._started: float | None = None
         self._ended: float | None = None
         self._info: _RunInfo = {}
-        self._status = "starting"
+        self._status: ScreenStatus = "starting"
         self._queue: tuple[QueueEntry, ...] = ()
         self._current: SnapshotTaken | None = None
         self._spark: deque[SparkPoint] = deque(maxlen=MAX_SPARK_POINTS)
