@@ -64,6 +64,7 @@ def test_every_public_name_of_the_engine_resolves_and_textual_stays_unloaded():
     # checked statically by the import-linter contract).
     code = (
         "import sys, engine; [getattr(engine, n) for n in engine.__all__]; "
+        "assert set(engine.__all__) == {'__version__', *engine._EXPORTS}, '__all__ drifted'; "
         "assert 'textual' not in sys.modules, 'textual was imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

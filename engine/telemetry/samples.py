@@ -49,14 +49,6 @@ _NESTED: dict[tuple[type[Sample], str], type[Any]] = {
 """Fields that hold a tuple of records, and the record type of their items."""
 
 
-def kind_of(sample: Sample) -> SampleKind:
-    """The kind a sample is written and published as."""
-    for kind, cls in _TYPES.items():
-        if isinstance(sample, cls):
-            return kind
-    raise TypeError(f"not a telemetry sample: {type(sample).__name__}")
-
-
 def parse_sample(kind: object, data: Mapping[str, Any]) -> Sample | None:
     """A ``samples.jsonl`` line (without ``kind`` and ``t_ns``) as its typed sample.
 

@@ -45,8 +45,9 @@ def measure(
     if options.probe:
         features = asyncio.run(probe_features(url, model, api_key)).as_dict()
         meta["server"]["features"] = features
-    if server is not None:
-        meta["server_process"] = server.info()
+    process = server.info() if server is not None else None
+    if process is not None:
+        meta["server_process"] = process
     config = RunConfig(
         url=url,
         model=model,
@@ -69,7 +70,7 @@ def measure(
             server_pid=_server_pid(options, url, server),
             ollama=info.kind == "ollama",
         ),
-        server_process=server.info() if server is not None else None,
+        server_process=process,
     )
     if options.ui:
         from tui.live.engine_process import EngineJob

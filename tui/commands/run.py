@@ -103,14 +103,15 @@ def run_meta(options: RunOptions) -> dict[str, Any]:
 
 def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
+    plan = _Plan(profiles, pause_between(options), run_meta(options))
     if not options.server_commands:
-        return run_one(options, profiles, options.url, None).exit_code
+        return run_one(options, plan, options.url, None).exit_code
     configs = expand(list(options.server_commands), options.url, options.gpus or gpu_count())
     outcomes: list[Outcome] = []
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(options, profiles, config.url, config, one_of_many=len(configs) > 1)
+        outcome = run_one(options, plan, config.url, config, one_of_many=len(configs) > 1)
         outcomes.append(outcome)
         if outcome.exit_code == ExitCode.INTERRUPTED:
             break
@@ -123,9 +124,18 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     return ExitCode.FAILED if codes - {ExitCode.OK} else ExitCode.OK
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What every configuration of a session measures, worked out once."""
+
+    profiles: list[Profile]
+    pause_between_s: float
+    meta: dict[str, Any]
+
+
 def run_one(
     options: RunOptions,
-    profiles: list[Profile],
+    plan: _Plan,
     url: str | None,
     config: ServerConfig | None,
     one_of_many: bool = False,
@@ -161,12 +171,12 @@ def run_one(
         assert url is not None
         summary = measure(
             options,
-            profiles,
+            plan.profiles,
             url,
             run_id,
             server,
-            pause_between_s=pause_between(options),
-            meta=run_meta(options),
+            pause_between_s=plan.pause_between_s,
+            meta=plan.meta,
             interactive=not one_of_many,
         )
     except RunError as exc:
