@@ -10,6 +10,7 @@ raises its own subclass; the command line turns them into an exit code in one pl
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -22,6 +23,8 @@ class ExitCode(IntEnum):
     """A run could not start or failed (server unreachable, not ready, died mid-run)."""
     USAGE = 2
     """Bad input: arguments, profile or prompt files, run folders, unknown model."""
+    WRITE_FAILED = 3
+    """The results folder could not be written (disk full, quota, I/O error): the run stopped."""
     INTERRUPTED = 130
     """Ctrl+C, SIGTERM or a hang-up; everything that finished is saved."""
 
@@ -38,3 +41,24 @@ class RunError(RuntimeError):
     """A run that could not start or go on: printed as one line, exit code 1."""
 
     exit_code = ExitCode.FAILED
+
+
+class WriteFailed(RunError):
+    """A results file could not be written: the run stops at once (exit code 3).
+
+    ``saved`` is how many lines the file holds intact (a partial last line is cut off, so
+    what is on disk stays parseable).
+    """
+
+    exit_code = ExitCode.WRITE_FAILED
+
+    def __init__(self, path: str, error: OSError, saved: int = 0) -> None:
+        self.path = path
+        self.error = error
+        self.saved = saved
+        super().__init__(f"{path}: {error.strerror or error}")
+
+    @property
+    def disk_full(self) -> bool:
+        """No space or no quota left (as opposed to another I/O error)."""
+        return self.error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -13,9 +13,12 @@ skewing timings, and a sink that raises is detached with a notice instead of sto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Literal, Protocol
+
+from engine.errors import WriteFailed
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
@@ -171,12 +174,28 @@ class EventSink(Protocol):
 
 @dataclass
 class EventBus:
-    """Fans events out to sinks synchronously; isolates failing sinks; times them."""
+    """Fans events out to sinks synchronously; isolates failing sinks; times them.
+
+    A sink that raises is detached with an error notice, except one that raises
+    ``WriteFailed`` (a results file could not be written): that goes to ``on_write_failed``,
+    and the engine ends the run, since records would be lost from then on.
+    """
 
     sinks: list[EventSink] = field(default_factory=list)
     sink_time_ns: int = 0
     notices: list[str] = field(default_factory=list)
     """Messages of the notices published so far (at most ``MAX_NOTICES``), for the summary."""
+
+    on_write_failed: Callable[[WriteFailed], None] | None = None
+    """Called when a results file could not be written (the engine stops the run); without
+    it, an error notice is published."""
+
+    def write_failed(self, error: WriteFailed) -> None:
+        """A results file (requests, samples, summary) could not be written: tell the run."""
+        if self.on_write_failed is not None:
+            self.on_write_failed(error)
+        else:
+            self.publish(NoticeRaised("error", f"results could not be written: {error}"))
 
     def subscribe(self, sink: EventSink) -> None:
         """Add a consumer; it receives every later event."""
@@ -190,6 +209,9 @@ class EventBus:
         for sink in list(self.sinks):
             try:
                 sink.handle(event)
+            except WriteFailed as exc:
+                self.sinks.remove(sink)
+                self.write_failed(exc)
             except Exception as exc:  # noqa: BLE001 - a consumer must never stop the run
                 self.sinks.remove(sink)
                 self.publish(

@@ -22,7 +22,8 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     """Stopped by Ctrl+C or a signal; in-flight requests were recorded as cancelled."""
     FAILED = "failed"
-    """Ended by a failure: the engine raised, or the server llmtop manages died."""
+    """Ended by a failure: the server died or stopped answering, every request of a profile
+    failed, the results folder could not be written, or the engine raised."""
     INCOMPLETE = "incomplete"
     """A folder read back without a final ``summary.json``: killed, or still running."""
 
@@ -45,6 +46,7 @@ class ProfileStatus(StrEnum):
     INTERRUPTED = "interrupted"
     """The run was interrupted (Ctrl+C, a signal) while this profile ran."""
     FAILED = "failed"
-    """The run failed (the server died, the engine raised) while this profile ran."""
+    """Every measured request failed, or the run failed (the server died or stopped
+    answering, the results folder could not be written, the engine raised) while it ran."""
     INCOMPLETE = "incomplete"
     """Rebuilt from ``requests.jsonl`` of a run that has no final summary (killed)."""

@@ -42,6 +42,7 @@ POSITIVE = {
     "slo_ttft": ("--slo-ttft", "of seconds"),
     "stall_timeout": ("--stall-timeout", "of seconds"),
     "connect_timeout": ("--connect-timeout", "of seconds"),
+    "outage_grace": ("--outage-grace", "of seconds"),
     "server_ready_timeout": ("--server-ready-timeout", "of seconds"),
     "server_grace": ("--server-grace", "of seconds"),
     "sample_hz": ("--sample-hz", "of samples per second"),
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     except RunError as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        return exc.exit_code
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -164,6 +165,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         slo_tpot_s=args.slo_tpot,
         stall_timeout_s=args.stall_timeout,
         connect_timeout_s=args.connect_timeout,
+        outage_grace_s=args.outage_grace,
         sample_hz=args.sample_hz,
         server_pid=args.server_pid,
         save_itl=args.save_itl,

@@ -65,6 +65,9 @@ class RunOptions(BaseModel):
     """Fail a request after this long without a byte."""
     connect_timeout_s: float = 10.0
     """Fail a request that cannot connect within this long."""
+    outage_grace_s: float = 15.0
+    """After connection failures in a row, how long the server may stay silent before the
+    run fails (``RunConfig.outage_grace_s``)."""
     sample_hz: float = DEFAULT_SAMPLE_HZ
     """GPU and host sampling rate."""
     server_pid: int | None = None

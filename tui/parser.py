@@ -331,6 +331,14 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="fail a request that cannot connect within S seconds",
     )
     measure.add_argument(
+        "--outage-grace",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="after 5 connection failures in a row, hold sending and probe the server for "
+        "up to S seconds; fail the run if it does not answer",
+    )
+    measure.add_argument(
         "--sample-hz",
         type=float,
         default=4.0,

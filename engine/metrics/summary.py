@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from engine.metrics.knee import Knee
-from engine.records import RequestRecord
+from engine.records import ErrorKind, RequestRecord
 from engine.stats import mean, percentile
 from engine.status import FinalRunStatus, ProfileStatus
 from engine.workload.profile import Profile
@@ -171,6 +171,14 @@ class ProfileSummary(BaseModel):
     """GPU, host and server-metrics figures over the measured window (engine/telemetry/sampler.py):
     per-GPU utilization, memory, power and energy, joules per output token, output tokens/s
     per watt, and the server's own latency percentiles next to the client's."""
+    top_failure: str | None = None
+    """The most common failure, as a person reads it (``HTTP 401 invalid api key``,
+    ``connect: connection refused``); ``None`` without failures other than cancelled ones."""
+    top_failure_count: int = 0
+    """How many measured requests failed that way."""
+    error: str | None = None
+    """Why the profile failed when every measured request did (``all 24 requests failed: HTTP
+    401 invalid api key``); ``None`` otherwise."""
 
 
 LATENCY_FIELDS = ("ttft_s", "ttfc_s", "tpot_s", "e2e_s", "e2e_from_scheduled_s")
@@ -192,6 +200,7 @@ class ProfileAggregate:
         self.requests = self.warmup = self.successes = self.good = 0
         self.tokens_in = self.tokens_out = 0
         self.failures: Counter[str] = Counter()
+        self.failure_texts: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
         self.mismatches = self.exact_requested = self.exact_honoured = self.retries = 0
         self._values = {name: array("d") for name in (*LATENCY_FIELDS, *CLIENT_FIELDS)}
@@ -211,6 +220,8 @@ class ProfileAggregate:
         self._collect(record, CLIENT_FIELDS)
         if not record.ok:
             self.failures[str(record.error_kind)] += 1
+            if record.error_kind is not ErrorKind.CANCELLED:
+                self.failure_texts[describe_failure(record)] += 1
             return
         self.successes += 1
         self.good += self.slo.met_by(record)
@@ -240,6 +251,7 @@ class ProfileAggregate:
 
         dist = {name: Distribution.of(values) for name, values in self._values.items()}
         ok = self.successes
+        top = self.failure_texts.most_common(1)
         return ProfileSummary(
             profile=self.profile.name,
             description=self.profile.description,
@@ -275,14 +287,64 @@ class ProfileAggregate:
             exact_output_requested=self.exact_requested,
             exact_output_honoured=self.exact_honoured,
             retries=self.retries,
+            top_failure=top[0][0] if top else None,
+            top_failure_count=top[0][1] if top else 0,
             input_length_error_pct=Distribution.of(self._length_error),
             client_queue_wait_p99_s=_p99(dist["client_queue_wait_s"]),
             schedule_lag_p99_s=_p99(dist["schedule_lag_s"]),
         )
 
 
+FAILURE_TEXT_CHARS = 160
+"""Longest server message kept in a failure's description."""
+
+
+def describe_failure(record: RequestRecord) -> str:
+    """A failed request's cause as a person reads it: ``HTTP 401 invalid api key``."""
+    message = " ".join((record.error_message or "").split())[:FAILURE_TEXT_CHARS]
+    if record.http_status is not None and record.http_status >= 300:
+        head = f"HTTP {record.http_status}"
+    else:
+        head = str(record.error_kind)
+    if not message:
+        return head
+    return f"{head} {message}" if head.startswith("HTTP") else f"{head}: {message}"
+
+
+def all_failed_line(summary: ProfileSummary) -> str | None:
+    """``all 24 requests failed: HTTP 401 invalid api key`` when no measured request succeeded
+    and at least one failed for a reason other than being cancelled; else ``None``.
+    """
+    if summary.successes or summary.top_failure is None:
+        return None
+    n = summary.requests
+    if summary.top_failure_count == n:
+        return f"all {n} requests failed: {summary.top_failure}"
+    return f"all {n} requests failed; {summary.top_failure_count} of them: {summary.top_failure}"
+
+
 def _p99(dist: Distribution | None) -> float | None:
     return dist.p99 if dist else None
+
+
+class Outage(BaseModel):
+    """A span during which the server did not answer and llmtop sent nothing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    started_s: float
+    """Run time (seconds from the run's clock origin) of the failure that started the probe."""
+    ended_s: float | None
+    """Run time the server answered again; ``None`` when it never did (the run failed)."""
+    reason: str
+    """What the probes got: ``connection refused``, ``HTTP 503``, ``no answer in 2 s``."""
+    failures: int
+    """Connection failures in a row that started the probe."""
+
+    @property
+    def gap_s(self) -> float | None:
+        """Seconds without an answering server."""
+        return None if self.ended_s is None else self.ended_s - self.started_s
 
 
 class ClientHealth(BaseModel):
@@ -328,3 +390,6 @@ class RunSummary(BaseModel):
     """Per concurrency ladder or rate sweep in the run: the highest load meeting the SLOs and
     where throughput stops growing, with the deciding numbers (engine/metrics/knee.py); empty if
     none."""
+    outages: list[Outage] = []
+    """Spans during which the server stopped answering and llmtop sent nothing (README "When
+    the server dies"); the last one has no end when the run failed because of it."""

@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from engine import __version__
 from engine.metrics.summary import Slo
+from engine.stats import NS
 from engine.telemetry.config import TelemetryConfig
 from engine.workload.profile import Profile
 
@@ -37,6 +39,9 @@ class RunConfig(BaseModel):
     """Give up connecting after this long."""
     stall_timeout_s: float = 300.0
     """Fail a request after this long without a byte from the server."""
+    outage_grace_s: float = 15.0
+    """After connection failures in a row, how long the server may stay silent (probed every
+    0.5 s, sending held) before the run fails; a server back within it lets the run go on."""
     save_itl: bool = False
     """Store every request's raw inter-token gaps in its record."""
     calibrate_prompts: bool = False
@@ -60,3 +65,27 @@ class RunConfig(BaseModel):
     into the summary, with its exit code and log tail added if it exits during the run."""
     run_meta: dict[str, Any] = Field(default_factory=dict)
     """Extra metadata for ``run.json`` (the options, detection, host)."""
+
+
+def run_meta(config: RunConfig, run_id: str, origin_ns: int, origin_unix_ns: int) -> dict[str, Any]:
+    """What ``run.json`` says of a run at its start: the configuration (no API key), the
+    version, and the clock every stored ``*_ns`` offset is measured from.
+    """
+    return {
+        "run_id": run_id,
+        "llmtop_version": __version__,
+        "url": config.url,
+        "model": config.model,
+        "server_kind": config.server_kind,
+        "profiles": [p.model_dump() for p in config.profiles],
+        "slo": config.slo.model_dump(),
+        "stall_timeout_s": config.stall_timeout_s,
+        "connect_timeout_s": config.connect_timeout_s,
+        "started_unix_s": origin_unix_ns / NS,
+        "clock": {
+            "origin_unix_ns": origin_unix_ns,
+            "origin_perf_counter_ns": origin_ns,
+            "note": "t_ns fields are perf_counter_ns offsets from origin",
+        },
+        **config.run_meta,
+    }

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from engine import __version__
-from engine.errors import ExitCode
+from engine.errors import ExitCode, WriteFailed
 from engine.events import (
     EventBus,
     NoticeRaised,
@@ -28,15 +27,18 @@ from engine.events import (
     RunStarted,
     SendingPaused,
 )
-from engine.http.client import ServerQuirks, StreamingClient
+from engine.http.client import StreamingClient
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
-from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary
+from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, all_failed_line
+from engine.records import RequestRecord
 from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter
-from engine.run.config import RunConfig
+from engine.run.config import RunConfig, run_meta
 from engine.run.loop_lag import LoopLagMonitor
+from engine.run.outage import CONNECTION_FAILURES, ServerWatch
 from engine.run.profile_run import ProfileRun, RunContext
+from engine.run.setup import ensure_open_files, initial_quirks
 from engine.stats import NS
 from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
@@ -44,21 +46,10 @@ from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus, ScenarioQueue
 
-RECENT_TTFT_SAMPLES = 256
-RATE_WINDOW_S = 2.0
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
 ServerCheck = Callable[[], tuple[dict[str, Any], str] | None]
 """Returns ``(facts, reason)`` once a server llmtop manages has exited, else ``None``."""
-FD_HEADROOM = 256
-"""Descriptors kept free beyond one socket per connection: results files, logs, the UI."""
-EXACT_OUTPUT_FIELDS = {
-    "vllm": ("ignore_eos", "min_tokens"),
-    "llama.cpp": ("ignore_eos",),
-    "sglang": ("ignore_eos",),
-}
-"""Request fields that make each server generate exactly max_tokens tokens. Unknown servers
-get ``ignore_eos`` (dropped if rejected); ``exact_output_honoured`` records the outcome."""
 
 
 class Engine:
@@ -92,12 +83,24 @@ class Engine:
             config.slo,
             config.save_itl,
             self._ids,
-            self.check_server,
+            self._request_finished,
             self._measured_start,
             calibrate_prompts=config.calibrate_prompts,
         )
         self._interrupted = False
         self._failure: str | None = None
+        self._write_error: WriteFailed | None = None
+        self._writer: ResultsWriter | None = None
+        self.bus.on_write_failed = self._write_failed
+        self.watch = ServerWatch(
+            config.url,
+            self._origin_ns,
+            self.bus,
+            sending=lambda: self._current,
+            fail=self.fail,
+            grace_s=config.outage_grace_s,
+        )
+        """Tells a dead server from failed requests (engine/run/outage.py)."""
         self.server_info = config.server_process
         """Facts about a server process llmtop manages; copied into the summary."""
         self.telemetry = (
@@ -162,12 +165,39 @@ class Engine:
         self.fail(reason)
 
     def fail(self, reason: str) -> None:
-        """End the run as failed (e.g. the managed server died): stop sending, skip later
-        profiles; in-flight requests end on their own and are recorded as they fail.
+        """End the run as failed (e.g. the server died): stop sending, skip later profiles;
+        in-flight requests end on their own and are recorded as they fail. The reason goes
+        out as an error notice at once (the screen shows it) and into the summary.
         """
+        if self._failure is not None:
+            return
         self._failure = reason
+        self.bus.publish(NoticeRaised("error", reason))
         self.stop_sending()
         self._queue_changed.set()
+
+    def _request_finished(self, record: RequestRecord) -> None:
+        """After every request: a connection failure checks a managed server's process, and
+        feeds the streak that holds sending and probes the server (README "When the server
+        dies").
+        """
+        if record.error_kind in CONNECTION_FAILURES:
+            self.check_server()
+        if self._failure is None and not self._interrupted:
+            self.watch.observe(record)
+
+    def _write_failed(self, error: WriteFailed) -> None:
+        """A results file could not be written: stop at once, since every later record would be
+        lost; in-flight requests are cancelled (their records could not be kept either).
+        """
+        if self._write_error is not None:
+            return
+        self._write_error = error
+        saved = self._writer.saved if self._writer is not None else 0
+        what = "results folder full" if error.disk_full else f"cannot write results ({error})"
+        self.fail(f"{what}: {saved} requests saved, run stopped")
+        if self._current is not None:
+            self._current.cancel_all()
 
     def stop_sending(self) -> None:
         """End the current profile early: no new requests, in-flight ones finish and count."""
@@ -239,8 +269,13 @@ class Engine:
     # -- the run --
 
     async def run(self) -> RunSummary:
-        """Execute every profile in order; always writes ``summary.json``."""
-        writer = ResultsWriter(self.run_dir, self._meta())
+        """Execute every profile in order; writes ``summary.json`` whatever happens, unless the
+        folder cannot be written (then the summary says so, and an error notice too).
+        """
+        writer = ResultsWriter(
+            self.run_dir, run_meta(self.config, self.run_id, self._origin_ns, self._origin_unix_ns)
+        )
+        self._writer = writer
         self.bus.sinks.insert(0, writer)
         self.bus.publish(
             RunStarted(
@@ -275,38 +310,29 @@ class Engine:
             self.bus.publish(QueueChanged(self.queue.entries))
             self.check_server()
             lag_task.cancel()
+            await self.watch.aclose()
             await self._stop_telemetry(sampling)
             gc.set_threshold(*thresholds)
             gc.unfreeze()
         summary = self._summary(summaries, error)
-        writer.update_meta(
-            profiles=[e.profile.model_dump() for e in self.queue.entries],
-            queue=[{"profile": e.name, "status": str(e.status)} for e in self.queue.entries],
-        )
+        try:
+            writer.finish(
+                summary,
+                profiles=[e.profile.model_dump() for e in self.queue.entries],
+                queue=[{"profile": e.name, "status": str(e.status)} for e in self.queue.entries],
+            )
+        except WriteFailed as exc:
+            self.bus.publish(
+                NoticeRaised(
+                    "error",
+                    f"the summary could not be written ({exc}); the {writer.saved} records in "
+                    "requests.jsonl are intact",
+                )
+            )
+            summary = summary.model_copy(update={"notices": list(self.bus.notices)})
         self.bus.publish(RunFinished(summary))
         writer.close()
         return summary
-
-    def _meta(self) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "run_id": self.run_id,
-            "llmtop_version": __version__,
-            "url": cfg.url,
-            "model": cfg.model,
-            "server_kind": cfg.server_kind,
-            "profiles": [p.model_dump() for p in cfg.profiles],
-            "slo": cfg.slo.model_dump(),
-            "stall_timeout_s": cfg.stall_timeout_s,
-            "connect_timeout_s": cfg.connect_timeout_s,
-            "started_unix_s": self._origin_unix_ns / NS,
-            "clock": {
-                "origin_unix_ns": self._origin_unix_ns,
-                "origin_perf_counter_ns": self._origin_ns,
-                "note": "t_ns fields are perf_counter_ns offsets from origin",
-            },
-            **cfg.run_meta,
-        }
 
     async def _measure_vocabulary(self) -> None:
         """Ask the server's tokenizer which prompt words are one token each (where it can)."""
@@ -348,6 +374,8 @@ class Engine:
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure
+        if error is None and not self._interrupted:
+            error = next((f"{p.profile}: {p.error}" for p in profiles if p.error), None)
         status: FinalRunStatus = (
             RunStatus.FAILED
             if error
@@ -359,9 +387,7 @@ class Engine:
         return RunSummary(
             run_id=self.run_id,
             status=status,
-            exit_code=ExitCode.INTERRUPTED
-            if self._interrupted
-            else (ExitCode.FAILED if error else ExitCode.OK),
+            exit_code=self._exit_code(error),
             started_unix_s=self._origin_unix_ns / NS,
             duration_s=(perf_counter_ns() - self._origin_ns) / NS,
             profiles=profiles,
@@ -375,8 +401,16 @@ class Engine:
             error=error,
             server=self.server_info,
             telemetry=self.telemetry.run_figures() if self.telemetry else None,
+            outages=list(self.watch.outages),
             knees=find_knees(profiles, self.config.profiles, self.config.slo),
         )
+
+    def _exit_code(self, error: str | None) -> ExitCode:
+        if self._write_error is not None:
+            return ExitCode.WRITE_FAILED
+        if self._interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.FAILED if error else ExitCode.OK
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
         self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
@@ -397,6 +431,8 @@ class Engine:
         self._current = run
         if self._paused:
             run.pause_sending()
+        if self.watch.probing:
+            run.pause_sending("outage")
         snapshots = asyncio.create_task(run.publish_snapshots(self.config.snapshot_interval_s))
         try:
             async with client:
@@ -414,54 +450,13 @@ class Engine:
             else ProfileStatus.COMPLETED
         )
         summary = run.aggregate.summarize(run.duration_s(), status)
-        summary = summary.model_copy(update={"prompt_calibration": run.calibration})
+        update: dict[str, Any] = {"prompt_calibration": run.calibration}
+        failed = all_failed_line(summary)
+        if failed and status in (ProfileStatus.COMPLETED, ProfileStatus.STOPPED):
+            update.update(status=ProfileStatus.FAILED, error=failed)
+        summary = summary.model_copy(update=update)
         if self.telemetry is not None:
             figures = await self.telemetry.close_window(summary)
             summary = summary.model_copy(update={"telemetry": figures})
         self.bus.publish(ProfileFinished(summary))
         return summary
-
-
-def initial_quirks(server_kind: str, features: dict[str, Any] | None) -> ServerQuirks:
-    """Request fields to start with: by server kind, then trimmed to what the probes showed.
-
-    A field a probe saw rejected is never sent; ``min_tokens`` is added where a probe showed
-    it honoured even if the kind is not known for it.
-    """
-    fields = list(EXACT_OUTPUT_FIELDS.get(server_kind, ("ignore_eos",)))
-    features = features or {}
-    for name in ("ignore_eos", "min_tokens"):
-        if features.get(name) is False and name in fields:
-            fields.remove(name)
-        elif features.get(name) is True and name not in fields:
-            fields.append(name)
-    return ServerQuirks(
-        stream_usage=features.get("stream_usage") is not False, exact_output_fields=tuple(fields)
-    )
-
-
-def ensure_open_files(connections: int) -> str | None:
-    """Raise the soft ``RLIMIT_NOFILE`` so ``connections`` sockets fit; a notice if they cannot.
-
-    Many systems start processes with a soft limit of 1024: without this, a run at 1024
-    streams fails most connects with EMFILE (bench/RESULTS.md).
-    """
-    try:
-        import resource
-    except ImportError:  # Windows has no such limit
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = connections + FD_HEADROOM
-    if soft == resource.RLIM_INFINITY or soft >= want:
-        return None
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError) as exc:
-        return f"could not raise the open-file limit from {soft} to {target}: {exc}"
-    if target < want:
-        return (
-            f"the open-file limit ({hard}) is too low for {connections} connections; "
-            f"raise it (ulimit -n) or lower the concurrency"
-        )
-    return None

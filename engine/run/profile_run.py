@@ -57,15 +57,16 @@ class RunContext:
     save_itl: bool
     ids: Iterator[int]
     """Shared request counter: ids are unique across the run's profiles."""
-    on_connection_failure: Callable[[], None]
+    on_request_finished: Callable[[RequestRecord], None]
+    """Called with every finished request's record (warm-up included), after it was published:
+    lets the run notice a server that died (a managed one's exit, or connection failures in
+    a row) and stop sending rather than fail every later request."""
     on_measured_start: Callable[[], Awaitable[None]]
+    """Called when the measured phase begins (telemetry opens the profile's window)."""
     calibrate_prompts: bool = False
     """Measure prompt tokens per word with two tiny requests before each profile."""
     words: tuple[str, ...] | None = None
     """Prompt vocabulary of single-token words for this server, when it could be measured."""
-    """Called when the measured phase begins (telemetry opens the profile's window)."""
-    """Called when a request could not connect or lost its stream: lets the run check whether
-    a server it manages has died, and stop sending rather than fail every later request."""
 
 
 class ProfileRun:
@@ -94,6 +95,9 @@ class ProfileRun:
         self._paused_ns = 0
         self._gate: asyncio.Future[None] | None = None
         """Set while sending is paused; workers and arrivals wait on it."""
+        self._holds: set[str] = set()
+        """Why sending is paused: ``user`` (the pause key), ``outage`` (the server is being
+        probed); the gate opens when the last reason goes."""
         self._pause_started_ns = 0
         self._shift_ns = 0
         """How far open-loop arrivals moved back because of pauses."""
@@ -198,20 +202,25 @@ class ProfileRun:
         self._wake_sleepers()
         self._open_gate()
 
-    def pause_sending(self) -> None:
-        """Send nothing new until ``resume_sending``; in-flight requests go on and count.
+    def pause_sending(self, reason: str = "user") -> None:
+        """Send nothing new until ``resume_sending(reason)``; in-flight requests go on and count.
 
         The measured window excludes the part of a pause when nothing was in flight, a
         duration stop rule is extended by the whole pause, and open-loop arrivals move back by
-        it (no burst of overdue arrivals on resume).
+        it (no burst of overdue arrivals on resume). A pause by the user and a hold while the
+        server is probed (``reason`` ``outage``) overlap: sending resumes when both are over.
         """
-        if self._gate is None and not (self.stopping or self.interrupted):
+        if self.stopping or self.interrupted:
+            return
+        if self._gate is None:
             self._gate = asyncio.get_running_loop().create_future()
             self._pause_started_ns = perf_counter_ns()
+        self._holds.add(reason)
 
-    def resume_sending(self) -> None:
-        """Undo ``pause_sending``."""
-        if self._gate is None:
+    def resume_sending(self, reason: str = "user") -> None:
+        """Undo ``pause_sending(reason)``."""
+        self._holds.discard(reason)
+        if self._gate is None or self._holds:
             return
         now = perf_counter_ns()
         pause_ns = now - self._pause_started_ns
@@ -224,6 +233,7 @@ class ProfileRun:
         self._open_gate()
 
     def _open_gate(self) -> None:
+        self._holds.clear()
         if self._gate is not None:
             _wake(self._gate)
             self._gate = None
@@ -381,6 +391,7 @@ class ProfileRun:
         )
         ctx.bus.publish(RequestFinished(record))
         self.aggregate.add(record, gaps if record.ok and not warmup else ())
+        ctx.on_request_finished(record)
         if warmup:
             return record
         self._finished += 1
@@ -388,8 +399,6 @@ class ProfileRun:
         self._out_tokens += record.completion_tokens or exchange.streamed_tokens
         if not record.ok:
             self._failed += 1
-            if record.error_kind in (ErrorKind.CONNECT, ErrorKind.STREAM_BROKEN):
-                self.ctx.on_connection_failure()
             return record
         self._in_tokens += record.prompt_tokens or 0
         if record.ttft_s is not None:

@@ -16,11 +16,13 @@ import threading
 import time
 from pathlib import Path
 from time import perf_counter_ns
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from engine.errors import WriteFailed
 from engine.events import EventBus, NoticeRaised, TelemetrySampled
+from engine.lines import LineFile
 from engine.telemetry.config import TelemetryConfig
 from engine.telemetry.gpu import GpuSample, GpuSampler, energy_between
 from engine.telemetry.host import HostSample, HostSampler
@@ -55,7 +57,7 @@ class Telemetry:
         self.host = HostSampler(config.server_pid)
         self.tracker = ServerMetricsTracker()
         self._path = samples_path
-        self._file: IO[str] | None = None
+        self._file: LineFile | None = None
         self._run = Window()
         self._window: Window | None = None
         self._last_metrics_text: str | None = None
@@ -69,7 +71,10 @@ class Telemetry:
         notice = self.gpu.open()
         if notice:
             self.bus.publish(NoticeRaised("info", notice))
-        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose()
+        try:
+            self._file = LineFile(self._path)
+        except OSError as exc:
+            self.bus.write_failed(WriteFailed(str(self._path), exc))
         self._http = httpx.AsyncClient(timeout=2.0)
 
     async def aclose(self) -> None:
@@ -158,8 +163,11 @@ class Telemetry:
     def _emit(self, kind: SampleKind, t_ns: int, sample: Sample) -> None:
         if self._file is not None:
             line = {"kind": kind, "t_ns": t_ns, **sample.as_dict()}
-            self._file.write(json.dumps(line) + "\n")
-            self._file.flush()
+            try:
+                self._file.write(json.dumps(line))
+            except WriteFailed as exc:
+                self._file = None
+                self.bus.write_failed(exc)
         self.bus.publish(TelemetrySampled(kind, t_ns, sample))
 
     # -- windows --

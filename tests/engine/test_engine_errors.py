@@ -1,5 +1,5 @@
 """End-to-end: every way a request can fail is recorded with the right kind, status and message,
-and the run goes on to complete.
+and the run goes on to complete (fails, when every request of a profile failed).
 
 Each test mixes failing requests with successful ones (``Behaviour.per_request``) where it can, so
 that "the run still completes and keeps the good records" is checked too.
@@ -127,8 +127,14 @@ def test_server_not_listening(run_engine):
         port = s.getsockname()[1]
     result = run_engine(f"http://127.0.0.1:{port}", make_profile(concurrency=2, requests=4))
 
-    assert result.summary.status == "completed"  # the run ends normally, with 4 failures
+    # Fewer failures than the outage rule's streak: no probe; the profile failed, and says why.
+    assert result.summary.status == "failed"
+    assert result.summary.exit_code == 1
+    assert result.profile.status == "failed"
     assert result.profile.failures_by_kind == {"connect": 4}
+    assert result.profile.error is not None
+    assert result.profile.error.startswith("all 4 requests failed: connect")
+    assert result.summary.error == f"{result.profile.profile}: {result.profile.error}"
     for r in result.records:
         assert r["error_kind"] == "connect"
         assert r["http_status"] is None

@@ -227,7 +227,7 @@ def test_what_the_real_llama_server_honours(real_server):
 
 
 def test_runs_adapt_requests_to_what_the_probes_found():
-    from engine.run.engine import initial_quirks
+    from engine.run.setup import initial_quirks
 
     strict = initial_quirks(
         "unknown", {"stream_usage": False, "ignore_eos": False, "min_tokens": False}

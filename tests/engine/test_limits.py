@@ -5,7 +5,7 @@ import sys
 
 CODE = """
 import resource
-from engine.run.engine import ensure_open_files
+from engine.run.setup import ensure_open_files
 resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
 print(ensure_open_files(1024))
 print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])

@@ -100,9 +100,9 @@ def _chunk(endpoint: str, text: str | None, finish: str | None = None) -> bytes:
 class FakeServer:
     """Runs the app on its own thread and event loop; ``url`` is its base URL."""
 
-    def __init__(self, behaviour: Behaviour | None = None) -> None:
+    def __init__(self, behaviour: Behaviour | None = None, port: int | None = None) -> None:
         self.behaviour = behaviour or Behaviour()
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -286,3 +286,32 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground until killed: ``python -m tests.support.fakeserver --port N``.
+
+    A server in a process of its own, for tests that kill it (``kill -9``) and start it again
+    on the same port, or hand it to ``--server-cmd``.
+    """
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds before the first token")
+    parser.add_argument("--itl", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument("--status", type=int, default=200, help="answer every request with it")
+    parser.add_argument("--error-body", default=None, help="the body of a non-200 answer")
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(ttft_s=args.ttft, itl_s=args.itl, status=args.status)
+    if args.error_body is not None:
+        behaviour.error_body = args.error_body.encode()
+    with FakeServer(behaviour, port=args.port) as server:
+        print(f"serving on {server.url}", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

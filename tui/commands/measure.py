@@ -57,6 +57,7 @@ def measure(
         slo=Slo(ttft_s=options.slo_ttft_s, tpot_s=options.slo_tpot_s),
         save_itl=options.save_itl,
         connect_timeout_s=options.connect_timeout_s,
+        outage_grace_s=options.outage_grace_s,
         stall_timeout_s=options.stall_timeout_s,
         server_kind=info.kind,
         run_meta=meta,

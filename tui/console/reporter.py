@@ -41,6 +41,10 @@ LATENCY_ROWS = (
 )
 
 
+NOTICE_LABEL = {"info": "[dim]note:[/]", "warning": "[yellow]note:[/]", "error": "[red]error:[/]"}
+"""How each notice level starts its console line."""
+
+
 class ConsoleReporter:
     """Shows a run's progress and results on a console."""
 
@@ -90,7 +94,7 @@ class ConsoleReporter:
             for line in telemetry_lines(event.summary.telemetry):
                 self.console.print(line)
         elif isinstance(event, NoticeRaised):
-            self.console.print(f"[yellow]note:[/] {event.message}")
+            self.console.print(f"{NOTICE_LABEL[event.level]} {event.message}", highlight=False)
         elif isinstance(event, RunFinished):
             self._stop_live()
             print_run_summary(self.console, event.summary)
@@ -140,7 +144,7 @@ def profile_summary_table(summary: ProfileSummary) -> Group:
         f"{s.requests_per_s:.2f} req/s | in {s.input_tokens_per_s:,.1f} tok/s | out "
         f"{s.output_tokens_per_s:,.1f} tok/s | total {s.total_tokens_per_s:,.1f} tok/s\n"
         f"goodput {s.goodput_rps:.2f} req/s ({s.good_requests} of {s.successes} within SLO: "
-        f"{_slo_label(s)})" + _length_error_label(s)
+        f"{_slo_label(s)})" + _length_error_label(s) + _failure_label(s)
     )
     table.add_column("ms")
     for column in ("mean", "p50", "p90", "p95", "p99", "max"):
@@ -155,6 +159,15 @@ def profile_summary_table(summary: ProfileSummary) -> Group:
             *(fmt_ms_cell(stat_s(dist, c)) for c in ("mean", "p50", "p90", "p95", "p99", "max")),
         )
     return Group(table, lines)
+
+
+def _failure_label(s: ProfileSummary) -> str:
+    """The profile's failure, or its most common failure, named once with the server's words."""
+    if s.error:
+        return f"\nfailed: {s.error}"
+    if s.top_failure:
+        return f"\nmost common failure ({s.top_failure_count} of {s.requests}): {s.top_failure}"
+    return ""
 
 
 def _length_error_label(s: ProfileSummary) -> str:
@@ -234,8 +247,16 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             markup=True,
             highlight=False,
         )
+    for outage in summary.outages:
+        gap = f"{outage.gap_s:.1f} s" if outage.gap_s is not None else "never answered again"
+        console.print(
+            f"[yellow]server outage:[/] from {outage.started_s:.1f} s ({outage.failures} "
+            f"connection failures in a row, {outage.reason}): {gap}",
+            highlight=False,
+        )
     for notice in summary.notices:
-        console.print(f"[yellow]note:[/] {notice}")
+        if notice != summary.error:  # the status line below says it
+            console.print(f"[yellow]note:[/] {notice}", highlight=False)
     style = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
     console.print(
         f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"

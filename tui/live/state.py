@@ -256,6 +256,10 @@ class LiveState:
     def _profile_finished(self, e: ProfileFinished) -> None:
         self._exact[e.summary.profile] = e.summary
         self._live.pop(e.summary.profile, None)
+        if e.summary.error:
+            # The engine fails a profile whose requests all failed but the run goes on: the
+            # screen says why at once, not only in the summary at the end.
+            self._notice(NoticeRaised("error", f"{e.summary.profile}: {e.summary.error}"))
 
     def _notice(self, e: NoticeRaised) -> None:
         self._notices.append((e.level, e.message))

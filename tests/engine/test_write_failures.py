@@ -1,0 +1,134 @@
+"""A results folder that cannot be written stops the run at once and says so; what is on disk
+stays parseable (README "When the disk fills"). A real tmpfs of 200 KB where the test may mount
+one (root), and a fault-injecting ``os.write`` everywhere."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import lines
+from engine.errors import ExitCode, WriteFailed
+from engine.events import EventBus, NoticeRaised
+from engine.lines import LineFile
+from tests.support.builders import Collect, make_profile
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 200 KB tmpfs (skipped where this process may not mount one)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+class DiskFullAfter:
+    """``os.write`` that writes ``budget`` bytes in all to ``.jsonl`` files, then part of the
+    next write, then fails with ENOSPC, as a filling disk does. Other descriptors (the event
+    loop's own pipes) are left alone."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._write = os.write
+
+    def __call__(self, fd: int, data: bytes | memoryview) -> int:
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+            return self._write(fd, data)
+        if self.budget <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = min(len(data), self.budget)
+        self.budget -= n
+        return self._write(fd, bytes(data[:n]))
+
+
+def test_a_failed_line_is_cut_off_so_the_file_still_parses(tmp_path, monkeypatch):
+    path = tmp_path / "f.jsonl"
+    f = LineFile(path)
+    f.write(json.dumps({"a": 1}))
+    monkeypatch.setattr(lines.os, "write", DiskFullAfter(budget=20))
+    with pytest.raises(WriteFailed) as caught:
+        f.write(json.dumps({"b": "x" * 100}))
+    assert caught.value.saved == 1 and caught.value.disk_full
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a": 1}]
+    f.write("ignored")  # a failed file stays closed; nothing more is written, nothing raised
+    assert path.read_text() == '{"a": 1}\n'
+
+
+def _check_stopped_run(result, notices: list[NoticeRaised]) -> None:
+    summary = result.summary
+    saved = (result.run_dir / "requests.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in saved]  # every line parses
+    assert 0 < len(records) < 400
+    assert summary.status == "failed" and summary.exit_code == ExitCode.WRITE_FAILED
+    assert summary.error == f"results folder full: {len(records)} requests saved, run stopped"
+    assert any(n.level == "error" and n.message == summary.error for n in notices)
+    # Stopped at once: nothing sent after the failure beyond what was in flight.
+    assert summary.profiles[0].requests <= len(records) + 4
+
+
+def test_a_disk_filling_mid_run_stops_it_at_once(run_engine, fake_server, monkeypatch):
+    notices: list[NoticeRaised] = []
+    bus = EventBus()
+    bus.subscribe(Collect(notices, NoticeRaised))
+    monkeypatch.setattr(lines.os, "write", DiskFullAfter(budget=60_000))
+    result = run_engine(
+        fake_server.url, make_profile(concurrency=4, requests=400), bus=bus, telemetry=None
+    )
+    _check_stopped_run(result, notices)
+    # The summary went through write_json_atomic (not LineFile), so it was written.
+    on_disk = json.loads((result.run_dir / "summary.json").read_text())
+    assert on_disk["status"] == "failed" and on_disk["error"] == result.summary.error
+    run_json = json.loads((result.run_dir / "run.json").read_text())
+    assert run_json["status"] == "failed" and run_json["exit_code"] == 3
+
+
+def test_a_real_full_tmpfs_stops_the_run_and_whatever_is_on_disk_parses(
+    tiny_disk, run_engine, fake_server, monkeypatch
+):
+    notices: list[NoticeRaised] = []
+    bus = EventBus()
+    bus.subscribe(Collect(notices, NoticeRaised))
+    from engine.run.config import RunConfig
+    from engine.run.engine import Engine
+
+    config = RunConfig(
+        url=fake_server.url,
+        model="fake-model",
+        profiles=[make_profile(concurrency=4, requests=400)],
+        results_root=tiny_disk,
+    )
+    import asyncio
+    import time
+
+    engine = Engine(config, bus=bus)
+    started = time.monotonic()
+    summary = asyncio.run(asyncio.wait_for(engine.run(), 30))
+
+    class Result:
+        pass
+
+    result = Result()
+    result.summary, result.run_dir = summary, engine.run_dir
+    _check_stopped_run(result, notices)
+    assert time.monotonic() - started < 20
+    summary_file = engine.run_dir / "summary.json"
+    if summary_file.exists():  # room for it, or the console was told it could not be written
+        assert json.loads(summary_file.read_text())["status"] in ("failed", "running")
+    if not summary_file.exists() or json.loads(summary_file.read_text())["status"] != "failed":
+        assert any("summary could not be written" in n.message for n in notices)
