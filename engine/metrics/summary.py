@@ -304,6 +304,7 @@ def describe_failure(record: RequestRecord) -> str:
     message = " ".join((record.error_message or "").split())[:FAILURE_TEXT_CHARS]
     if record.http_status is not None and record.http_status >= 300:
         head = f"HTTP {record.http_status}"
+        message = message.removeprefix(f"{head}:").strip()  # the client's own prefix
     else:
         head = str(record.error_kind)
     if not message:

@@ -132,3 +132,30 @@ def test_a_real_full_tmpfs_stops_the_run_and_whatever_is_on_disk_parses(
         assert json.loads(summary_file.read_text())["status"] in ("failed", "running")
     if not summary_file.exists() or json.loads(summary_file.read_text())["status"] != "failed":
         assert any("summary could not be written" in n.message for n in notices)
+
+
+def test_a_live_run_whose_folder_cannot_be_written_ends_with_one_line_and_exit_3(tmp_path):
+    """The engine runs in a child process under the screen: a results folder it cannot create
+    comes back as one line and exit code 3, not a traceback over the screen."""
+    from engine.run.config import RunConfig
+    from tui.live.engine_process import EngineJob, EngineProcess
+    from tui.live.session import EngineEnded
+    from tui.live.state import LiveState
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = RunConfig(
+        url="http://127.0.0.1:9",
+        model="m",
+        profiles=[make_profile()],
+        results_root=blocker / "results",
+    )
+    state = LiveState()
+    engine = EngineProcess(EngineJob(config, "r1"), state)
+    engine.start()
+    assert engine.join(30)
+    assert engine.summary is None and engine.exit_code == ExitCode.WRITE_FAILED
+    ended = EngineEnded(engine.error, engine.exit_code)
+    assert ended.exit_code == ExitCode.WRITE_FAILED
+    assert str(blocker / "results") in str(ended) and "Not a directory" in str(ended)
+    assert state.view().notices[-1][0] == "error"

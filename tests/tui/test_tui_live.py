@@ -105,3 +105,58 @@ def test_tail_returns_only_complete_lines(tmp_path):
     with path.open("ab") as handle:
         handle.write(b'}\nnot json\n{"c": 3}\n')
     assert tail.lines() == [{"b": 2}, {"c": 3}]
+
+
+def test_a_server_killed_mid_run_shows_failed_a_cross_and_the_reason(run_engine):
+    """The screen's data side fed by a real run whose server process is killed: the header
+    says FAILED, the scenario is marked failed (✗), and the reason is a notice (a toast)."""
+    import asyncio
+
+    from engine.events import EventBus
+    from engine.workload.queue import EntryStatus
+    from tests.support.builders import make_profile
+    from tests.support.processes import ServerProcess, free_port
+    from tui.live.render import header
+    from tui.live.widgets.panes import STATUS_MARK
+
+    state = LiveState()
+    bus = EventBus()
+    bus.subscribe(state)
+    with ServerProcess(free_port(), "--itl", "0.01") as server:
+
+        async def kill(_engine) -> None:
+            await asyncio.sleep(0.8)
+            await asyncio.to_thread(server.kill)
+
+        result = run_engine(
+            server.url,
+            make_profile(concurrency=2, requests=3000),
+            bus=bus,
+            during=kill,
+            outage_grace_s=0.5,
+        )
+    view = state.view()
+    assert view.status == "failed"
+    assert header(view).plain.startswith(" FAILED ")
+    (entry,) = view.queue
+    assert entry.status is EntryStatus.FAILED and STATUS_MARK[entry.status][0] == "✗"
+    assert ("error", result.summary.error) in view.notices
+    assert "stopped answering" in (result.summary.error or "")
+
+
+def test_a_profile_whose_requests_all_failed_is_a_notice_at_once():
+    from engine.events import ProfileFinished
+    from engine.metrics.summary import ProfileAggregate, Slo
+    from tests.support.builders import make_profile
+
+    state = LiveState()
+    _started(state)
+    aggregate = ProfileAggregate(make_profile(name="p"), Slo())
+    failed = aggregate.summarize(1.0, "completed").model_copy(
+        update={"status": "failed", "error": "all 24 requests failed: HTTP 401 invalid api key"}
+    )
+    state.apply(ProfileFinished(failed))
+    assert state.view().notices[-1] == (
+        "error",
+        "p: all 24 requests failed: HTTP 401 invalid api key",
+    )

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import sys
 import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import ValidationError
 
+from engine.errors import RunError
 from engine.events import (
     Event,
     EventBus,
@@ -126,15 +129,25 @@ def engine_main(job: EngineJob, events: Connection, controls: Connection) -> Non
         return await engine.run()
 
     try:
-        import uvloop
+        _run(main)
+    except RunError as exc:
+        # Before the run could start (its folder could not be written): one line for the
+        # screen, and the exit code that says why, never a traceback over the screen.
+        events.send(NoticeRaised("error", str(exc)))
+        sys.exit(int(exc.exit_code))
+    finally:
+        events.close()
 
-        uvloop.run(main())
+
+def _run(main: Callable[[], Coroutine[Any, Any, RunSummary]]) -> None:
+    try:
+        import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         import asyncio
 
         asyncio.run(main())
-    finally:
-        events.close()
+        return
+    uvloop.run(main())
 
 
 def _obey(engine: Engine, controls: Connection) -> None:
@@ -213,14 +226,21 @@ class EngineProcess:
             self._tail()
         self._tail()
         self._process.join(10)
-        if self.summary is None:
+        if self.summary is None and self.error is None:
             self.error = (
                 f"the engine process ended (exit code {self._process.exitcode}) "
                 "without a summary; the records it wrote are in the results folder"
             )
             self.state.apply(NoticeRaised("error", self.error))
 
+    @property
+    def exit_code(self) -> int | None:
+        """The engine process's exit code once it has ended."""
+        return self._process.exitcode
+
     def _apply(self, event: Any) -> None:
+        if isinstance(event, NoticeRaised) and event.level == "error" and self.summary is None:
+            self.error = event.message
         if isinstance(event, RunFinished):
             self._tail()  # every record before the end
             self.summary = event.summary
@@ -283,7 +303,7 @@ class _Tail:
             with self.path.open("rb") as handle:
                 handle.seek(self._offset)
                 chunk = handle.read()
-        except FileNotFoundError:
+        except OSError:  # not there (yet), or its folder could not be made: nothing to read
             return []
         self._offset += len(chunk)
         *complete, self._rest = (self._rest + chunk).split(b"\n")

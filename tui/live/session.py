@@ -10,12 +10,23 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from engine.errors import ExitCode, RunError
 from engine.metrics.summary import RunSummary
 from engine.servers.process import EXIT_POLL_S, ServerProcess
 from tui.console.reporter import print_run_summary
 from tui.live.app import QUIT_WAIT_S, LlmtopApp, make_app
 from tui.live.engine_process import EngineJob, EngineProcess
 from tui.live.state import LiveState
+
+
+class EngineEnded(RunError):
+    """The engine's process ended without a summary: one line, and its exit code when it is
+    one of llmtop's (a results folder that could not be written is 3), else 1."""
+
+    def __init__(self, message: str | None, exit_code: int | None) -> None:
+        super().__init__(message or "the engine ended without a summary")
+        codes = {int(code) for code in ExitCode}
+        self.exit_code = ExitCode(exit_code) if exit_code in codes else ExitCode.FAILED
 
 
 @dataclass
@@ -37,7 +48,7 @@ class LiveRun:
                 self.engine.kill()
                 self.engine.join(QUIT_WAIT_S)
         if self.engine.summary is None:
-            raise RuntimeError(self.engine.error or "the engine ended without a summary")
+            raise EngineEnded(self.engine.error, self.engine.exit_code)
         return self.engine.summary
 
 
