@@ -188,16 +188,21 @@ class Engine:
 
     def _write_failed(self, error: WriteFailed) -> None:
         """A results file could not be written: stop at once, since every later record would be
-        lost; in-flight requests are cancelled (their records could not be kept either).
+        lost. In-flight requests are cancelled; their records are still written where the
+        requests file itself did not fail (the run's error counts them at the end).
         """
         if self._write_error is not None:
             return
         self._write_error = error
-        saved = self._writer.saved if self._writer is not None else 0
-        what = "results folder full" if error.disk_full else f"cannot write results ({error})"
-        self.fail(f"{what}: {saved} requests saved, run stopped")
+        self.fail(f"{self._write_failure_words()} ({error.path}): run stopping")
         if self._current is not None:
             self._current.cancel_all()
+
+    def _write_failure_words(self) -> str:
+        error = self._write_error
+        if error is None:
+            return ""
+        return "results folder full" if error.disk_full else f"cannot write results ({error})"
 
     def stop_sending(self) -> None:
         """End the current profile early: no new requests, in-flight ones finish and count."""
@@ -374,6 +379,10 @@ class Engine:
 
     def _summary(self, profiles: list[ProfileSummary], error: str | None) -> RunSummary:
         error = error or self._failure
+        if self._write_error is not None and self._writer is not None:
+            # Counted now, after the cancelled in-flight records were written (where they could).
+            saved = self._writer.saved
+            error = f"{self._write_failure_words()}: {saved} requests saved, run stopped"
         if error is None and not self._interrupted:
             error = next((f"{p.profile}: {p.error}" for p in profiles if p.error), None)
         status: FinalRunStatus = (

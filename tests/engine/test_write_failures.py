@@ -43,12 +43,13 @@ class DiskFullAfter:
     next write, then fails with ENOSPC, as a filling disk does. Other descriptors (the event
     loop's own pipes) are left alone."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, suffix: str = ".jsonl") -> None:
         self.budget = budget
+        self.suffix = suffix
         self._write = os.write
 
     def __call__(self, fd: int, data: bytes | memoryview) -> int:
-        if not os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(self.suffix):
             return self._write(fd, data)
         if self.budget <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -77,7 +78,13 @@ def _check_stopped_run(result, notices: list[NoticeRaised]) -> None:
     assert 0 < len(records) < 400
     assert summary.status == "failed" and summary.exit_code == ExitCode.WRITE_FAILED
     assert summary.error == f"results folder full: {len(records)} requests saved, run stopped"
-    assert any(n.level == "error" and n.message == summary.error for n in notices)
+    # Said at once (the screen shows it while in-flight requests are cancelled), then counted.
+    assert any(
+        n.level == "error"
+        and n.message.startswith(f"results folder full ({result.run_dir}/requests.jsonl")
+        and n.message.endswith("run stopping")
+        for n in notices
+    ), notices
     # Stopped at once: nothing sent after the failure beyond what was in flight.
     assert summary.profiles[0].requests <= len(records) + 4
 
@@ -159,3 +166,59 @@ def test_a_live_run_whose_folder_cannot_be_written_ends_with_one_line_and_exit_3
     assert ended.exit_code == ExitCode.WRITE_FAILED
     assert str(blocker / "results") in str(ended) and "Not a directory" in str(ended)
     assert state.view().notices[-1][0] == "error"
+
+
+def test_a_samples_file_that_cannot_be_written_stops_the_run_too(
+    run_engine, fake_server, monkeypatch
+):
+    from engine.telemetry.config import TelemetryConfig
+
+    notices: list[NoticeRaised] = []
+    bus = EventBus()
+    bus.subscribe(Collect(notices, NoticeRaised))
+    fake_server.behaviour.itl_s = 0.01
+    monkeypatch.setattr(lines.os, "write", DiskFullAfter(budget=2_000, suffix="samples.jsonl"))
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=2, requests=2000),
+        bus=bus,
+        telemetry=TelemetryConfig(rate_hz=20),
+    )
+    summary = result.summary
+    assert summary.status == "failed" and summary.exit_code == ExitCode.WRITE_FAILED
+    saved = len((result.run_dir / "requests.jsonl").read_text().splitlines())
+    assert summary.error == f"results folder full: {saved} requests saved, run stopped"
+    assert summary.profiles[0].requests < 500  # stopped at once, not after 2000
+    samples = (result.run_dir / "samples.jsonl").read_text().splitlines()
+    assert all(json.loads(line) for line in samples)  # the cut-off line is gone
+
+
+def test_a_profile_summary_that_cannot_be_written_stops_the_run(
+    run_engine, fake_server, monkeypatch
+):
+    """summary.json is rewritten after every profile: a failure there is a run failure too,
+    never a note."""
+    from engine.results import writer
+
+    real = writer.write_json_atomic
+    calls = {"n": 0}
+
+    def fail_on_profile_summary(path, data):
+        if path.name == "summary.json" and calls["n"] == 0:
+            calls["n"] += 1
+            raise WriteFailed(str(path), OSError(errno.EIO, os.strerror(errno.EIO)))
+        return real(path, data)
+
+    monkeypatch.setattr(writer, "write_json_atomic", fail_on_profile_summary)
+    result = run_engine(
+        fake_server.url,
+        [make_profile(name="a", requests=4), make_profile(name="b", requests=4)],
+        telemetry=None,
+    )
+    summary = result.summary
+    assert summary.status == "failed" and summary.exit_code == ExitCode.WRITE_FAILED
+    assert summary.error is not None and summary.error.startswith("cannot write results (")
+    assert "Input/output error" in summary.error and summary.error.endswith(
+        "4 requests saved, run stopped"
+    )
+    assert [p.profile for p in summary.profiles] == ["a"]  # b was never started
