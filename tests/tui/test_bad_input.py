@@ -1,0 +1,158 @@
+"""Every bad input tried so far, and the one line it gets: exit code 2, no traceback.
+
+One row per input: the arguments as a person types them (``{d}`` is a folder of bad files,
+``{run}`` a recorded run) and a piece of the line llmtop must print. The next bad input
+found is one more row. Rows run through ``tui.cli.main`` in this process, the way the console
+script calls it, with an uncaught exception turned into the traceback a person would see.
+Nothing listens on ``http://127.0.0.1:9``: an input that slips through fails to connect
+(exit 1) instead of starting anything.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+import pytest
+
+from tests.support.run_fixtures import BASE, RUNS, SLOW
+from tui.cli import main
+
+URL = ["--url", "http://127.0.0.1:9"]
+"""A run's server: nothing listens there."""
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+"""root writes into read-only folders, so those rows cannot fail for root."""
+READ_ONLY = pytest.mark.skipif(AS_ROOT, reason="root may write into a read-only folder")
+
+
+def row(argv: list[str], expected: str, *marks: pytest.MarkDecorator) -> object:
+    """One bad input, named by what is typed."""
+    return pytest.param(argv, expected, marks=marks, id=" ".join(argv) or "(nothing)")
+
+
+BAD_INPUTS = [
+    # -- files: profiles, suites, prompt files --
+    row(["run", *URL, "--profile", "{d}/latin1.toml"], "latin1.toml: not UTF-8 text"),
+    row(["run", *URL, "--suite", "{d}/latin1.toml"], "latin1.toml: not UTF-8 text"),
+    row(["run", *URL, "--profile", "{d}/latin1-prompts.toml"], "latin1.jsonl: not UTF-8 text"),
+    row(["run", *URL, "--profile", "{d}/empty.toml"], "set exactly one of 'concurrency'"),
+    row(["run", *URL, "--profile", "{d}/syntax.toml"], "syntax.toml: not valid TOML"),
+    row(["run", *URL, "--profile", "{d}/unknown-key.toml"], "field 'bogus': unknown field"),
+    row(["run", *URL, "--profile", "{d}/no-such.toml"], "no-such.toml: no such profile file"),
+    row(["run", *URL, "--profile", "{d}/folder.toml"], "folder.toml: cannot read the profile"),
+    row(["run", *URL, "--profile", "{d}/no-prompts.toml"], "no-such.jsonl: no such prompt file"),
+    row(["run", *URL, "--profile", "{d}/bad-prompts.toml"], "not-json.jsonl:1: not JSON"),
+    row(["run", *URL, "--profile", "no-such-profile"], "unknown profile 'no-such-profile'"),
+    row(["run", *URL, "--suite", "no-such-suite"], "unknown suite 'no-such-suite'"),
+    # -- the server --
+    row(["run", "--url", "ftp://example"], "invalid server URL 'ftp://example'"),
+    row(["run", "--url", "http://"], "invalid server URL 'http://'"),
+    row(["check"], "pass --url URL"),
+    row(["run", *URL, "--server-cmd", ""], "empty server command"),
+    row(["run", *URL, "--server-ready-timeout", "0"], "--server-ready-timeout must be a positive"),
+    row(["run", *URL, "--server-grace", "-1"], "--server-grace must be a positive number"),
+    # -- the load --
+    row(["run", *URL, "--concurrency", "0"], "field 'concurrency': Input should be greater"),
+    row(["run", *URL, "--concurrency", "-3"], "field 'concurrency': Input should be greater"),
+    row(["run", *URL, "--concurrency", "abc"], "--concurrency: invalid int value: 'abc'"),
+    row(["run", *URL, "--concurrency", "100001"], "field 'concurrency': Input should be less"),
+    row(["run", *URL, "--concurrency", "2", "--rate", "3"], "not allowed with argument"),
+    row(["run", *URL, "--requests", "0"], "field 'requests': Input should be greater"),
+    row(["run", *URL, "--requests", "-5"], "field 'requests': Input should be greater"),
+    row(["run", *URL, "--requests", "x"], "--requests: invalid int value: 'x'"),
+    row(["run", *URL, "--rate", "0"], "field 'rate_rps': Input should be greater than 0"),
+    row(["run", *URL, "--rate", "-1"], "field 'rate_rps': Input should be greater than 0"),
+    row(["run", *URL, "--duration", "0"], "field 'duration_s': Input should be greater than 0"),
+    row(["run", *URL, "--duration", "-1"], "field 'duration_s': Input should be greater than 0"),
+    row(["run", *URL, "--warmup", "-1"], "field 'warmup_requests': Input should be greater"),
+    row(["run", *URL, "--max-in-flight", "0"], "field 'max_in_flight': Input should be greater"),
+    row(["run", *URL, "--round-pause", "-1"], "field 'round_pause_s': Input should be greater"),
+    row(["run", *URL, "--rate", "5", "--round-pause", "1"], "'round_pause_s' needs closed-loop"),
+    row(["run", *URL, "--temperature", "5"], "field 'temperature': Input should be less"),
+    row(["run", *URL, "--max-tokens", "0"], "field 'max_tokens.min': Input should be greater"),
+    row(["run", *URL, "--max-tokens", "-5"], "'-5' is not a token length"),
+    row(["run", *URL, "--max-tokens", "10-"], "'10-' is not a token length"),
+    row(["run", *URL, "--max-tokens", "50-10"], "field 'max_tokens': max (10) must be >= min (50)"),
+    row(["run", *URL, "--input-tokens", "abc"], "'abc' is not a token length"),
+    row(["run", *URL, "--input-tokens", "0-5"], "field 'input_tokens.min': Input should be"),
+    row(["run", *URL, "--arrival", "burst"], "--arrival: invalid choice: 'burst'"),
+    row(["run", *URL, "--endpoint", "embeddings"], "--endpoint: invalid choice: 'embeddings'"),
+    row(["run", *URL, "--endpoint", "completions", "--system-prompt", "x"], "needs endpoint"),
+    row(["run", *URL, "--seed", "x"], "--seed: invalid int value: 'x'"),
+    row(["run", *URL, "--pause-between", "-1"], "--pause-between must be 0 or more seconds"),
+    # -- the measurement --
+    row(["run", *URL, "--slo-tpot", "-1"], "--slo-tpot must be a positive number of seconds"),
+    row(["run", *URL, "--slo-ttft", "0"], "--slo-ttft must be a positive number of seconds"),
+    row(["run", *URL, "--stall-timeout", "0"], "--stall-timeout must be a positive number"),
+    row(["run", *URL, "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
+    row(["run", *URL, "--sample-hz", "0"], "--sample-hz must be a positive number of samples per"),
+    # -- where results go: checked before any request is sent --
+    # -- runs read back --
+    row(["replay", "{d}/no-such/x"], "{d}/no-such/x: no such folder"),
+    row(["replay", "{d}"], "{d} is not a run folder: it holds none of"),
+    row(["replay", "no-such-run", "--root", "{d}"], "no run 'no-such-run' under {d}"),
+    row(["runs", "--root", "{d}/no-such"], "results folder {d}/no-such does not exist"),
+    row(["compare", "{run}"], "compare needs at least two runs"),
+    row(["compare", "{run}", "{slow}", "--resamples", "0"], "--resamples must be at least 100"),
+    # -- the command line itself --
+    row(["run", *URL, "--bogus"], "unrecognized arguments: --bogus"),
+    row(["bogus"], "invalid choice: 'bogus'"),
+]
+"""(arguments, a piece of the one line llmtop must print): each exits 2."""
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of the bad files the rows name."""
+    d = tmp_path_factory.mktemp("bad")
+    latin1 = 'description = "caf\xe9"\nconcurrency = 2\nrequests = 5\n'
+    (d / "latin1.toml").write_bytes(latin1.encode("latin-1"))
+    (d / "latin1.jsonl").write_bytes('{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    (d / "empty.toml").write_text("")
+    (d / "syntax.toml").write_text("concurrency = = 2\n")
+    (d / "unknown-key.toml").write_text("concurrency = 2\nrequests = 5\nbogus = 1\n")
+    (d / "folder.toml").mkdir()
+    (d / "not-json.jsonl").write_text("hello\n")
+    for name, prompts in [
+        ("latin1-prompts", "latin1.jsonl"),
+        ("no-prompts", "no-such.jsonl"),
+        ("bad-prompts", "not-json.jsonl"),
+    ]:
+        (d / f"{name}.toml").write_text(
+            f'concurrency = 2\nrequests = 5\nprompt_file = "{d / prompts}"\n'
+        )
+    (d / "file.txt").write_text("not a folder\n")
+    (d / "read-only").mkdir(mode=0o555)
+    return d
+
+
+def llmtop_main(argv: list[str]) -> tuple[int, str]:
+    """``main(argv)`` as the console script runs it: (exit code, what reached stderr)."""
+    try:
+        return main(argv), ""
+    except SystemExit as exc:  # argparse exits by itself
+        return int(exc.code or 0), ""
+    except Exception:  # noqa: BLE001 - what a person would see: the traceback
+        return 1, traceback.format_exc()
+
+
+@pytest.mark.parametrize(("argv", "expected"), BAD_INPUTS)
+def test_bad_input_gets_one_clear_line_and_exit_2(
+    argv: list[str],
+    expected: str,
+    bad_files: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An input that slipped through must not start the shared embedded server.
+    monkeypatch.setenv("LLMTOP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    names = {"d": str(bad_files), "run": str(RUNS / BASE), "slow": str(RUNS / SLOW)}
+    code, escaped = llmtop_main([arg.format(**names) for arg in argv])
+    err = capsys.readouterr().err + escaped
+    assert "Traceback" not in err, err
+    assert code == 2, err
+    assert expected.format(**names) in err, err
+    assert len(err.strip().splitlines()) == 1, err
