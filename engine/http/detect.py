@@ -55,7 +55,15 @@ def normalize_url(url: str) -> str:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"invalid server URL '{url}': expected http://HOST:PORT")
-    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    try:
+        port = parts.port  # parsed on access: out of range or not a number raises ValueError
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InputError(
+            f"invalid server URL '{url}': the port must be a whole number from 1 to 65535"
+        )
+    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return urlunsplit((parts.scheme, host, path, "", ""))

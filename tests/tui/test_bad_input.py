@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.run_fixtures import BASE, RUNS, SLOW
+from tests.support.run_fixtures import BASE, SLOW, copy_run
 from tui.cli import main
 
 URL = ["--url", "http://127.0.0.1:9"]
@@ -46,8 +46,14 @@ BAD_INPUTS = [
     row(["run", *URL, "--profile", "no-such-profile"], "unknown profile 'no-such-profile'"),
     row(["run", *URL, "--suite", "no-such-suite"], "unknown suite 'no-such-suite'"),
     # -- the server --
+    row(["run", "--url", ""], "--url is empty"),
     row(["run", "--url", "ftp://example"], "invalid server URL 'ftp://example'"),
     row(["run", "--url", "http://"], "invalid server URL 'http://'"),
+    row(["run", "--url", "http://host:99999"], "the port must be a whole number from 1 to"),
+    row(["run", "--url", "http://host:0"], "the port must be a whole number from 1 to 65535"),
+    row(["run", "--url", "http://host:abc"], "the port must be a whole number from 1 to"),
+    row(["check", "--url", "http://host:99999"], "the port must be a whole number from 1 to"),
+    row(["check", "--url", ""], "pass --url URL"),
     row(["check"], "pass --url URL"),
     row(["run", *URL, "--server-cmd", ""], "empty server command"),
     row(["run", *URL, "--server-ready-timeout", "0"], "--server-ready-timeout must be a positive"),
@@ -124,6 +130,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     (d / "file.txt").write_text("not a folder\n")
     (d / "read-only").mkdir(mode=0o555)
+    # Copies: a row that slips through may write a report into the run's folder.
+    copy_run(BASE, d / "runs")
+    copy_run(SLOW, d / "runs")
     return d
 
 
@@ -149,7 +158,8 @@ def test_bad_input_gets_one_clear_line_and_exit_2(
     # An input that slipped through must not start the shared embedded server.
     monkeypatch.setenv("LLMTOP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
-    names = {"d": str(bad_files), "run": str(RUNS / BASE), "slow": str(RUNS / SLOW)}
+    runs = bad_files / "runs"
+    names = {"d": str(bad_files), "run": str(runs / BASE), "slow": str(runs / SLOW)}
     code, escaped = llmtop_main([arg.format(**names) for arg in argv])
     err = capsys.readouterr().err + escaped
     assert "Traceback" not in err, err
