@@ -45,8 +45,11 @@ POSITIVE = {
     "server_ready_timeout": ("--server-ready-timeout", "of seconds"),
     "server_grace": ("--server-grace", "of seconds"),
     "sample_hz": ("--sample-hz", "of samples per second"),
+    "gpus": ("--gpus", "of GPUs"),
+    "local_parallel": ("--local-parallel", "of slots"),
+    "server_pid": ("--server-pid", "(a process id)"),
 }
-"""Options that must be above zero, by destination."""
+"""Options that must be above zero, by destination: the flag and the unit its value counts."""
 
 
 def main(argv: list[str] | None = None) -> int:
