@@ -81,7 +81,7 @@ def load_run(path: Path) -> RunInfo:
 
     """
     if not path.is_dir():
-        raise RunFolderError(f"{path}: no such folder")
+        raise _missing_run_folder(path)
     if not is_run_dir(path):
         raise RunFolderError(
             f"{path} is not a run folder: it holds none of run.json, summary.json, requests.jsonl"
@@ -230,8 +230,9 @@ def discover_runs(root: Path) -> list[Path]:
 
     """
     if not root.is_dir():
+        problem = "is a file, not a results folder" if root.exists() else "does not exist"
         raise RunFolderError(
-            f"results folder {root} does not exist (use --root DIR; "
+            f"results folder {root} {problem} (use --root DIR; "
             "`llmtop run --output DIR` writes runs there)"
         )
     return list(_walk(root))
@@ -263,8 +264,8 @@ def resolve_run(ref: str, root: Path) -> Path:
                 "summary.json, requests.jsonl"
             )
         return path
-    if "/" in ref:
-        raise RunFolderError(f"{ref}: no such folder")
+    if "/" in ref or path.exists():
+        raise _missing_run_folder(path)
     if not root.is_dir():
         raise RunFolderError(f"no run folder {ref}, and results folder {root} does not exist")
     runs = discover_runs(root)
@@ -283,6 +284,18 @@ def resolve_run(ref: str, root: Path) -> Path:
         f"'{ref}' matches {len(matches)} runs under {root}: "
         f"{', '.join(p.name for p in matches[:5])}; give more of the id"
     )
+
+
+def _missing_run_folder(path: Path) -> RunFolderError:
+    """Why ``path`` (not a folder) is no run: absent, or a file given where the folder belongs
+    (``requests.jsonl`` or ``summary.json`` itself, a report).
+    """
+    if path.exists():
+        return RunFolderError(
+            f"{path} is a file, not a run folder: give the folder that holds run.json, "
+            "summary.json and requests.jsonl"
+        )
+    return RunFolderError(f"{path}: no such folder")
 
 
 def _recorded_id(path: Path) -> str:

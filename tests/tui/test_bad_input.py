@@ -109,10 +109,15 @@ BAD_INPUTS = [
     row(["run", *URL, "--sample-hz", "0"], "--sample-hz must be a positive number of samples per"),
     # -- where results go: checked before any request is sent --
     # -- runs read back --
+    row(["replay", "{d}/file.txt"], "{d}/file.txt is a file, not a run folder"),
+    row(["report", "{d}/file.txt"], "{d}/file.txt is a file, not a run folder"),
+    row(["export", "{d}/file.txt", "--output", "{d}/csv"], "is a file, not a run folder"),
+    row(["compare", "{d}/file.txt", "{run}"], "{d}/file.txt is a file, not a run folder"),
     row(["replay", "{d}/no-such/x"], "{d}/no-such/x: no such folder"),
     row(["replay", "{d}"], "{d} is not a run folder: it holds none of"),
     row(["replay", "no-such-run", "--root", "{d}"], "no run 'no-such-run' under {d}"),
     row(["runs", "--root", "{d}/no-such"], "results folder {d}/no-such does not exist"),
+    row(["runs", "--root", "{d}/file.txt"], "results folder {d}/file.txt is a file, not a results"),
     row(["compare", "{run}"], "compare needs at least two runs"),
     row(["compare", "{run}", "{slow}", "--resamples", "0"], "--resamples must be at least 100"),
     # -- the command line itself --
