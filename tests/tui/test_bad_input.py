@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fakeserver import FakeServer
 from tests.support.run_fixtures import BASE, SLOW, copy_run
 from tui.cli import main
 
@@ -108,6 +109,32 @@ BAD_INPUTS = [
     row(["run", *URL, "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
     row(["run", *URL, "--sample-hz", "0"], "--sample-hz must be a positive number of samples per"),
     # -- where results go: checked before any request is sent --
+    row(["run", *URL, "--output", "/proc/llmtop-x"], "--output /proc/llmtop-x: cannot write"),
+    row(["run", *URL, "--output", "{d}/file.txt"], "--output {d}/file.txt: it is a file"),
+    row(["run", *URL, "--output", "{d}/file.txt/sub"], "--output {d}/file.txt/sub: {d}/file.txt"),
+    row(
+        ["run", *URL, "--output", "{d}/read-only/sub"],
+        "--output {d}/read-only/sub: cannot write in {d}/read-only: Permission denied",
+        READ_ONLY,
+    ),
+    row(["report", "{run}", "-o", "/proc/x.html"], "--output /proc/x.html: cannot write in"),
+    row(["report", "{run}", "-o", "{d}/file.txt/x.html"], "--output {d}/file.txt/x.html: {d}/file"),
+    row(["report", "{run}", "-o", "{d}"], "--output {d} is a folder"),
+    row(["report", "{run}", "--csv", "{d}/file.txt"], "--csv {d}/file.txt: it is a file"),
+    row(["report", "{run}", "--csv", "/proc/x"], "--csv /proc/x: cannot write in /proc"),
+    row(
+        ["report", "{run}", "-o", "{d}/read-only/x.html"],
+        "cannot write in {d}/read-only: Permission denied",
+        READ_ONLY,
+    ),
+    row(["export", "{run}", "--output", "/proc/x"], "--output /proc/x: cannot write in /proc"),
+    row(["export", "{run}", "--output", "{d}/file.txt/x"], "--output {d}/file.txt/x: {d}/file"),
+    row(["export", "{run}", "--output", "{d}/file.txt"], "--output {d}/file.txt: it is a file"),
+    row(
+        ["export", "{run}", "--output", "{d}/read-only"],
+        "cannot write in {d}/read-only: Permission denied",
+        READ_ONLY,
+    ),
     # -- runs read back --
     row(["replay", "{d}/file.txt"], "{d}/file.txt is a file, not a run folder"),
     row(["report", "{d}/file.txt"], "{d}/file.txt is a file, not a run folder"),
@@ -185,3 +212,10 @@ def test_bad_input_gets_one_clear_line_and_exit_2(
     assert code == 2, err
     assert expected.format(**names) in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_request(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("")
+    with FakeServer() as server:
+        code, _ = llmtop_main(["run", "--url", server.url, "--output", f"{tmp_path}/file.txt/x"])
+        assert code == 2 and server.behaviour.requests == []

@@ -24,6 +24,7 @@ from engine.servers.process import ServerProcess, llama_server
 from engine.workload.profile import Profile, load_profile, validate_profile
 from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
+from tui.commands.output import writable_folder
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
 
@@ -103,6 +104,9 @@ def run_meta(options: RunOptions) -> dict[str, Any]:
 
 def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
+    # Before a server starts or a request is sent: a run whose results cannot be kept is
+    # time (and GPU hours) lost.
+    writable_folder(options.output, "--output")
     plan = _Plan(profiles, pause_between(options), run_meta(options))
     if not options.server_commands:
         return run_one(options, plan, options.url, None).exit_code
