@@ -11,13 +11,16 @@ Nothing listens on ``http://127.0.0.1:9``: an input that slips through fails to 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
 import pytest
 
 from tests.support.fakeserver import FakeServer
-from tests.support.run_fixtures import BASE, SLOW, copy_run
+from tests.support.paths import ROOT
+from tests.support.run_fixtures import BASE, RUNS, SLOW, copy_run
 from tui.cli import main
 
 URL = ["--url", "http://127.0.0.1:9"]
@@ -143,6 +146,7 @@ BAD_INPUTS = [
     row(["replay", "{d}/no-such/x"], "{d}/no-such/x: no such folder"),
     row(["replay", "{d}"], "{d} is not a run folder: it holds none of"),
     row(["replay", "no-such-run", "--root", "{d}"], "no run 'no-such-run' under {d}"),
+    row(["replay", "{run}"], "replay draws the live screen: it needs a terminal"),
     row(["runs", "--root", "{d}/no-such"], "results folder {d}/no-such does not exist"),
     row(["runs", "--root", "{d}/file.txt"], "results folder {d}/file.txt is a file, not a results"),
     row(["compare", "{run}"], "compare needs at least two runs"),
@@ -219,3 +223,18 @@ def test_an_unwritable_output_folder_is_refused_before_any_request(tmp_path: Pat
     with FakeServer() as server:
         code, _ = llmtop_main(["run", "--url", server.url, "--output", f"{tmp_path}/file.txt/x"])
         assert code == 2 and server.behaviour.requests == []
+
+
+def test_replay_into_a_pipe_says_it_needs_a_terminal() -> None:
+    # Before: the screen was drawn into the pipe and waited for keys that never came.
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "replay", str(RUNS / BASE)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "needs a terminal" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
