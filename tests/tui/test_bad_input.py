@@ -151,6 +151,7 @@ BAD_INPUTS = [
     row(["runs", "--root", "{d}/file.txt"], "results folder {d}/file.txt is a file, not a results"),
     row(["compare", "{run}"], "compare needs at least two runs"),
     row(["compare", "{run}", "{slow}", "--resamples", "0"], "--resamples must be at least 100"),
+    row(["compare", "{run}", "{slow}", "--seed", "-1"], "--seed must be 0 or more (got -1)"),
     # -- the command line itself --
     row(["run", *URL, "--bogus"], "unrecognized arguments: --bogus"),
     row(["bogus"], "invalid choice: 'bogus'"),
