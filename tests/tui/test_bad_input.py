@@ -49,6 +49,11 @@ BAD_INPUTS = [
     row(["run", *URL, "--profile", "{d}/bad-prompts.toml"], "not-json.jsonl:1: not JSON"),
     row(["run", *URL, "--profile", "no-such-profile"], "unknown profile 'no-such-profile'"),
     row(["run", *URL, "--suite", "no-such-suite"], "unknown suite 'no-such-suite'"),
+    row(["run", *URL, "--profile", ""], "unknown profile '': built-in profiles are"),
+    row(["run", *URL, "--suite", "{d}/suite-unknown-profile.toml"], "unknown profile 'nope'"),
+    row(["run", *URL, "--suite", "{d}/suite-empty.toml"], "field 'profiles': List should have"),
+    row(["run", *URL, "--suite", "{d}/unknown-key.toml"], "field 'bogus': unknown field"),
+    row(["run", *URL, "--suite", "{d}/suite-ladder-0.toml"], "field 'concurrency': Input should"),
     # -- the server --
     row(["run", "--url", ""], "--url is empty"),
     row(["run", "--url", "ftp://example"], "invalid server URL 'ftp://example'"),
@@ -65,6 +70,11 @@ BAD_INPUTS = [
     row(["run", *URL, "--server-pid", "0"], "--server-pid must be a positive number"),
     row(["run", *URL, "--server-pid", "-1"], "--server-pid must be a positive number"),
     row(["run", *URL, "--server-cmd", ""], "empty server command"),
+    row(
+        ["run", "--server-cmd", "vllm serve m --port {{port}} --tensor-parallel-size {{2,4}}"]
+        + ["--gpus", "1"],
+        "no valid configuration: tensor x pipeline parallelism must equal the number of GPUs",
+    ),
     row(["run", *URL, "--server-ready-timeout", "0"], "--server-ready-timeout must be a positive"),
     row(["run", *URL, "--server-grace", "-1"], "--server-grace must be a positive number"),
     # -- the load --
@@ -86,6 +96,7 @@ BAD_INPUTS = [
     row(["run", *URL, "--duration", "1m"], "--duration: '1m' is not a number"),
     row(["run", *URL, "--duration", "nan"], "--duration: 'nan' is not a number"),
     row(["run", *URL, "--warmup", "-1"], "field 'warmup_requests': Input should be greater"),
+    row(["run", *URL, "--warmup", "100001"], "field 'warmup_requests': Input should be less"),
     row(["run", *URL, "--max-in-flight", "0"], "field 'max_in_flight': Input should be greater"),
     row(["run", *URL, "--round-pause", "-1"], "field 'round_pause_s': Input should be greater"),
     row(["run", *URL, "--rate", "5", "--round-pause", "1"], "'round_pause_s' needs closed-loop"),
@@ -94,6 +105,8 @@ BAD_INPUTS = [
     row(["run", *URL, "--max-tokens", "0"], "field 'max_tokens.min': Input should be greater"),
     row(["run", *URL, "--max-tokens", "-5"], "'-5' is not a token length"),
     row(["run", *URL, "--max-tokens", "10-"], "'10-' is not a token length"),
+    row(["run", *URL, "--max-tokens", "1-2-3"], "'1-2-3' is not a token length"),
+    row(["run", *URL, "--input-tokens", ""], "'' is not a token length"),
     row(["run", *URL, "--max-tokens", "50-10"], "field 'max_tokens': max (10) must be >= min (50)"),
     row(["run", *URL, "--input-tokens", "abc"], "'abc' is not a token length"),
     row(["run", *URL, "--input-tokens", "0-5"], "field 'input_tokens.min': Input should be"),
@@ -154,6 +167,9 @@ BAD_INPUTS = [
     row(["compare", "{run}", "{slow}", "--seed", "-1"], "--seed must be 0 or more (got -1)"),
     # -- the command line itself --
     row(["run", *URL, "--bogus"], "unrecognized arguments: --bogus"),
+    row(["run", *URL, "extra"], "unrecognized arguments: extra"),
+    row(["replay"], "the following arguments are required: RUN"),
+    row(["export", "{run}"], "the following arguments are required: --output"),
     row(["bogus"], "invalid choice: 'bogus'"),
 ]
 """(arguments, a piece of the one line llmtop must print): each exits 2."""
@@ -171,6 +187,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "unknown-key.toml").write_text("concurrency = 2\nrequests = 5\nbogus = 1\n")
     (d / "folder.toml").mkdir()
     (d / "not-json.jsonl").write_text("hello\n")
+    (d / "suite-unknown-profile.toml").write_text('profiles = ["nope"]\n')
+    (d / "suite-empty.toml").write_text("profiles = []\n")
+    (d / "suite-ladder-0.toml").write_text('profiles = ["quick"]\nconcurrency_ladder = [0]\n')
     for name, prompts in [
         ("latin1-prompts", "latin1.jsonl"),
         ("no-prompts", "no-such.jsonl"),
