@@ -51,12 +51,23 @@ def run_command(options: RunOptions) -> int:
 
 
 def resolve_profiles(options: RunOptions) -> list[Profile]:
-    """Load the suites and profiles (or the default) and apply the command line's overrides."""
+    """Load the suites and profiles (or the default) and apply the command line's overrides.
+
+    The command line's load and stop rule replace the profile's: ``--rate`` clears
+    ``concurrency`` (and the reverse); ``--duration`` without ``--requests`` runs until the
+    duration, ``--requests`` without ``--duration`` until the count, both until the first.
+    """
     overrides = dict(options.overrides)
     if "rate_rps" in overrides:
         overrides["concurrency"] = None
     elif "concurrency" in overrides:
         overrides["rate_rps"] = None
+    # Without this, `--rate 5 --duration 60` stopped after the default profile's 24 requests
+    # (about 5 s): a profile's own count or duration must not cut short the one asked for.
+    if "duration_s" in overrides and "requests" not in overrides:
+        overrides["requests"] = None
+    elif "requests" in overrides and "duration_s" not in overrides:
+        overrides["duration_s"] = None
     if options.profiles or options.suites:
         profiles = [p for ref in options.suites for p in load_suite(ref).expand()]
         profiles += [load_profile(ref) for ref in options.profiles]
