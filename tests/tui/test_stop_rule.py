@@ -55,3 +55,28 @@ def test_an_open_loop_run_by_duration_sends_every_arrival_in_it(tmp_path: Path, 
     assert (
         max(r["scheduled_ns"] for r in measured) - min(r["scheduled_ns"] for r in measured) > 1.5e9
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--rate", "5", "--duration", "60"], "stops after 60 s: 300 arrivals due (no count)"),
+        (["--profile", "fixed-rate", "--requests", "5"], "stops after 5 measured requests (no"),
+        (["--concurrency", "2", "--requests", "8"], "stops after 8 measured requests (no time"),
+        (
+            ["--rate", "5", "--duration", "60", "--requests", "10"],
+            "stops at 10 requests or after 60 s, whichever comes first: the count, at 1.8 s",
+        ),
+        (
+            ["--rate", "5", "--duration", "1", "--requests", "10"],
+            "stops at 10 requests or after 1 s, whichever comes first: the duration, 5 arrivals",
+        ),
+        (
+            ["--profile", "ladder-step"],
+            "stops at 64 requests or after 120 s, whichever comes first (closed loop: which",
+        ),
+    ],
+)
+def test_dry_run_says_what_stops_the_run(argv: list[str], says: str, capsys):
+    assert main(["run", "--dry-run", *argv]) == 0
+    assert says in capsys.readouterr().out
