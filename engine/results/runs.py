@@ -102,15 +102,7 @@ def load_run(path: Path) -> RunInfo:
     else:
         partial = _partial_profiles(path / SUMMARY_FILE, notes)
         profiles, rebuilt, duration = _rebuild(path, partial, definitions, slo, notes)
-        notes.append(
-            "no final summary.json: the run did not finish; "
-            + (
-                f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
-                "the run saved raw gaps, --save-itl)"
-                if rebuilt
-                else "no request was recorded"
-            )
-        )
+        notes.append(_incomplete_note(partial, rebuilt))
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(
         path=str(path),
@@ -131,6 +123,23 @@ def load_run(path: Path) -> RunInfo:
         notes=notes,
         definitions=definitions,
     )
+
+
+def _incomplete_note(partial: list[ProfileSummary], rebuilt: list[str]) -> str:
+    """Where a run without a final summary got its figures from."""
+    if rebuilt:
+        source = (
+            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
+            "the run saved raw gaps, --save-itl)"
+        )
+    elif partial:
+        # Killed after its last profile's summary was written: the records are all there,
+        # in profiles that summary already holds (not "no request was recorded").
+        names = ", ".join(p.profile for p in partial)
+        source = f"figures of {names} from summary.json as written after each profile"
+    else:
+        source = "no request was recorded"
+    return f"no final summary.json: the run did not finish; {source}"
 
 
 def _suites(meta: dict[str, Any]) -> list[str]:
