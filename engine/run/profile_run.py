@@ -15,8 +15,6 @@ stops at ``requests`` or ``duration_s``, whichever comes first.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from engine.http.exchange import Exchange
 from engine.metrics.summary import ProfileAggregate, Slo
 from engine.records import ErrorKind, RequestRecord
 from engine.stats import NS
+from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory, PromptPlan
 
@@ -468,16 +467,3 @@ def _median(values: deque[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
-
-
-def arrivals(profile: Profile) -> Iterator[float]:
-    """Arrival offsets in seconds from the start of the measured phase."""
-    rate = profile.rate_rps or 1.0
-    if profile.arrival == "constant":
-        for i in itertools.count():
-            yield i / rate
-    rng = random.Random(profile.seed)
-    t = 0.0
-    while True:
-        yield t
-        t += rng.expovariate(rate)

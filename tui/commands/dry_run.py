@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from statistics import fmean
 
-from engine.run.profile_run import arrivals
+from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory
 
