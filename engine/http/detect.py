@@ -63,7 +63,9 @@ def normalize_url(url: str) -> str:
         raise InputError(
             f"invalid server URL '{url}': the port must be a whole number from 1 to 65535"
         )
-    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    # urlsplit drops an IPv6 address's brackets; the URL needs them back.
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = host if port is None else f"{host}:{port}"
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return urlunsplit((parts.scheme, host, path, "", ""))
