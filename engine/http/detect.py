@@ -52,8 +52,15 @@ class ServerInfo:
 
 def normalize_url(url: str) -> str:
     """Strip credentials, a trailing slash and a trailing ``/v1`` from a server URL."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+    except ValueError as exc:  # a bracket left open, or brackets around no IP address
+        raise InputError(f"invalid server URL '{url}': {exc}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in parts.netloc)
+    ):
         raise InputError(f"invalid server URL '{url}': expected http://HOST:PORT")
     try:
         port = parts.port  # parsed on access: out of range or not a number raises ValueError
