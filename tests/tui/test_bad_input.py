@@ -73,6 +73,8 @@ BAD_INPUTS = [
     row(["run", *URL, "--server-pid", "0"], "--server-pid must be a positive number"),
     row(["run", *URL, "--server-pid", "-1"], "--server-pid must be a positive number"),
     row(["run", *URL, "--server-cmd", ""], "empty server command"),
+    row(["run", *URL, "--server-cmd", "   "], "empty server command"),
+    row(["run", *URL, "--server-cmd", 'vllm "x'], "cannot parse server command 'vllm \"x'"),
     row(
         ["run", "--server-cmd", "vllm serve m --port {{port}} --tensor-parallel-size {{2,4}}"]
         + ["--gpus", "1"],
