@@ -80,7 +80,8 @@ class RequestFinished:
 class SnapshotTaken:
     """Live figures of the running profile, a few times a second.
 
-    Rates are over the last ``window_s`` seconds; ``*_total`` counters are for the measured phase.
+    Rates are over the last ``window_s`` seconds; ``*_total`` counters are for the measured
+    phase, or for the warm-up while ``warmup`` is set (``planned_total``: its request count).
     """
 
     profile: str

@@ -46,8 +46,11 @@ POSITIVE = {
     "server_ready_timeout": ("--server-ready-timeout", "of seconds"),
     "server_grace": ("--server-grace", "of seconds"),
     "sample_hz": ("--sample-hz", "of samples per second"),
+    "gpus": ("--gpus", "of GPUs"),
+    "local_parallel": ("--local-parallel", "of slots"),
+    "server_pid": ("--server-pid", "(a process id)"),
 }
-"""Options that must be above zero, by destination."""
+"""Options that must be above zero, by destination: the flag and the unit its value counts."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +146,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     if args.pause_between is not None and args.pause_between < 0:
         raise InputError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
     return RunOptions(
-        url=normalize_url(args.url) if args.url else None,
+        url=_url(args.url),
         model=args.model,
         api_key=SecretStr(key) if (key := _api_key(args.api_key)) else None,
         probe=not args.no_probe,
@@ -173,6 +176,20 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         dry_run=args.dry_run,
         ui=not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty(),
     )
+
+
+def _url(given: str | None) -> str | None:
+    """``--url`` normalised; ``None`` (the embedded server) only when it was not given at all."""
+    if given is None:
+        return None
+    if not given.strip():
+        # An empty value is usually an unset shell variable: starting the embedded server
+        # instead would measure something the person did not ask for.
+        raise InputError(
+            "--url is empty: give the server's base URL, e.g. http://127.0.0.1:8000, "
+            "or leave --url out to start the embedded llama-server"
+        )
+    return normalize_url(given)
 
 
 def _api_key(given: str | None) -> str | None:

@@ -6,6 +6,7 @@ Only tui/cli.py uses it: it parses once and turns the result into typed options.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,6 +21,18 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def number(text: str) -> float:
+    """A finite number: ``nan`` and ``inf`` parse as floats but mean nothing as a rate, a
+    duration or a temperature (``--slo-tpot nan`` would silently judge every request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number")
+    return value
 
 
 def length(text: str) -> int | list[int]:
@@ -230,14 +243,14 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     managed.add_argument(
         "--server-ready-timeout",
-        type=float,
+        type=number,
         default=600.0,
         metavar="S",
         help="give up when the server is not ready after S seconds",
     )
     managed.add_argument(
         "--server-grace",
-        type=float,
+        type=number,
         default=10.0,
         metavar="S",
         help="seconds between SIGTERM and SIGKILL when stopping it",
@@ -272,16 +285,16 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--pause-between",
-        type=float,
+        type=number,
         metavar="S",
         help="pause between profiles (default: the suite's pause_between_s)",
     )
     shape = load.add_mutually_exclusive_group()
     shape.add_argument("--concurrency", type=int, metavar="N", help="closed loop: N in flight")
-    shape.add_argument("--rate", type=float, metavar="RPS", help="open loop: arrivals per second")
+    shape.add_argument("--rate", type=number, metavar="RPS", help="open loop: arrivals per second")
     load.add_argument("--arrival", choices=["constant", "poisson"], help="open-loop arrivals")
     load.add_argument("--requests", type=int, metavar="N", help="measured requests")
-    load.add_argument("--duration", type=float, metavar="S", help="stop sending after S seconds")
+    load.add_argument("--duration", type=number, metavar="S", help="stop sending after S seconds")
     load.add_argument("--warmup", type=int, metavar="N", help="warm-up requests, not measured")
     load.add_argument("--input-tokens", type=length, metavar="N|MIN-MAX", help="prompt length")
     load.add_argument("--max-tokens", type=length, metavar="N|MIN-MAX", help="max output tokens")
@@ -296,11 +309,11 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     load.add_argument(
         "--prompt-suffix", metavar="TEXT", help="appended to every prompt, e.g. ' /no_think'"
     )
-    load.add_argument("--temperature", type=float, help="sampling temperature")
+    load.add_argument("--temperature", type=number, help="sampling temperature")
     load.add_argument("--seed", type=int, help="seed for prompts, lengths and arrivals")
     load.add_argument(
         "--round-pause",
-        type=float,
+        type=number,
         metavar="S",
         help="closed loop: pause S seconds between rounds of --concurrency requests",
     )
@@ -308,24 +321,24 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--max-in-flight", type=int, metavar="N", help="open loop: cap on in-flight requests"
     )
     measure = run.add_argument_group("measurement")
-    measure.add_argument("--slo-ttft", type=float, metavar="S", help="TTFT objective for goodput")
+    measure.add_argument("--slo-ttft", type=number, metavar="S", help="TTFT objective for goodput")
     measure.add_argument(
         "--slo-tpot",
-        type=float,
+        type=number,
         default=0.1,
         metavar="S",
         help="TPOT objective for goodput (100 ms = 10 tok/s per user)",
     )
     measure.add_argument(
         "--stall-timeout",
-        type=float,
+        type=number,
         default=300.0,
         metavar="S",
         help="fail a request after S seconds without a byte",
     )
     measure.add_argument(
         "--connect-timeout",
-        type=float,
+        type=number,
         default=10.0,
         metavar="S",
         help="fail a request that cannot connect within S seconds",
@@ -340,7 +353,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     measure.add_argument(
         "--sample-hz",
-        type=float,
+        type=number,
         default=4.0,
         metavar="HZ",
         help="GPU and host sampling rate (server /metrics: at most 1 Hz)",

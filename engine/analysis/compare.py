@@ -29,6 +29,7 @@ from engine.analysis.bootstrap import (
 from engine.analysis.checks import profile_mismatches, run_mismatches
 from engine.errors import InputError
 from engine.metrics.summary import ProfileSummary
+from engine.records import ErrorKind
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo, load_run
 from engine.status import RunStatus
@@ -348,4 +349,10 @@ def _stat(summary: ProfileSummary, field: str, stat: str) -> float | None:
 
 
 def _error_pct(summary: ProfileSummary) -> float | None:
-    return 100.0 * summary.failures / summary.requests if summary.requests else None
+    """Failed requests in percent of those that ran their course. ``cancelled`` ones (stopped
+    by Ctrl+C or a stop, or never sent past ``max_in_flight``) are llmtop's doing and leave
+    both counts, as in the knee (counted, an interrupted run read as 33 % errors).
+    """
+    cancelled = summary.failures_by_kind.get(ErrorKind.CANCELLED, 0)
+    ended = summary.requests - cancelled
+    return 100.0 * (summary.failures - cancelled) / ended if ended else None

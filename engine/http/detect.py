@@ -52,10 +52,27 @@ class ServerInfo:
 
 def normalize_url(url: str) -> str:
     """Strip credentials, a trailing slash and a trailing ``/v1`` from a server URL."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+    except ValueError as exc:  # a bracket left open, or brackets around no IP address
+        raise InputError(f"invalid server URL '{url}': {exc}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in parts.netloc)
+    ):
         raise InputError(f"invalid server URL '{url}': expected http://HOST:PORT")
-    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    try:
+        port = parts.port  # parsed on access: out of range or not a number raises ValueError
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InputError(
+            f"invalid server URL '{url}': the port must be a whole number from 1 to 65535"
+        )
+    # urlsplit drops an IPv6 address's brackets; the URL needs them back.
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = host if port is None else f"{host}:{port}"
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return urlunsplit((parts.scheme, host, path, "", ""))

@@ -81,7 +81,7 @@ def load_run(path: Path) -> RunInfo:
 
     """
     if not path.is_dir():
-        raise RunFolderError(f"{path}: no such folder")
+        raise _missing_run_folder(path)
     if not is_run_dir(path):
         raise RunFolderError(
             f"{path} is not a run folder: it holds none of run.json, summary.json, requests.jsonl"
@@ -102,15 +102,7 @@ def load_run(path: Path) -> RunInfo:
     else:
         partial = _partial_profiles(path / SUMMARY_FILE, notes)
         profiles, rebuilt, duration = _rebuild(path, partial, definitions, slo, notes)
-        notes.append(
-            "no final summary.json: the run did not finish; "
-            + (
-                f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
-                "the run saved raw gaps, --save-itl)"
-                if rebuilt
-                else "no request was recorded"
-            )
-        )
+        notes.append(_incomplete_note(partial, rebuilt))
     knees = summary.knees if summary and summary.knees else find_knees(profiles, definitions, slo)
     return RunInfo(
         path=str(path),
@@ -131,6 +123,23 @@ def load_run(path: Path) -> RunInfo:
         notes=notes,
         definitions=definitions,
     )
+
+
+def _incomplete_note(partial: list[ProfileSummary], rebuilt: list[str]) -> str:
+    """Where a run without a final summary got its figures from."""
+    if rebuilt:
+        source = (
+            f"figures of {', '.join(rebuilt)} rebuilt from requests.jsonl (ITL only where "
+            "the run saved raw gaps, --save-itl)"
+        )
+    elif partial:
+        # Killed after its last profile's summary was written: the records are all there,
+        # in profiles that summary already holds (not "no request was recorded").
+        names = ", ".join(p.profile for p in partial)
+        source = f"figures of {names} from summary.json as written after each profile"
+    else:
+        source = "no request was recorded"
+    return f"no final summary.json: the run did not finish; {source}"
 
 
 def _suites(meta: dict[str, Any]) -> list[str]:
@@ -230,8 +239,9 @@ def discover_runs(root: Path) -> list[Path]:
 
     """
     if not root.is_dir():
+        problem = "is a file, not a results folder" if root.exists() else "does not exist"
         raise RunFolderError(
-            f"results folder {root} does not exist (use --root DIR; "
+            f"results folder {root} {problem} (use --root DIR; "
             "`llmtop run --output DIR` writes runs there)"
         )
     return list(_walk(root))
@@ -263,8 +273,8 @@ def resolve_run(ref: str, root: Path) -> Path:
                 "summary.json, requests.jsonl"
             )
         return path
-    if "/" in ref:
-        raise RunFolderError(f"{ref}: no such folder")
+    if "/" in ref or path.exists():
+        raise _missing_run_folder(path)
     if not root.is_dir():
         raise RunFolderError(f"no run folder {ref}, and results folder {root} does not exist")
     runs = discover_runs(root)
@@ -283,6 +293,18 @@ def resolve_run(ref: str, root: Path) -> Path:
         f"'{ref}' matches {len(matches)} runs under {root}: "
         f"{', '.join(p.name for p in matches[:5])}; give more of the id"
     )
+
+
+def _missing_run_folder(path: Path) -> RunFolderError:
+    """Why ``path`` (not a folder) is no run: absent, or a file given where the folder belongs
+    (``requests.jsonl`` or ``summary.json`` itself, a report).
+    """
+    if path.exists():
+        return RunFolderError(
+            f"{path} is a file, not a run folder: give the folder that holds run.json, "
+            "summary.json and requests.jsonl"
+        )
+    return RunFolderError(f"{path}: no such folder")
 
 
 def _recorded_id(path: Path) -> str:

@@ -15,8 +15,6 @@ stops at ``requests`` or ``duration_s``, whichever comes first.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from engine.http.exchange import Exchange
 from engine.metrics.summary import ProfileAggregate, Slo
 from engine.records import ErrorKind, RequestRecord
 from engine.stats import NS
+from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory, PromptPlan
 
@@ -102,6 +101,7 @@ class ProfileRun:
         self._shift_ns = 0
         """How far open-loop arrivals moved back because of pauses."""
         self._sent = self._finished = self._failed = 0
+        self._warmup_finished = self._warmup_failed = 0
         self._out_tokens = self._in_tokens = 0
         self._recent_ttft: deque[float] = deque(maxlen=RECENT_TTFT_SAMPLES)
         self._recent_tpot: deque[float] = deque(maxlen=RECENT_TTFT_SAMPLES)
@@ -393,6 +393,8 @@ class ProfileRun:
         self.aggregate.add(record, gaps if record.ok and not warmup else ())
         ctx.on_request_finished(record)
         if warmup:
+            self._warmup_finished += 1
+            self._warmup_failed += not record.ok
             return record
         self._finished += 1
         self._last_end_ns = max(self._last_end_ns, exchange.end_ns)
@@ -423,7 +425,7 @@ class ProfileRun:
 
     def snapshot(self) -> SnapshotTaken:
         """Live figures; output tokens count streamed chunks of in-flight measured requests too
-        (during warm-up every rate is 0 and ``warmup`` is set).
+        (during warm-up every rate is 0, ``warmup`` is set and the counters are the warm-up's).
         """
         now = perf_counter_ns()
         # Measured requests only, finished or streaming: a warm-up request's streamed tokens
@@ -442,16 +444,19 @@ class ProfileRun:
         def rate(delta: int) -> float:
             return delta / span if span > 0 else 0.0
 
+        # In warm-up the measured phase's "0 of requests" looked stuck and named the wrong
+        # total; ``_next`` is the warm-up requests sent (indices go to the warm-up first).
+        warm = self.warmup_phase
         return SnapshotTaken(
             profile=self.profile.name,
             t_ns=now - self.ctx.origin_ns,
             elapsed_s=(now - self._started_ns) / NS,
             window_s=span,
             in_flight=len(self._in_flight),
-            sent_total=self._sent,
-            finished_total=self._finished,
-            failed_total=self._failed,
-            planned_total=self.profile.requests,
+            sent_total=self._next if warm else self._sent,
+            finished_total=self._warmup_finished if warm else self._finished,
+            failed_total=self._warmup_failed if warm else self._failed,
+            planned_total=self.profile.warmup_requests if warm else self.profile.requests,
             output_tokens_per_s=rate(streamed - out0),
             input_tokens_per_s=rate(self._in_tokens - in0),
             requests_per_s=rate(self._finished - self._failed - done0),
@@ -471,16 +476,3 @@ def _median(values: deque[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
-
-
-def arrivals(profile: Profile) -> Iterator[float]:
-    """Arrival offsets in seconds from the start of the measured phase."""
-    rate = profile.rate_rps or 1.0
-    if profile.arrival == "constant":
-        for i in itertools.count():
-            yield i / rate
-    rng = random.Random(profile.seed)
-    t = 0.0
-    while True:
-        yield t
-        t += rng.expovariate(rate)

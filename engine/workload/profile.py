@@ -22,6 +22,7 @@ from pydantic import (
 
 from engine.errors import InputError
 from engine.records import Endpoint
+from engine.workload.files import read_text
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -213,11 +214,10 @@ def read_toml(ref: str, directory: Path, kind: str) -> tuple[Path, dict[str, Any
                 f"{', '.join(builtin_names(directory))}, or give a path to a "
                 f".toml file"
             )
+    text = read_text(path, f"{kind} file", ProfileError)
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such {kind} file") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     data.setdefault("name", path.stem)
     return path, data

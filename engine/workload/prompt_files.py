@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.workload.files import read_text
 
 MAX_PROMPTS = 100_000
 
@@ -41,10 +42,7 @@ class FilePrompt:
 def load_prompts(path: str | Path) -> list[FilePrompt]:
     """Read every prompt in ``path``; errors name the file and the line."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PromptFileError(f"{path}: cannot read prompt file: {exc}") from None
+    raw = read_text(path, "prompt file", PromptFileError)
     prompts = _sharegpt(path, raw) if path.suffix == ".json" else _jsonl(path, raw)
     if not prompts:
         raise PromptFileError(f"{path}: no prompts found")

@@ -89,6 +89,19 @@ def test_mismatches_are_flagged(tmp_path):
     assert rc.only_in_candidate == ["step-c1", "step-c2", "step-c4"]
 
 
+def test_error_rate_leaves_out_requests_llmtop_cancelled(tmp_path):
+    # An interrupted run: 5 requests cancelled by Ctrl+C, 1 real failure, 9 successes.
+    folder = copy_run(SLOW, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    profile = summary["profiles"][0]
+    profile.update(requests=15, failures=6, failures_by_kind={"cancelled": 5, "http_5xx": 1})
+    (folder / "summary.json").write_text(json.dumps(summary))
+    [rc] = compare_runs([RUNS / BASE, folder]).runs
+    errors = rc.profiles[0].metric("error_rate_pct")
+    # Before: 6 of 15 = 40 %; the cancelled ones are llmtop's doing, not the server's.
+    assert errors.baseline == 0 and errors.candidate == pytest.approx(10.0)
+
+
 def test_cli_compare_three_runs_against_the_first(capsys):
     code = main(["compare", BASE, SLOW[:15], str(RUNS / KILLED), "--root", str(RUNS)])
     assert code == 0

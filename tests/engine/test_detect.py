@@ -21,6 +21,9 @@ from tests.support.fakeserver import FakeServer
         ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000"),
         ("127.0.0.1:11434", "http://127.0.0.1:11434"),
         ("https://user:secret@gpu-box:443/proxy/v1", "https://gpu-box:443/proxy"),
+        # IPv6 keeps its brackets: without them httpx read ':1:8000' as the port.
+        ("http://[::1]:8000/v1", "http://[::1]:8000"),
+        ("http://user:secret@[fe80::1]", "http://[fe80::1]"),
     ],
 )
 def test_normalize_url_strips_credentials_and_v1(given, expected):

@@ -67,6 +67,25 @@ def test_partial_summary_of_a_run_killed_between_profiles(tmp_path):
     assert len(run.knees) == 1  # computed from the three profiles, definitions from run.json
 
 
+def test_run_killed_after_its_last_profile_says_where_its_figures_come_from(tmp_path):
+    # Killed between the last profile's summary and the final one: every record belongs to
+    # a profile the running summary.json holds. Before, the note said no request was recorded.
+    folder = copy_run(BASE, tmp_path, plain=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(
+        json.dumps({"status": "running", "profiles": summary["profiles"]})
+    )
+    run = load_run(folder)
+    assert run.status == "incomplete" and run.rebuilt_profiles == []
+    assert run.profiles[0].requests == 10
+    [note] = run.notes
+    assert "no request was recorded" not in note
+    assert "figures of quick from summary.json as written after each profile" in note
+    (folder / "summary.json").unlink()
+    (folder / "requests.jsonl").write_text("")
+    assert load_run(folder).notes[-1].endswith("no request was recorded")
+
+
 @pytest.mark.parametrize("damage", ["empty", "garbage", "no_run_json", "bad_summary"])
 def test_damaged_folders_load_with_notes(tmp_path, damage):
     folder = copy_run(BASE, tmp_path, plain=True)

@@ -84,8 +84,14 @@ def test_report_with_csv_and_export(tmp_path, capsys):
         (["report", "nope"], "no run 'nope' under"),
         (["report", str(RUNS)], "is not a run folder"),
         (["report", BASE, "--output", str(RUNS)], "is a folder: give a file name"),
-        (["report", BASE, "--csv", str(RUNS / "README.md")], "is a file: give a folder"),
-        (["export", BASE, "--output", str(RUNS / "README.md")], "is a file: give a folder"),
+        (
+            ["report", BASE, "--csv", str(RUNS / "README.md")],
+            "README.md: it is a file, not a folder",
+        ),
+        (
+            ["export", BASE, "--output", str(RUNS / "README.md")],
+            "README.md: it is a file, not a folder",
+        ),
     ],
 )
 def test_report_bad_input(capsys, argv, message):

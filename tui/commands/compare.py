@@ -28,6 +28,9 @@ def compare_command(
         raise InputError("compare needs at least two runs: llmtop compare A B [C ...]")
     if resamples < 100:
         raise InputError(f"--resamples must be at least 100 (got {resamples})")
+    if seed < 0:
+        # NumPy's generator refuses negative seeds, with a traceback from deep inside it.
+        raise InputError(f"--seed must be 0 or more (got {seed})")
     runs = load_runs(refs, root)
     comparison = compare_loaded(runs, resamples=resamples, seed=seed)
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from statistics import fmean
 
-from engine.run.profile_run import arrivals
+from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory
 
@@ -22,9 +22,9 @@ def dry_run(profiles: list[Profile]) -> int:
         times = _arrival_times(profile, planned)
         print(
             f"{profile.name}: {profile.load_label}, {planned} measured request(s)"
-            f"{' (until ' + str(profile.duration_s) + ' s)' if profile.duration_s else ''}"
             f" after {profile.warmup_requests} warm-up, endpoint {profile.endpoint}"
         )
+        print(f"  {stop_rule(profile)}")
         print(f"  {'#':>6} {'phase':<7} {'arrival_s':>9} {'in_tok':>7} {'max_tok':>7}  prompt")
         plans = [factory.plan(i) for i in range(profile.warmup_requests + planned)]
         for index, plan in enumerate(plans[:SHOWN_PER_PROFILE]):
@@ -51,12 +51,39 @@ def dry_run(profiles: list[Profile]) -> int:
     return 0
 
 
+def stop_rule(profile: Profile) -> str:
+    """Which limit ends the profile's measured phase, in words (open loop: when, and after
+    how many arrivals; closed loop with both limits: unknowable before the server answers).
+    """
+    count, duration_s = profile.requests, profile.duration_s
+    if duration_s is None:
+        return f"stops after {count} measured requests (no time limit)"
+    due = _due_within(profile, duration_s)
+    if count is None:
+        arrived = f": {due} arrivals due" if due is not None else ""
+        return f"stops after {duration_s:g} s{arrived} (no count)"
+    both = f"stops at {count} requests or after {duration_s:g} s, whichever comes first"
+    if due is None:
+        return f"{both} (closed loop: which depends on how fast the server answers)"
+    if count <= due:
+        last_s = next(itertools.islice(arrivals(profile), count - 1, None))
+        return f"{both}: the count, at {last_s:.1f} s"
+    return f"{both}: the duration, {due} arrivals"
+
+
+def _due_within(profile: Profile, duration_s: float) -> int | None:
+    """Open-loop arrivals due before ``duration_s``; ``None`` in closed loop."""
+    if profile.rate_rps is None:
+        return None
+    return sum(1 for _ in itertools.takewhile(lambda t: t < duration_s, arrivals(profile)))
+
+
 def _planned_count(profile: Profile) -> int:
+    due = _due_within(profile, profile.duration_s) if profile.duration_s else None
     if profile.requests is not None:
-        return profile.requests
-    duration_s = profile.duration_s
-    if profile.rate_rps is not None and duration_s is not None:
-        return sum(1 for _ in itertools.takewhile(lambda t: t < duration_s, arrivals(profile)))
+        return min(profile.requests, due) if due is not None else profile.requests
+    if due is not None:
+        return due
     return profile.concurrency or 1  # closed loop bounded only by time: one round shown
 
 

@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import ExitCode, InputError
+from engine.errors import ExitCode
 from engine.results.export import export_csv
 from engine.results.runs import RunInfo, load_runs
+from tui.commands.output import writable_file, writable_folder
 from tui.report.html import build_html
 
 
 def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Path | None) -> int:
     """Resolve the runs, write the HTML (and CSV), print where they went."""
     runs = load_runs(refs, root)
-    if output is not None and output.is_dir():
-        raise InputError(f"--output {output} is a folder: give a file name, e.g. report.html")
-    if csv_dir is not None:
-        _check_folder(csv_dir)
     target = output or default_output(runs)
+    writable_file(target, "--output" if output else "report")
+    if csv_dir is not None:
+        writable_folder(csv_dir, "--csv")
     target.parent.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     target.write_text(build_html(runs, notes), encoding="utf-8")
@@ -36,17 +36,12 @@ def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Pa
 
 def export_command(refs: list[str], root: Path, folder: Path) -> int:
     """Write requests.csv and summary.csv of the runs into ``folder``."""
+    writable_folder(folder, "--output")
     _print_csv(load_runs(refs, root), folder)
     return ExitCode.OK
 
 
-def _check_folder(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} is a file: give a folder for requests.csv and summary.csv")
-
-
 def _print_csv(runs: list[RunInfo], folder: Path) -> None:
-    _check_folder(folder)
     requests, summary, notes = export_csv(runs, folder)
     for note in notes:
         print(f"note: {note}")

@@ -24,6 +24,7 @@ from engine.servers.process import ServerProcess, llama_server
 from engine.workload.profile import Profile, load_profile, validate_profile
 from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
+from tui.commands.output import writable_folder
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
 
@@ -50,12 +51,23 @@ def run_command(options: RunOptions) -> int:
 
 
 def resolve_profiles(options: RunOptions) -> list[Profile]:
-    """Load the suites and profiles (or the default) and apply the command line's overrides."""
+    """Load the suites and profiles (or the default) and apply the command line's overrides.
+
+    The command line's load and stop rule replace the profile's: ``--rate`` clears
+    ``concurrency`` (and the reverse); ``--duration`` without ``--requests`` runs until the
+    duration, ``--requests`` without ``--duration`` until the count, both until the first.
+    """
     overrides = dict(options.overrides)
     if "rate_rps" in overrides:
         overrides["concurrency"] = None
     elif "concurrency" in overrides:
         overrides["rate_rps"] = None
+    # Without this, `--rate 5 --duration 60` stopped after the default profile's 24 requests
+    # (about 5 s): a profile's own count or duration must not cut short the one asked for.
+    if "duration_s" in overrides and "requests" not in overrides:
+        overrides["requests"] = None
+    elif "requests" in overrides and "duration_s" not in overrides:
+        overrides["duration_s"] = None
     if options.profiles or options.suites:
         profiles = [p for ref in options.suites for p in load_suite(ref).expand()]
         profiles += [load_profile(ref) for ref in options.profiles]
@@ -103,6 +115,9 @@ def run_meta(options: RunOptions) -> dict[str, Any]:
 
 def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
+    # Before a server starts or a request is sent: a run whose results cannot be kept is
+    # time (and GPU hours) lost.
+    writable_folder(options.output, "--output")
     plan = _Plan(profiles, pause_between(options), run_meta(options))
     if not options.server_commands:
         return run_one(options, plan, options.url, None).exit_code

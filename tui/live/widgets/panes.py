@@ -160,7 +160,7 @@ def _progress(entry: QueueEntry, view: LiveView | None) -> Text:
     if entry.status is EntryStatus.RUNNING and view is not None and view.current is not None:
         now = view.current
         if now.warmup:
-            return Text("warm-up", "cyan")
+            return Text(f"warm-up {now.finished_total}/{now.planned_total}", "cyan")
         planned = now.planned_total or entry.profile.requests
         done = f"{now.finished_total}/{planned}" if planned else f"{now.finished_total}"
         bar = (
