@@ -19,7 +19,6 @@ Timing-relevant choices:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +30,13 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from engine.http.exchange import Exchange, StreamError
+from engine.http.exchange import Exchange
+from engine.http.failures import (
+    StreamError,
+    cause_chain,
+    classify_exception,
+    error_message_from_body,
+)
 from engine.http.sse import SseDecoder
 from engine.records import ErrorKind
 
@@ -50,7 +55,6 @@ _current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=No
 _STALE, _FIELD = "stale connection", "rejected field"
 _HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 _CLOSE_HEADERS = {**_HEADERS, "connection": "close"}
-_TAGS = re.compile(rb"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
 
 
 @dataclass
@@ -312,59 +316,14 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(parts)
 
 
-def error_message_from_body(body: bytes) -> str:
-    """Extract a readable message from a JSON error object, an HTML page or plain text."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = _TAGS.sub(b" ", body).decode("utf-8", "replace")
-        return " ".join(text.split())[:500] or "(empty body)"
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or error)[:500]
-        return str(error)[:500]
-    return str(data)[:500]
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def _is_stale_connection(ex: Exchange, exc: Exception) -> bool:
     """A reused connection that the server had already closed: nothing was answered."""
     if not ex.reused_connection or ex.headers_ns is not None:
         return False
     return any(
         isinstance(e, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError)
-        for e in _chain(exc)
+        for e in cause_chain(exc)
     )
-
-
-def classify_exception(exc: BaseException, ex: Exchange) -> tuple[ErrorKind, str]:
-    """Map a transport exception to an error kind, looking through httpx's wrapping.
-
-    httpx-aiohttp re-raises aiohttp errors as httpx ones (a dropped connection becomes
-    ``ConnectTimeout``), so the original aiohttp error in the cause chain decides.
-    """
-    chain = _chain(exc)
-    root = chain[-1]
-    message = f"{type(root).__name__}: {root}".strip()
-    if any(isinstance(e, aiohttp.ClientConnectorError) for e in chain):
-        return ErrorKind.CONNECT, message
-    if any(isinstance(e, asyncio.TimeoutError | aiohttp.ServerTimeoutError) for e in chain):
-        phase = "connect" if ex.connection_ready_ns is None else "no data for the stall timeout"
-        return ErrorKind.TIMEOUT, f"{phase}: {message}"
-    if any(isinstance(e, aiohttp.ClientError | httpx.TransportError | OSError) for e in chain):
-        if ex.headers_ns is not None or ex.connection_ready_ns is not None:
-            return ErrorKind.STREAM_BROKEN, message
-        return ErrorKind.CONNECT, message
-    return ErrorKind.PROTOCOL, message
 
 
 def _trace_config() -> aiohttp.TraceConfig:

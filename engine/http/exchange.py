@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from engine.http.failures import StreamError, in_stream_error
 from engine.http.sse import DONE
 from engine.records import Endpoint, ErrorKind, ItlStats, RequestRecord, TokenSource
 from engine.stats import NS, mean, percentile
@@ -19,15 +20,6 @@ from engine.stats import NS, mean, percentile
 MAX_ERROR_CHARS = 500
 FAILED_FINISH_REASONS = frozenset({"error", "abort"})
 """Finish reasons by which servers (vLLM, SGLang) say they gave up on a request."""
-
-
-class StreamError(Exception):
-    """A failure detected while reading a response, with its kind."""
-
-    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
 
 
 class Exchange:
@@ -290,18 +282,6 @@ def _numeric(timings: dict[str, Any] | None) -> dict[str, float | int] | None:
     if not timings:
         return None
     return {k: v for k, v in timings.items() if isinstance(v, int | float)}
-
-
-def in_stream_error(error: object) -> StreamError:
-    """Build the failure for an ``{"error": ...}`` event inside a 200 stream."""
-    if isinstance(error, dict):
-        message = str(error.get("message") or error)
-        code = error.get("code")
-    else:
-        message, code = str(error), None
-    status = code if isinstance(code, int) else None
-    kind = ErrorKind.HTTP_4XX if status and 400 <= status < 500 else ErrorKind.HTTP_5XX
-    return StreamError(kind, f"error in stream: {message}", status)
 
 
 class _TokenCounts:

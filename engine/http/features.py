@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import orjson
 
-from engine.http.client import error_message_from_body
 from engine.http.detect import ServerInfo
-from engine.http.exchange import Exchange, StreamError
+from engine.http.exchange import Exchange
+from engine.http.failures import StreamError, error_message_from_body
 from engine.http.sse import SseDecoder
 
 PROMPT = "Count from 1 to 50."

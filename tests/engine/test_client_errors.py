@@ -1,5 +1,6 @@
-"""The client's error helpers: readable messages from error bodies (JSON in its several
-shapes, HTML, text) and error kinds from transport exceptions as httpx-aiohttp wraps them."""
+"""The failure helpers (engine/http/failures.py): readable messages from error bodies (JSON in
+its several shapes, HTML, text) and error kinds from transport exceptions as httpx-aiohttp
+wraps them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
-from engine.http.client import classify_exception, error_message_from_body
 from engine.http.exchange import Exchange
+from engine.http.failures import classify_exception, error_message_from_body
 from engine.records import ErrorKind
 from tests.support.exchange_replay import MS, SCHEDULED, SENT
 from tests.support.streams import STREAMS

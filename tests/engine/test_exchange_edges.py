@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.http.exchange import Exchange, StreamError
+from engine.http.exchange import Exchange
+from engine.http.failures import StreamError
 from engine.records import ErrorKind
 from tests.support.exchange_replay import (
     ORIGIN,
