@@ -27,7 +27,8 @@ class ErrorKind(StrEnum):
     STREAM_BROKEN = "stream_broken"
     """The connection dropped after the response began (no finish reason seen)."""
     PROTOCOL = "protocol"
-    """The response was not a valid OpenAI stream (bad JSON, not SSE, no choices)."""
+    """The response was not a valid OpenAI stream (bad JSON, not SSE, no choices), or one of its
+    SSE lines passed the decoder's bound (8 MiB) without ending."""
     CANCELLED = "cancelled"
     """llmtop stopped the request (Ctrl+C, SIGTERM, or a stop from the UI)."""
 

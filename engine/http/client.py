@@ -37,7 +37,7 @@ from engine.http.failures import (
     classify_exception,
     error_message_from_body,
 )
-from engine.http.sse import SseDecoder
+from engine.http.sse import LineTooLong, SseDecoder
 from engine.records import ErrorKind
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -203,6 +203,8 @@ class StreamingClient:
                 await _read_stream(response, ex)
         except StreamError as exc:
             ex.fail(exc.kind, str(exc))
+        except LineTooLong as exc:
+            ex.fail(ErrorKind.PROTOCOL, str(exc))
         except asyncio.CancelledError:
             if not ex.stalled or task.cancelling() > 1:
                 ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")

@@ -25,7 +25,7 @@ import orjson
 from engine.http.detect import ServerInfo
 from engine.http.exchange import Exchange
 from engine.http.failures import StreamError, error_message_from_body
-from engine.http.sse import SseDecoder
+from engine.http.sse import LineTooLong, SseDecoder
 
 PROMPT = "Count from 1 to 50."
 """A prompt whose answer is far longer than the probes' limits."""
@@ -241,7 +241,7 @@ async def _send(http: httpx.AsyncClient, body: dict[str, Any]) -> _Outcome:
         await asyncio.wait_for(_stream(http, body, outcome), PROBE_TIMEOUT_S)
     except TimeoutError:
         outcome.error = f"no complete answer within {PROBE_TIMEOUT_S:g} s"
-    except StreamError as exc:
+    except (StreamError, LineTooLong) as exc:
         outcome.error = f"error in the stream: {exc}"
     except httpx.HTTPError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}".rstrip(": ")

@@ -192,3 +192,17 @@ def test_in_stream_error_with_4xx_code(fake_server, run_engine):
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=2))
     assert result.profile.failures_by_kind == {"http_4xx": 2}
     assert all(r["error_message"] == "error in stream: too long" for r in result.records)
+
+
+def test_an_over_long_sse_line_fails_that_request_and_the_run_goes_on(fake_server, run_engine):
+    # A 20 MB line: past the decoder's 8 MiB bound, the request is given up with a kind and a
+    # message that say so, and the next requests are unaffected.
+    fake_server.behaviour.per_request = lambda n: {"long_line_bytes": 20_000_000} if n == 2 else {}
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3))
+
+    assert result.summary.status == "completed"
+    assert [r["ok"] for r in result.records] == [True, False, True]
+    failed = result.records[1]
+    assert failed["error_kind"] == "protocol"
+    assert failed["error_message"] == "an SSE line passed 8 MiB without ending"
+    assert failed["token_chunks"] == 1

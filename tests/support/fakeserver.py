@@ -54,6 +54,9 @@ class Behaviour:
     error_after_tokens: int | None = None
     in_stream_error: bytes = b'{"error": {"message": "boom", "code": 500}}'
     """The event sent after ``error_after_tokens`` tokens."""
+    long_line_bytes: int | None = None
+    """After the first token, send one chunk whose content is this many bytes long, as one
+    SSE line written 1 MiB at a time, then carry on."""
     output_tokens: int | None = None
     """Tokens to generate (default ``max_tokens``); fewer end with ``finish_reason: stop``."""
     send_finish: bool = True
@@ -240,6 +243,8 @@ class FakeServer:
                 parts.append(chunk)
             else:
                 await response.write(chunk)
+            if i == 0 and b.long_line_bytes:
+                await _write_long_line(response, b.long_line_bytes)
         finish = "length" if n == max_tokens else "stop"
         tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
         if not b.send_finish:
@@ -270,6 +275,15 @@ class FakeServer:
         if b.close_after_stream and request.transport is not None:
             self._served.add(request.transport)
         return response
+
+
+async def _write_long_line(response: web.StreamResponse, size: int) -> None:
+    head, tail = b'data: {"choices":[{"index":0,"delta":{"content":"', b'"}}]}\n\n'
+    await response.write(head)
+    step = 2**20
+    for start in range(0, size, step):
+        await response.write(b"x" * min(step, size - start))
+    await response.write(tail)
 
 
 def _prompt_tokens(body: dict, rule: tuple[float, int] | None) -> int:
