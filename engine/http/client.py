@@ -35,6 +35,7 @@ from engine.http.failures import (
     StreamError,
     cause_chain,
     classify_exception,
+    error_event,
     error_message_from_body,
 )
 from engine.http.sse import LineTooLong, SseDecoder
@@ -295,6 +296,8 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
             on_payload(payload, now)
             if not count % YIELD_EVERY_EVENTS:
                 await asyncio.sleep(0)
+        if decoder.error is not None:
+            raise error_event(decoder.error)
         # aiohttp hands over already-buffered data without yielding to the loop: yield here so
         # one busy stream cannot hold every other stream's timestamps back.
         await asyncio.sleep(0)
@@ -302,6 +305,8 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
     for payload in decoder.close():
         on_payload(payload, now)
     ex.end_ns = now
+    if decoder.error is not None:
+        raise error_event(decoder.error)
     if ex.finish_reason is None and not ex.done:
         kind = ErrorKind.STREAM_BROKEN if ex.first_chunk_ns else ErrorKind.PROTOCOL
         ex.fail(kind, "stream ended without a finish reason or [DONE]")

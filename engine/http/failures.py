@@ -1,7 +1,8 @@
 """What went wrong with a request, as an ``ErrorKind`` and a message a user can act on.
 
 Three sources: an HTTP error body (JSON in its several shapes, an HTML page, plain text), an
-error reported inside a 200 stream, and a transport exception as httpx-aiohttp wraps it.
+error reported inside a 200 stream (an ``error`` object or an SSE ``event: error``), and a
+transport exception as httpx-aiohttp wraps it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ def in_stream_error(error: object) -> StreamError:
     status = code if isinstance(code, int) else None
     kind = ErrorKind.HTTP_4XX if status and 400 <= status < 500 else ErrorKind.HTTP_5XX
     return StreamError(kind, f"error in stream: {message}", status)
+
+
+def error_event(data: bytes) -> StreamError:
+    """Build the failure for an SSE ``event: error``, whose data is the server's error: an
+    ``{"error": ...}`` object, a bare ``{"message": ..., "code": ...}`` or plain text.
+    """
+    try:
+        error: object = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        error = data.decode("utf-8", "replace").strip()
+    if isinstance(error, dict) and isinstance(error.get("error"), dict | str):
+        error = error["error"]
+    return in_stream_error(error or "(no message)")
 
 
 def error_message_from_body(body: bytes) -> str:

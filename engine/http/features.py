@@ -24,7 +24,7 @@ import orjson
 
 from engine.http.detect import ServerInfo
 from engine.http.exchange import Exchange
-from engine.http.failures import StreamError, error_message_from_body
+from engine.http.failures import StreamError, error_event, error_message_from_body
 from engine.http.sse import LineTooLong, SseDecoder
 
 PROMPT = "Count from 1 to 50."
@@ -265,12 +265,16 @@ async def _stream(http: httpx.AsyncClient, body: dict[str, Any], outcome: _Outco
         async for chunk in response.aiter_raw():
             for payload in decoder.feed(chunk):
                 ex.on_payload(payload, perf_counter_ns())
+            if decoder.error is not None:
+                raise error_event(decoder.error)
             if ex.streamed_tokens > MAX_READ_TOKENS:
                 outcome.truncated = True
                 break
         else:
             for payload in decoder.close():
                 ex.on_payload(payload, perf_counter_ns())
+            if decoder.error is not None:
+                raise error_event(decoder.error)
     usage = ex.usage if isinstance(ex.usage, dict) else None
     outcome.usage = usage is not None
     outcome.reasoning = ex.reasoning_chars > 0

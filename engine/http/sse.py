@@ -6,8 +6,12 @@ reads: a payload is only handed out once its whole line has arrived, and the JSO
 the bytes directly.
 
 Tolerated, because real servers do all of it: ``data:`` with or without the space, LF or CRLF
-line ends, comment lines (``: ping``) and other fields (``event:``, ``id:``, ``retry:``), events
-not separated by blank lines, and a last event with no trailing newline (see ``close``).
+line ends, comment lines (``: ping``) and other fields (``id:``, ``retry:``, ``event:`` other
+than ``error``), events not separated by blank lines, and a last event with no trailing newline
+(see ``close``).
+
+An ``event: error`` is the server saying the request failed: its data is not handed out with
+the payloads but kept in ``error``, and nothing after it is handed out.
 
 Not tolerated: a line (or an event of several ``data:`` lines) longer than ``max_line_bytes``.
 The decoder holds an unfinished line until its end arrives, so without a bound one endless
@@ -28,15 +32,17 @@ class LineTooLong(Exception):
 
 
 class SseDecoder:
-    """Turns network reads into event data payloads (bytes), in order.
+    """Turns network reads into event data payloads (bytes), in order."""
 
-    Attributes:
-        event_type: the value of the last ``event:`` field seen (``b""`` when none); SGLang and
-            others tag error events this way.
-
-    """
-
-    __slots__ = ("_held", "_held_bytes", "_data", "_data_bytes", "event_type", "max_line_bytes")
+    __slots__ = (
+        "_held",
+        "_held_bytes",
+        "_data",
+        "_data_bytes",
+        "_error_event",
+        "error",
+        "max_line_bytes",
+    )
 
     def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self._held: list[bytes] = []
@@ -45,7 +51,10 @@ class SseDecoder:
         self._held_bytes = 0
         self._data: list[bytes] = []
         self._data_bytes = 0
-        self.event_type = b""
+        self._error_event = False
+        """The event being read said ``event: error`` (the field lasts one event)."""
+        self.error: bytes | None = None
+        """The data of the stream's ``event: error``, once one arrived."""
         self.max_line_bytes = max_line_bytes
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -53,6 +62,8 @@ class SseDecoder:
 
         Raises ``LineTooLong`` once an unfinished line passes ``max_line_bytes``.
         """
+        if self.error is not None:
+            return []
         end = chunk.rfind(b"\n")
         if end < 0:
             self._hold(chunk)
@@ -66,24 +77,33 @@ class SseDecoder:
         if end + 1 < len(buffer):
             self._hold(buffer[end + 1 :])
         out: list[bytes] = []
-        data = self._data
+        data, error_event = self._data, self._error_event
         for line in buffer[:end].split(b"\n"):
             # Inline fast path for what every mainstream server sends ("data: {...}" then a blank
             # line); everything else goes through _line. Saves two calls per event.
             if not line:
-                if data:
+                if error_event:
+                    self._dispatch(out)
+                    if self.error is not None:
+                        break
+                    data, error_event = self._data, False
+                elif data:
                     out.append(data[0] if len(data) == 1 else b"\n".join(data))
                     data = self._data = []
             elif not data and line.startswith(b"data: ") and not line.endswith(b"\r"):
                 data.append(line[6:])
             else:
                 self._line(line, out)
-                data = self._data
+                if self.error is not None:
+                    break
+                data, error_event = self._data, self._error_event
         return out
 
     def close(self) -> list[bytes]:
         """Flush at end of stream: a last line without newline still counts."""
         out: list[bytes] = []
+        if self.error is not None:
+            return out
         if self._held:
             self._line(b"".join(self._held), out)
             self._held, self._held_bytes = [], 0
@@ -109,10 +129,17 @@ class SseDecoder:
             # between), so a spec-valid event split over several `data:` lines stays whole.
             if self._data and _looks_complete(self._data[-1]) and _opens_value(value):
                 self._dispatch(out)
+                if self.error is not None:
+                    return
             self._count_event_bytes(value)
             self._data.append(value)
         elif line.startswith(b"event:"):
-            self.event_type = line[6:].strip()
+            # Without blank lines, an event field after a complete value opens the next event.
+            if self._data and _looks_complete(self._data[-1]):
+                self._dispatch(out)
+                if self.error is not None:
+                    return
+            self._error_event = line[6:].strip() == b"error"
         # ":" comments, "id:", "retry:" and unknown fields carry nothing we measure.
 
     def _count_event_bytes(self, value: bytes) -> None:
@@ -128,8 +155,13 @@ class SseDecoder:
 
     def _dispatch(self, out: list[bytes]) -> None:
         if self._data:
-            out.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
+            payload = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+            if self._error_event:
+                self.error = payload
+            else:
+                out.append(payload)
             self._data = []
+        self._error_event = False
 
 
 def _size(n: int) -> str:

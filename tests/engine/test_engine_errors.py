@@ -87,6 +87,22 @@ def test_error_object_mid_stream(fake_server, run_engine):
         assert r["token_chunks"] == 3
 
 
+def test_error_event_mid_stream_keeps_the_servers_message(fake_server, run_engine):
+    b = fake_server.behaviour
+    b.per_request = _every_other(error_after_tokens=2)
+    b.in_stream_error_event = "error"
+    b.in_stream_error = b'{"message": "model overloaded, retry later", "type": "server_error"}'
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.summary.status == "completed"
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"http_5xx": 2}
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["http_status"] == 200
+        assert r["error_message"] == "error in stream: model overloaded, retry later"
+        assert r["token_chunks"] == 2
+
+
 def test_connection_dropped_mid_stream(fake_server, run_engine):
     fake_server.behaviour.itl_s = 0.002
     fake_server.behaviour.per_request = lambda n: {"drop_after_tokens": 2} if n >= 3 else {}

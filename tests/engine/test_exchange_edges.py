@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from engine.http.exchange import Exchange
-from engine.http.failures import StreamError
+from engine.http.failures import StreamError, error_event
 from engine.records import ErrorKind
 from tests.support.exchange_replay import (
     ORIGIN,
@@ -118,6 +118,28 @@ def test_in_stream_error_kind_follows_its_code(
     assert caught.value.kind == kind
     assert caught.value.status == status
     assert str(caught.value).startswith("error in stream: ")
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "message"),
+    [
+        (b'{"message": "overloaded", "code": 503}', ErrorKind.HTTP_5XX, "overloaded"),
+        (b'{"error": {"message": "too long", "code": 400}}', ErrorKind.HTTP_4XX, "too long"),
+        (b'{"error": "plain string inside"}', ErrorKind.HTTP_5XX, "plain string inside"),
+        (b"model crashed", ErrorKind.HTTP_5XX, "model crashed"),
+        (b"", ErrorKind.HTTP_5XX, "(no message)"),
+    ],
+)
+def test_error_event_keeps_the_servers_message(data: bytes, kind: ErrorKind, message: str) -> None:
+    failure = error_event(data)
+    assert failure.kind == kind
+    assert str(failure) == f"error in stream: {message}"
+
+
+def test_error_event_stream_keeps_the_tokens_before_it() -> None:
+    ex = replay(payloads_of("edge_error_event.sse"))
+    assert ex.streamed_tokens == 2
+    assert ex.finish_reason is None  # the chunk after the error event never reached it
 
 
 def test_null_error_field_is_not_an_error() -> None:

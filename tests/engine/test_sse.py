@@ -131,12 +131,42 @@ def test_comments_and_other_fields_carry_nothing() -> None:
     assert decoder.close() == []
 
 
-def test_event_field_is_remembered() -> None:
+def test_an_error_event_is_kept_apart_and_ends_what_is_handed_out() -> None:
     decoder = SseDecoder()
-    assert decoder.feed(b'event: error\ndata: {"error":{"message":"x"}}\n\n') == [
-        b'{"error":{"message":"x"}}'
+    out = decoder.feed(
+        b'data: {"a":1}\n\nevent: error\ndata: {"message":"overloaded"}\n\ndata: {"b":2}\n\n'
+    )
+    assert out == [b'{"a":1}']
+    assert decoder.error == b'{"message":"overloaded"}'
+    assert decoder.feed(b'data: {"c":3}\n\n') == []
+
+
+def test_an_error_event_is_found_however_the_stream_is_cut() -> None:
+    data = load("edge_error_event.sse")
+    for cut in range(1, len(data)):
+        decoder = SseDecoder()
+        out = decoder.feed(data[:cut])
+        out += [] if decoder.error else decoder.feed(data[cut:])
+        assert len(out) == 3, f"cut at byte {cut}"
+        assert decoder.error == (
+            b'{"message":"The server is overloaded, retry later","type":"server_error"}'
+        )
+
+
+def test_an_event_type_lasts_one_event() -> None:
+    decoder = SseDecoder()
+    assert decoder.feed(b"event: error\n\nevent: message\ndata: {}\n\ndata: {}\n\n") == [
+        b"{}",
+        b"{}",
     ]
-    assert decoder.event_type == b"error"
+    assert decoder.error is None
+
+
+def test_an_error_event_without_blank_lines_is_its_own_event() -> None:
+    decoder = SseDecoder()
+    out = decoder.feed(b'data: {"a":1}\nevent: error\ndata: {"message":"x"}\ndata: {"b":2}\n')
+    assert out == [b'{"a":1}']
+    assert decoder.error == b'{"message":"x"}'
 
 
 def test_last_event_without_trailing_newline_is_flushed_by_close() -> None:

@@ -54,6 +54,8 @@ class Behaviour:
     error_after_tokens: int | None = None
     in_stream_error: bytes = b'{"error": {"message": "boom", "code": 500}}'
     """The event sent after ``error_after_tokens`` tokens."""
+    in_stream_error_event: str | None = None
+    """The SSE ``event:`` field sent with ``in_stream_error`` (e.g. ``"error"``)."""
     long_line_bytes: int | None = None
     """After the first token, send one chunk whose content is this many bytes long, as one
     SSE line written 1 MiB at a time, then carry on."""
@@ -231,7 +233,8 @@ class FakeServer:
                 request.transport.close()
                 return response
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
-                await response.write(b"data: " + b.in_stream_error + b"\n\n")
+                field = f"event: {b.in_stream_error_event}\n" if b.in_stream_error_event else ""
+                await response.write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
                 return response
             thinking = (
                 b.thinks
