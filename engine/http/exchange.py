@@ -97,6 +97,10 @@ class Exchange:
 
     def on_payload(self, payload: bytes, now_ns: int) -> None:
         """Digest one SSE data payload that arrived at ``now_ns``."""
+        if self.done:
+            # [DONE] ends the answer for every OpenAI client: whatever a server writes after it
+            # is not part of the answer, so it must not add tokens, text or a mismatch.
+            return
         if self.first_chunk_ns is None:
             self.first_chunk_ns = now_ns
         if payload == DONE:

@@ -65,6 +65,17 @@ def test_done_without_finish_reason_succeeds() -> None:
     assert rec.completion_tokens_source == "chunks"
 
 
+def test_data_after_done_is_not_counted() -> None:
+    ex = replay(payloads_of("edge_data_after_done.sse"))
+    rec = record(ex)
+    assert rec.ok
+    assert rec.token_chunks == 3
+    assert rec.output_chars == len("one two three")
+    assert rec.last_token_ns == arrival(3) - ORIGIN
+    assert rec.completion_tokens_by_source == {"usage": 3, "chunks": 3}
+    assert not rec.token_count_mismatch
+
+
 def test_no_finish_reason_and_no_done_is_not_ok() -> None:
     ex = replay([chunk({"content": "a"}), chunk({"content": "b"})])
     ex.fail(ErrorKind.STREAM_BROKEN, "stream ended without a finish reason or [DONE]")
