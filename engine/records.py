@@ -26,6 +26,9 @@ class ErrorKind(StrEnum):
     """The server answered 5xx (or sent an in-stream error with a 5xx code or none)."""
     STREAM_BROKEN = "stream_broken"
     """The connection dropped after the response began (no finish reason seen)."""
+    NO_OUTPUT = "no_output"
+    """The stream ended normally but carried no generated text while the server reported
+    generating tokens; the claim stays in ``completion_tokens_by_source``."""
     PROTOCOL = "protocol"
     """The response was not a valid OpenAI stream (bad JSON, not SSE, no choices), or one of its
     SSE lines passed the decoder's bound (8 MiB) without ending."""
@@ -137,8 +140,8 @@ class RequestRecord(BaseModel):
     completion_tokens_by_source: dict[TokenSource, int] = Field(default_factory=dict)
     """Every completion count seen, by source, so disagreements can be inspected."""
     token_count_mismatch: bool = False
-    """True when ``usage`` and ``timings`` disagree, or more text chunks arrived than the
-    server says it generated tokens."""
+    """True when ``usage`` and ``timings`` disagree, more text chunks arrived than the server
+    says it generated tokens, or the server reports tokens but no text chunk arrived."""
     reasoning_tokens: int | None = None
     """Reasoning tokens, when the server reports them in ``usage``."""
     cached_prompt_tokens: int | None = None

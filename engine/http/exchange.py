@@ -197,6 +197,14 @@ class Exchange:
                 ErrorKind.HTTP_5XX,
                 f"server ended the stream with finish_reason={self.finish_reason!r}",
             )
+        if tokens.claimed_unseen and self.error_kind is None:
+            # Tokens that never arrived are not output: counted, they would make a server
+            # that streams nothing look fast in throughput and goodput.
+            self.fail(
+                ErrorKind.NO_OUTPUT,
+                f"the stream carried no generated text, but the server reported "
+                f"{tokens.claimed_unseen} completion tokens",
+            )
         ok = self.error_kind is None and (self.finish_reason is not None or self.done)
         ttft = _span(self.sent_ns, first_token)
         e2e = _span(self.sent_ns, end)
@@ -321,7 +329,11 @@ class _TokenCounts:
         else:
             self.prompt, self.prompt_source = None, None
         server = [v for k, v in self.by_source.items() if k != "chunks"]
-        self.mismatch = len(set(server)) > 1 or bool(server and chunks > max(server))
+        self.claimed_unseen = max(server) if server and not chunks else 0
+        """Completion tokens the server reported when no text chunk arrived (0: none)."""
+        self.mismatch = (
+            len(set(server)) > 1 or bool(server and chunks > max(server)) or self.claimed_unseen > 0
+        )
         details = usage.get("completion_tokens_details") or {}
         reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
         if reasoning is None:

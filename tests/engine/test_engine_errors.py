@@ -103,6 +103,26 @@ def test_error_event_mid_stream_keeps_the_servers_message(fake_server, run_engin
         assert r["token_chunks"] == 2
 
 
+def test_tokens_claimed_in_usage_but_never_streamed_are_not_throughput(fake_server, run_engine):
+    # Every other answer streams only empty deltas, then a usage object claiming 5 tokens.
+    fake_server.behaviour.per_request = _every_other(token_text="")
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4, max_tokens=5))
+
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"no_output": 2}
+    ok = [r for r in result.records if r["ok"]]
+    # Output tokens and goodput count only what arrived: the two real answers.
+    duration = result.profile.duration_s
+    assert result.profile.output_tokens_per_s == pytest.approx(10 / duration)
+    assert result.profile.goodput_rps == pytest.approx(2 / duration)
+    assert all(r["completion_tokens"] == 5 for r in ok)
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["token_chunks"] == 0
+        assert r["completion_tokens_by_source"] == {"usage": 5}
+        assert r["token_count_mismatch"]
+        assert "reported 5 completion tokens" in r["error_message"]
+
+
 def test_connection_dropped_mid_stream(fake_server, run_engine):
     fake_server.behaviour.itl_s = 0.002
     fake_server.behaviour.per_request = lambda n: {"drop_after_tokens": 2} if n >= 3 else {}

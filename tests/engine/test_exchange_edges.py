@@ -240,6 +240,35 @@ def test_more_text_chunks_than_reported_tokens_is_a_mismatch() -> None:
     assert rec.completion_tokens == 3
 
 
+def test_usage_without_any_text_is_a_failure_that_keeps_the_claim() -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 3}
+    rec = record(
+        replay(
+            [chunk({"role": "assistant"})]
+            + [chunk({"content": ""}) for _ in range(3)]
+            + [chunk({}, "stop"), orjson.dumps({"choices": [], "usage": usage})]
+        )
+    )
+    assert not rec.ok
+    assert rec.error_kind == ErrorKind.NO_OUTPUT
+    assert rec.error_message == (
+        "the stream carried no generated text, but the server reported 3 completion tokens"
+    )
+    assert rec.completion_tokens == 3 and rec.completion_tokens_source == "usage"
+    assert rec.completion_tokens_by_source == {"usage": 3}
+    assert rec.token_count_mismatch
+    assert rec.token_chunks == 0 and rec.ttft_s is None
+
+
+def test_an_empty_answer_the_server_counts_as_empty_is_ok() -> None:
+    rec = record(
+        replay([chunk({"content": ""}, "stop", usage={"prompt_tokens": 5, "completion_tokens": 0})])
+    )
+    assert rec.ok
+    assert rec.completion_tokens == 0
+    assert not rec.token_count_mismatch
+
+
 def test_usage_beats_timings_beats_chunks() -> None:
     both = {
         "usage": {"completion_tokens": 5, "prompt_tokens": 9},
