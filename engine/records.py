@@ -20,6 +20,9 @@ class ErrorKind(StrEnum):
     """The TCP connection could not be made (refused, unreachable, DNS)."""
     TIMEOUT = "timeout"
     """Connecting took longer than the connect timeout, or no byte arrived for the stall timeout."""
+    REDIRECT = "redirect"
+    """The server answered 3xx. Redirects are not followed (a POST may not survive one, and a
+    second request would hide in the timings); the message gives the ``Location``."""
     HTTP_4XX = "http_4xx"
     """The server answered 4xx (or sent an in-stream error with a 4xx code)."""
     HTTP_5XX = "http_5xx"

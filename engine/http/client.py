@@ -37,6 +37,7 @@ from engine.http.failures import (
     classify_exception,
     error_event,
     error_message_from_body,
+    redirect_message,
 )
 from engine.http.sse import LineTooLong, SseDecoder
 from engine.records import ErrorKind
@@ -199,9 +200,13 @@ class StreamingClient:
             ) as response:
                 ex.headers_ns = perf_counter_ns()
                 ex.http_status = response.status_code
-                if response.status_code != 200:
+                if 300 <= response.status_code < 400:
+                    location = response.headers.get("location")
+                    ex.fail(ErrorKind.REDIRECT, redirect_message(response.status_code, location))
+                elif response.status_code != 200:
                     return await self._on_http_error(response, ex, body)
-                await _read_stream(response, ex)
+                else:
+                    await _read_stream(response, ex)
         except StreamError as exc:
             ex.fail(exc.kind, str(exc))
         except LineTooLong as exc:

@@ -59,6 +59,14 @@ def error_event(data: bytes) -> StreamError:
     return in_stream_error(error or "(no message)")
 
 
+def redirect_message(status: int, location: str | None) -> str:
+    """Say where a 3xx answer points; llmtop measures the URL it was given and goes no further."""
+    target = f"to {location}" if location else "without a Location header"
+    return (
+        f"HTTP {status} redirect {target} (not followed: point --url at the address that answers)"
+    )
+
+
 def error_message_from_body(body: bytes) -> str:
     """Extract a readable message from a JSON error object, an HTML page or plain text."""
     try:

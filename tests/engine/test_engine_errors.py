@@ -74,6 +74,39 @@ def test_http_errors(fake_server, run_engine, status, body, content_type, kind, 
         assert r["retries"] == 0  # HTTP errors are never re-sent
 
 
+@pytest.mark.parametrize(
+    ("status", "location", "message"),
+    [
+        (
+            307,
+            "https://llm.example/v1/chat/completions",
+            "HTTP 307 redirect to https://llm.example/v1/chat/completions (not followed: "
+            "point --url at the address that answers)",
+        ),
+        (
+            301,
+            None,
+            "HTTP 301 redirect without a Location header (not followed: point --url at the "
+            "address that answers)",
+        ),
+    ],
+)
+def test_redirects_are_recorded_with_their_location(
+    fake_server, run_engine, status, location, message
+):
+    fake_server.behaviour.per_request = _every_other(
+        status=status, error_body=b"", location=location
+    )
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"redirect": 2}
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["http_status"] == status
+        assert r["error_message"] == message
+        assert r["retries"] == 0
+
+
 def test_error_object_mid_stream(fake_server, run_engine):
     fake_server.behaviour.per_request = _every_other(error_after_tokens=3)
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))

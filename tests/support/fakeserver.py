@@ -36,6 +36,8 @@ class Behaviour:
     status: int = 200
     error_body: bytes = b'{"error": {"message": "overloaded", "code": 503}}'
     error_content_type: str = "application/json"
+    location: str | None = None
+    """``Location`` header sent with a non-200 ``status`` (a redirect)."""
     reject_stream_options: bool = False
     reject_fields: tuple[str, ...] = ()
     """Answer 400 naming the first of these body fields that the request carries."""
@@ -195,7 +197,10 @@ class FakeServer:
             )
         if b.status != 200:
             return web.Response(
-                status=b.status, body=b.error_body, content_type=b.error_content_type.split(";")[0]
+                status=b.status,
+                body=b.error_body,
+                content_type=b.error_content_type.split(";")[0],
+                headers={"Location": b.location} if b.location else None,
             )
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
         if b.plain_json:
