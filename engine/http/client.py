@@ -14,12 +14,14 @@ Timing-relevant choices:
 * A request that fails before any response byte on a *reused* keep-alive connection is sent
   once more on a fresh one: llama-server closes the connection after every stream while
   advertising keep-alive, so the next request on it would otherwise fail spuriously.
+* Answers are asked for uncompressed (``Accept-Encoding: identity``); one compressed anyway is
+  inflated read by read (``engine.http.encoding`` says why and how).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -30,6 +32,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
+from engine.http.encoding import inflated, inflater_for
 from engine.http.exchange import Exchange
 from engine.http.failures import (
     StreamError,
@@ -55,7 +58,12 @@ EXACT_OUTPUT_FIELDS = ("ignore_eos", "min_tokens")
 """Body fields that ask a server for exactly ``max_tokens`` tokens."""
 _current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=None)
 _STALE, _FIELD = "stale connection", "rejected field"
-_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+_HEADERS = {
+    "content-type": "application/json",
+    "accept": "text/event-stream",
+    # httpx asks for "gzip, deflate" by default: a compressing proxy could then buffer tokens.
+    "accept-encoding": "identity",
+}
 _CLOSE_HEADERS = {**_HEADERS, "connection": "close"}
 
 
@@ -246,9 +254,11 @@ class StreamingClient:
     async def _on_http_error(
         self, response: httpx.Response, ex: Exchange, sent: dict[str, Any]
     ) -> str | None:
-        body = await _read_capped(response)
+        try:
+            message = error_message_from_body(await _read_capped(response))
+        except StreamError as exc:  # a body compressed in a way llmtop cannot read
+            message = str(exc)
         ex.end_ns = perf_counter_ns()
-        message = error_message_from_body(body)
         status = response.status_code
         kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         ex.fail(kind, f"HTTP {status}: {message}")
@@ -295,7 +305,7 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
         )
     decoder = SseDecoder()
     on_payload = ex.on_payload
-    async for chunk in response.aiter_raw():
+    async for chunk in _reads(response):
         now = ex.last_activity_ns = perf_counter_ns()
         for count, payload in enumerate(decoder.feed(chunk), 1):
             on_payload(payload, now)
@@ -317,10 +327,16 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
         ex.fail(kind, "stream ended without a finish reason or [DONE]")
 
 
+def _reads(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it is read, inflated when a server compressed it anyway."""
+    inflater = inflater_for(response.headers.get("content-encoding"))
+    return response.aiter_raw() if inflater is None else inflated(response.aiter_raw(), inflater)
+
+
 async def _read_capped(response: httpx.Response) -> bytes:
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in _reads(response):
         parts.append(chunk)
         size += len(chunk)
         if size >= MAX_ERROR_BODY_BYTES:

@@ -44,10 +44,12 @@ REJECTED_STATUSES = (400, 422)
 _HEADERS = {
     "content-type": "application/json",
     "accept": "text/event-stream",
+    "accept-encoding": "identity",
     "connection": "close",
 }
 """A fresh connection per probe: llama-server closes the connection after every stream while
-advertising keep-alive, and a probe sent on that dead connection would fail spuriously."""
+advertising keep-alive, and a probe sent on that dead connection would fail spuriously. Asked
+uncompressed like the measured requests; one compressed anyway is decoded by httpx."""
 
 
 @dataclass
@@ -262,7 +264,7 @@ async def _stream(http: httpx.AsyncClient, body: dict[str, Any], outcome: _Outco
             outcome.error = f"HTTP {response.status_code}: {error_message_from_body(text)}"
             return
         decoder = SseDecoder()
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             for payload in decoder.feed(chunk):
                 ex.on_payload(payload, perf_counter_ns())
             if decoder.error is not None:

@@ -20,7 +20,8 @@ import json
 import socket
 import threading
 import weakref
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,11 @@ class Behaviour:
     error_content_type: str = "application/json"
     location: str | None = None
     """``Location`` header sent with a non-200 ``status`` (a redirect)."""
+    content_encoding: str | None = None
+    """Compress every answer with this ``Content-Encoding`` whatever the request's
+    ``Accept-Encoding`` says, as a misconfigured proxy would: ``gzip`` and ``deflate`` really
+    compress (each write flushed, so the stream still streams); any other name is only a label
+    on plain bytes."""
     reject_stream_options: bool = False
     reject_fields: tuple[str, ...] = ()
     """Answer 400 naming the first of these body fields that the request carries."""
@@ -196,11 +202,14 @@ class FakeServer:
                 status=400,
             )
         if b.status != 200:
+            headers = {"Location": b.location} if b.location else {}
+            if b.content_encoding:
+                headers["Content-Encoding"] = b.content_encoding
             return web.Response(
                 status=b.status,
-                body=b.error_body,
+                body=_compressed(b.error_body, b.content_encoding),
                 content_type=b.error_content_type.split(";")[0],
-                headers={"Location": b.location} if b.location else None,
+                headers=headers,
             )
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
         if b.plain_json:
@@ -220,10 +229,18 @@ class FakeServer:
             )
         max_tokens = int(body.get("max_tokens", 16))
         n = max_tokens if b.output_tokens is None else min(b.output_tokens, max_tokens)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        headers = {"Content-Type": "text/event-stream"}
+        if b.content_encoding:
+            headers["Content-Encoding"] = b.content_encoding
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
+        encode = _Encoder(b.content_encoding)
+
+        async def write(data: bytes) -> None:
+            await response.write(encode(data))
+
         if endpoint == "chat":
-            await response.write(
+            await write(
                 b'data: {"id":"x","choices":[{"index":0,"delta":'
                 b'{"role":"assistant"},"finish_reason":null}]}\n\n'
             )
@@ -239,7 +256,7 @@ class FakeServer:
                 return response
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
                 field = f"event: {b.in_stream_error_event}\n" if b.in_stream_error_event else ""
-                await response.write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
+                await write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
                 return response
             thinking = (
                 b.thinks
@@ -250,9 +267,9 @@ class FakeServer:
             if b.batch_all:
                 parts.append(chunk)
             else:
-                await response.write(chunk)
+                await write(chunk)
             if i == 0 and b.long_line_bytes:
-                await _write_long_line(response, b.long_line_bytes)
+                await _write_long_line(write, b.long_line_bytes)
         finish = "length" if n == max_tokens else "stop"
         tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
         if not b.send_finish:
@@ -278,20 +295,43 @@ class FakeServer:
                 tail.append(b"data: " + json.dumps(extra).encode() + b"\n\n")
         if b.send_done:
             tail.append(b"data: [DONE]\n\n")
-        await response.write(b"".join(parts + tail))
+        await response.write(encode(b"".join(parts + tail), last=True))
         await response.write_eof()
         if b.close_after_stream and request.transport is not None:
             self._served.add(request.transport)
         return response
 
 
-async def _write_long_line(response: web.StreamResponse, size: int) -> None:
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class _Encoder:
+    """Compresses writes for a ``Content-Encoding``: each one flushed so that what was written
+    can be read at once, the last one closing the compressed stream. Other encodings pass."""
+
+    def __init__(self, encoding: str | None) -> None:
+        packs = encoding in ("gzip", "deflate")
+        self._packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15) if packs else None
+
+    def __call__(self, data: bytes, *, last: bool = False) -> bytes:
+        if self._packer is None:
+            return data
+        return self._packer.compress(data) + self._packer.flush(
+            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+        )
+
+
+def _compressed(data: bytes, encoding: str | None) -> bytes:
+    return _Encoder(encoding)(data, last=True)
+
+
+async def _write_long_line(write: Write, size: int) -> None:
     head, tail = b'data: {"choices":[{"index":0,"delta":{"content":"', b'"}}]}\n\n'
-    await response.write(head)
+    await write(head)
     step = 2**20
     for start in range(0, size, step):
-        await response.write(b"x" * min(step, size - start))
-    await response.write(tail)
+        await write(b"x" * min(step, size - start))
+    await write(tail)
 
 
 def _prompt_tokens(body: dict, rule: tuple[float, int] | None) -> int:
