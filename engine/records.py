@@ -33,8 +33,9 @@ class ErrorKind(StrEnum):
     """The stream ended normally but carried no generated text while the server reported
     generating tokens; the claim stays in ``completion_tokens_by_source``."""
     PROTOCOL = "protocol"
-    """The response was not a valid OpenAI stream (bad JSON, not SSE, no choices), or one of its
-    SSE lines passed the decoder's bound (8 MiB) without ending."""
+    """The response was not valid HTTP or not a valid OpenAI stream (not SSE, bad JSON, an event
+    of the wrong shape, an encoding llmtop cannot read), or one of its SSE lines passed the
+    decoder's bound (8 MiB) without ending."""
     CANCELLED = "cancelled"
     """llmtop stopped the request (Ctrl+C, SIGTERM, or a stop from the UI)."""
 

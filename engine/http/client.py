@@ -232,7 +232,7 @@ class StreamingClient:
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
             kind, message = classify_exception(exc, ex)
             if _is_stale_connection(ex, exc):
-                ex.fail(kind, f"reused connection closed by the server: {message}")
+                ex.fail(kind, "the server had closed the reused keep-alive connection")
                 return _STALE
             ex.fail(kind, message)
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from engine.http.failures import StreamError, in_stream_error
+from engine.http.failures import StreamError, in_stream_error, unexpected_shape
 from engine.http.sse import DONE
 from engine.records import Endpoint, ErrorKind, ItlStats, RequestRecord, TokenSource
 from engine.stats import NS, mean, percentile
@@ -111,20 +111,27 @@ class Exchange:
         except orjson.JSONDecodeError as exc:
             raise StreamError(ErrorKind.PROTOCOL, f"invalid JSON in stream: {exc}") from None
         if not isinstance(event, dict):
-            raise StreamError(
-                ErrorKind.PROTOCOL, f"stream event is not an object: {payload[:80]!r}"
-            )
-        choices = event.get("choices")
-        if choices:
-            self._on_choice(choices[0], now_ns)
-        elif event.get("error") is not None:
-            # ``"error": null`` (an optional field serialised as null) is not an error.
-            raise in_stream_error(event["error"])
+            raise unexpected_shape(payload)
+        try:
+            choices = event.get("choices")
+            if choices:
+                self._on_choice(choices[0], now_ns)
+            elif event.get("error") is not None:
+                # ``"error": null`` (an optional field serialised as null) is not an error.
+                raise in_stream_error(event["error"])
+        except (AttributeError, TypeError, KeyError, IndexError):
+            # A choice, delta or text of the wrong type: say what the server sent, not which
+            # Python operation it broke.
+            raise unexpected_shape(payload) from None
         usage = event.get("usage")
         if usage:
+            if not isinstance(usage, dict):
+                raise unexpected_shape(payload)
             self.usage = usage
         timings = event.get("timings")
         if timings:
+            if not isinstance(timings, dict):
+                raise unexpected_shape(payload)
             self.timings = timings
 
     def _on_choice(self, choice: dict[str, Any], now_ns: int) -> None:
@@ -145,7 +152,7 @@ class Exchange:
                 self.reasoning_chars += len(reasoning)
         finish = choice.get("finish_reason")
         if finish:
-            self.finish_reason = finish
+            self.finish_reason = finish if isinstance(finish, str) else str(finish)
 
     def gaps_s(self) -> list[float]:
         """Inter-token gaps in seconds between consecutive token-bearing chunks."""

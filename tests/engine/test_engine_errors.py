@@ -275,3 +275,46 @@ def test_an_over_long_sse_line_fails_that_request_and_the_run_goes_on(fake_serve
     assert failed["error_kind"] == "protocol"
     assert failed["error_message"] == "an SSE line passed 8 MiB without ending"
     assert failed["token_chunks"] == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "kind", "message"),
+    [
+        (
+            {"drop_after_tokens": 2},
+            "stream_broken",
+            "the connection closed before the answer was complete (Not enough data to satisfy "
+            "transfer length header.)",
+        ),
+        (
+            {"raw_response": b"HTTTP/1.1 200 OK\r\n\r\n"},
+            "protocol",
+            "malformed HTTP response from the server (Bad status line: Expected HTTP/, RTSP/ or "
+            "ICE/: b'HTTTP/1.1 200 OK')",
+        ),
+        (
+            {
+                "raw_response": b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
+            },
+            "protocol",
+            "malformed HTTP response from the server (Invalid character in chunk size: b'zz')",
+        ),
+        (
+            {"error_after_tokens": 1, "in_stream_error": b'{"choices": ["not an object"]}'},
+            "protocol",
+            'stream event has an unexpected shape: {"choices": ["not an object"]}',
+        ),
+    ],
+    ids=["dropped", "bad-status-line", "bad-chunk-size", "bad-event-shape"],
+)
+def test_failure_messages_name_the_servers_problem(
+    fake_server, run_engine, behaviour, kind, message
+):
+    fake_server.behaviour.per_request = _every_other(**behaviour)
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.summary.status == "completed"
+    assert result.profile.successes == 2
+    for r in (r for r in result.records if not r["ok"]):
+        assert (r["error_kind"], r["error_message"]) == (kind, message)

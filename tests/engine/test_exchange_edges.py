@@ -168,6 +168,32 @@ def test_invalid_json_is_a_protocol_error(payload: bytes) -> None:
     assert "invalid JSON" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"choices": ["x"]}',
+        b'{"choices": [{"delta": "text"}]}',
+        b'{"choices": {"0": {}}}',
+        b'{"choices": 3}',
+        b'{"choices": [{"delta": {"content": 5}}]}',
+        b'{"choices": [], "usage": "lots"}',
+        b'{"choices": [], "timings": [1, 2]}',
+    ],
+)
+def test_an_event_of_the_wrong_shape_is_a_protocol_error_that_shows_it(payload: bytes) -> None:
+    with pytest.raises(StreamError) as caught:
+        Exchange(SCHEDULED).on_payload(payload, SENT)
+    assert caught.value.kind == ErrorKind.PROTOCOL
+    assert str(caught.value) == f"stream event has an unexpected shape: {payload.decode()}"
+
+
+def test_a_finish_reason_that_is_not_a_string_is_kept_as_text() -> None:
+    payload = b'{"choices": [{"delta": {"content": "a"}, "finish_reason": {"type": "stop"}}]}'
+    rec = record(replay([payload]))
+    assert rec.finish_reason == "{'type': 'stop'}"
+    assert rec.ok
+
+
 def test_json_that_is_not_an_object_is_a_protocol_error() -> None:
     with pytest.raises(StreamError) as caught:
         Exchange(SCHEDULED).on_payload(b"[1, 2]", SENT)

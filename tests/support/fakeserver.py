@@ -72,6 +72,9 @@ class Behaviour:
     send_finish: bool = True
     """Send the chunk carrying ``finish_reason`` (off: the stream just ends)."""
     send_done: bool = True
+    raw_response: bytes | None = None
+    """Write these bytes to the socket instead of an HTTP response, then close it (malformed
+    status lines, headers or chunking)."""
     plain_json: bool = False
     """Ignore ``stream: true`` and answer one JSON completion (not an SSE stream)."""
     usage: bool = True
@@ -186,6 +189,10 @@ class FakeServer:
                 b = dataclasses.replace(b, **overrides)
         if b.headers_delay_s:
             await asyncio.sleep(b.headers_delay_s)
+        if b.raw_response is not None:
+            request.transport.write(b.raw_response)
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the socket is closed
         if b.reject_stream_options and "stream_options" in body:
             return web.json_response(
                 {"error": {"message": "Unrecognized request argument: stream_options"}}, status=400
