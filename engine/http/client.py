@@ -13,7 +13,10 @@ Timing-relevant choices:
   timeout, by connection errors, and by the stall timeout (longest silence between two reads).
 * A request that fails before any response byte on a *reused* keep-alive connection is sent
   once more on a fresh one: llama-server closes the connection after every stream while
-  advertising keep-alive, so the next request on it would otherwise fail spuriously.
+  advertising keep-alive, so the next request on it would otherwise fail spuriously. From then
+  on every request goes through a second session whose connector closes each connection after
+  its response: a ``Connection: close`` header alone still left the connection pooled whenever
+  the server answered ``keep-alive`` to it, and each later request was re-sent once more.
 * Answers are asked for uncompressed (``Accept-Encoding: identity``); one compressed anyway is
   inflated read by read (``engine.http.encoding`` says why and how).
 """
@@ -77,8 +80,8 @@ class ServerQuirks:
     stream_usage: bool = True
     """Send ``stream_options: {"include_usage": true}`` (dropped if the server rejects it)."""
     close_connections: bool = False
-    """Open a fresh connection per request (``Connection: close``). Switched on the first time
-    a reused keep-alive connection turns out to have been closed by the server."""
+    """Open a fresh connection per request, closed after its response. Switched on the first
+    time a reused keep-alive connection turns out to have been closed by the server."""
     exact_output_fields: tuple[str, ...] = EXACT_OUTPUT_FIELDS
     """Fields sent to ask for exactly ``max_tokens`` tokens; rejected ones are dropped."""
 
@@ -122,24 +125,42 @@ class StreamingClient:
         self._active: dict[asyncio.Task[Any], Exchange] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._base_url = base_url.rstrip("/")
-        self._http: httpx.AsyncClient | None = None
+        self._pooled: httpx.AsyncClient | None = None
+        self._fresh: httpx.AsyncClient | None = None
+        """Opens a connection per request; made when ``quirks.close_connections`` first
+        applies, and used for every request from then on."""
 
     async def __aenter__(self) -> StreamingClient:
+        self._pooled = self._make_http(force_close=False)
+        self._watchdog = asyncio.create_task(self._watch())
+        return self
+
+    def _make_http(self, *, force_close: bool) -> httpx.AsyncClient:
         max_connections, headers = self._session_args
         connector = aiohttp.TCPConnector(
-            limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=300
+            limit=max_connections,
+            limit_per_host=max_connections,
+            ttl_dns_cache=300,
+            force_close=force_close,
         )
         session = aiohttp.ClientSession(
             connector=connector, trace_configs=[_trace_config()], auto_decompress=False
         )
-        self._http = httpx.AsyncClient(
+        return httpx.AsyncClient(
             base_url=self._base_url,
             headers=headers,
             timeout=self._timeout,
             transport=AiohttpTransport(client=session),
         )
-        self._watchdog = asyncio.create_task(self._watch())
-        return self
+
+    def _http_for_next_request(self) -> tuple[httpx.AsyncClient, dict[str, str]]:
+        """The client and headers for a request sent now."""
+        assert self._pooled is not None, "use StreamingClient as an async context manager"
+        if not self.quirks.close_connections:
+            return self._pooled, _HEADERS
+        if self._fresh is None:
+            self._fresh = self._make_http(force_close=True)
+        return self._fresh, _CLOSE_HEADERS
 
     async def _watch(self) -> None:
         """Fail requests that received nothing for the stall timeout (checked four times per
@@ -157,8 +178,9 @@ class StreamingClient:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._http is not None:
-            await self._http.aclose()
+        for http in (self._pooled, self._fresh):
+            if http is not None:
+                await http.aclose()
 
     async def execute(self, spec: RequestSpec, exchange: Exchange) -> None:
         """Send ``spec`` and stream the answer into ``exchange``.
@@ -189,18 +211,17 @@ class StreamingClient:
 
     async def _attempt(self, spec: RequestSpec, ex: Exchange) -> str | None:
         """One send; returns why it should be re-sent (``_STALE``, ``_FIELD``), else ``None``."""
-        assert self._http is not None, "use StreamingClient as an async context manager"
         path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
         body = self._body(spec)
         content = orjson.dumps(body)
-        headers = _CLOSE_HEADERS if self.quirks.close_connections else _HEADERS
+        http, headers = self._http_for_next_request()
         token = _current.set(ex)
         ex.sent_ns = ex.last_activity_ns = perf_counter_ns()
         task = asyncio.current_task()
         assert task is not None
         self._active[task] = ex
         try:
-            async with self._http.stream(
+            async with http.stream(
                 "POST",
                 path,
                 content=content,

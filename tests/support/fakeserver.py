@@ -19,7 +19,6 @@ import dataclasses
 import json
 import socket
 import threading
-import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,6 +52,10 @@ class Behaviour:
     the client's next request on that pooled connection; here the race is always lost, so tests
     are deterministic: the next request on that connection gets the connection closed without
     a response byte (counted in ``stale_closes``, not in ``requests``)."""
+    ignore_connection_close: bool = False
+    """Answer ``Connection: keep-alive`` even to a request that asked ``Connection: close``, and
+    keep that connection open for the next request (with ``close_after_stream``, a server that
+    says keep-alive, closes anyway, and ignores the client's wish for a fresh connection)."""
     headers_delay_s: float = 0.0
     """Wait this long before sending the response headers (a server that accepts and stalls)."""
     stall_after_tokens: int | None = None
@@ -124,7 +127,6 @@ class FakeServer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
-        self._served: weakref.WeakSet = weakref.WeakSet()
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -176,10 +178,6 @@ class FakeServer:
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         b = self.behaviour
-        if request.transport in self._served:
-            b.stale_closes += 1
-            request.transport.close()
-            return web.Response(status=500)  # never reaches the client: the socket is closed
         body = await request.json()
         b.requests.append(body)
         b.headers.append(dict(request.headers))
@@ -240,6 +238,10 @@ class FakeServer:
         if b.content_encoding:
             headers["Content-Encoding"] = b.content_encoding
         response = web.StreamResponse(headers=headers)
+        if b.ignore_connection_close:
+            # aiohttp has no public switch for this: a response's keep-alive follows the
+            # request's Connection header unless set before prepare().
+            response._keep_alive = True
         await response.prepare(request)
         encode = _Encoder(b.content_encoding)
 
@@ -305,11 +307,26 @@ class FakeServer:
         await response.write(encode(b"".join(parts + tail), last=True))
         await response.write_eof()
         if b.close_after_stream and request.transport is not None:
-            self._served.add(request.transport)
+            # From now on the connection belongs to a protocol that closes it on the next
+            # request's first byte, before aiohttp's parser sees it (the parser would answer a
+            # request after "Connection: close" with its own 400).
+            closer = _ClosesOnNextRequest(self.behaviour, request.transport)
+            request.transport.set_protocol(closer)
         return response
 
 
 Write = Callable[[bytes], Awaitable[None]]
+
+
+class _ClosesOnNextRequest(asyncio.Protocol):
+    """A served keep-alive connection that the server has in fact given up on."""
+
+    def __init__(self, behaviour: Behaviour, transport: asyncio.BaseTransport) -> None:
+        self.behaviour, self.transport = behaviour, transport
+
+    def data_received(self, data: bytes) -> None:
+        self.behaviour.stale_closes += 1
+        self.transport.close()
 
 
 class _Encoder:
