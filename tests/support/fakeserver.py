@@ -6,6 +6,9 @@ known values. Behaviours reproduce real servers' quirks: usage in a final chunk 
 ``choices``, rejection of ``stream_options``, closing the connection after every stream while
 advertising keep-alive (llama-server), HTTP errors with JSON or HTML bodies, an error object
 mid-stream, a dropped connection mid-stream, and stalls (before the headers or mid-stream).
+Hostile ones too: an ``event: error`` mid-stream, a 20 MB SSE line, redirects, answers
+compressed although the client asked for none, malformed HTTP written straight to the socket,
+and keep-alive answers to a client that asked for ``Connection: close``.
 
 ``Behaviour.per_request`` varies the answer by request number (1-based, in arrival order): it
 returns field overrides for that request, e.g. ``lambda n: {"status": 500} if n % 3 == 0 else {}``.
