@@ -43,7 +43,8 @@ class StreamError(Exception):
 def in_stream_error(error: object) -> StreamError:
     """Build the failure for an ``{"error": ...}`` event inside a 200 stream."""
     if isinstance(error, dict):
-        message = str(error.get("message") or error)
+        # Without a message field, the server's own JSON says more than Python's dict repr.
+        message = str(error.get("message") or error.get("detail") or orjson.dumps(error).decode())
         code = error.get("code")
     else:
         message, code = str(error), None

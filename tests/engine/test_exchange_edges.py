@@ -139,6 +139,12 @@ def test_in_stream_error_kind_follows_its_code(
         (b'{"error": "plain string inside"}', ErrorKind.HTTP_5XX, "plain string inside"),
         (b"model crashed", ErrorKind.HTTP_5XX, "model crashed"),
         (b"", ErrorKind.HTTP_5XX, "(no message)"),
+        (b'{"detail": "queue full"}', ErrorKind.HTTP_5XX, "queue full"),
+        (
+            b'{"type": "overloaded", "code": 529}',
+            ErrorKind.HTTP_5XX,
+            '{"type":"overloaded","code":529}',
+        ),
     ],
 )
 def test_error_event_keeps_the_servers_message(data: bytes, kind: ErrorKind, message: str) -> None:
