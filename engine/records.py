@@ -20,14 +20,22 @@ class ErrorKind(StrEnum):
     """The TCP connection could not be made (refused, unreachable, DNS)."""
     TIMEOUT = "timeout"
     """Connecting took longer than the connect timeout, or no byte arrived for the stall timeout."""
+    REDIRECT = "redirect"
+    """The server answered 3xx. Redirects are not followed (a POST may not survive one, and a
+    second request would hide in the timings); the message gives the ``Location``."""
     HTTP_4XX = "http_4xx"
     """The server answered 4xx (or sent an in-stream error with a 4xx code)."""
     HTTP_5XX = "http_5xx"
     """The server answered 5xx (or sent an in-stream error with a 5xx code or none)."""
     STREAM_BROKEN = "stream_broken"
     """The connection dropped after the response began (no finish reason seen)."""
+    NO_OUTPUT = "no_output"
+    """The stream ended normally but carried no generated text while the server reported
+    generating tokens; the claim stays in ``completion_tokens_by_source``."""
     PROTOCOL = "protocol"
-    """The response was not a valid OpenAI stream (bad JSON, not SSE, no choices)."""
+    """The response was not valid HTTP or not a valid OpenAI stream (not SSE, bad JSON, an event
+    of the wrong shape, an encoding llmtop cannot read), or one of its SSE lines passed the
+    decoder's bound (8 MiB) without ending."""
     CANCELLED = "cancelled"
     """llmtop stopped the request (Ctrl+C, SIGTERM, or a stop from the UI)."""
 
@@ -136,8 +144,8 @@ class RequestRecord(BaseModel):
     completion_tokens_by_source: dict[TokenSource, int] = Field(default_factory=dict)
     """Every completion count seen, by source, so disagreements can be inspected."""
     token_count_mismatch: bool = False
-    """True when ``usage`` and ``timings`` disagree, or more text chunks arrived than the
-    server says it generated tokens."""
+    """True when ``usage`` and ``timings`` disagree, more text chunks arrived than the server
+    says it generated tokens, or the server reports tokens but no text chunk arrived."""
     reasoning_tokens: int | None = None
     """Reasoning tokens, when the server reports them in ``usage``."""
     cached_prompt_tokens: int | None = None

@@ -13,14 +13,18 @@ Timing-relevant choices:
   timeout, by connection errors, and by the stall timeout (longest silence between two reads).
 * A request that fails before any response byte on a *reused* keep-alive connection is sent
   once more on a fresh one: llama-server closes the connection after every stream while
-  advertising keep-alive, so the next request on it would otherwise fail spuriously.
+  advertising keep-alive, so the next request on it would otherwise fail spuriously. From then
+  on every request goes through a second session whose connector closes each connection after
+  its response: a ``Connection: close`` header alone still left the connection pooled whenever
+  the server answered ``keep-alive`` to it, and each later request was re-sent once more.
+* Answers are asked for uncompressed (``Accept-Encoding: identity``); one compressed anyway is
+  inflated read by read (``engine.http.encoding`` says why and how).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -31,8 +35,17 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from engine.http.exchange import Exchange, StreamError
-from engine.http.sse import SseDecoder
+from engine.http.encoding import inflated, inflater_for
+from engine.http.exchange import Exchange
+from engine.http.failures import (
+    StreamError,
+    cause_chain,
+    classify_exception,
+    error_event,
+    error_message_from_body,
+    redirect_message,
+)
+from engine.http.sse import LineTooLong, SseDecoder
 from engine.records import ErrorKind
 
 MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -48,9 +61,13 @@ EXACT_OUTPUT_FIELDS = ("ignore_eos", "min_tokens")
 """Body fields that ask a server for exactly ``max_tokens`` tokens."""
 _current: ContextVar[Exchange | None] = ContextVar("llmtop_exchange", default=None)
 _STALE, _FIELD = "stale connection", "rejected field"
-_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
+_HEADERS = {
+    "content-type": "application/json",
+    "accept": "text/event-stream",
+    # httpx asks for "gzip, deflate" by default: a compressing proxy could then buffer tokens.
+    "accept-encoding": "identity",
+}
 _CLOSE_HEADERS = {**_HEADERS, "connection": "close"}
-_TAGS = re.compile(rb"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
 
 
 @dataclass
@@ -63,8 +80,8 @@ class ServerQuirks:
     stream_usage: bool = True
     """Send ``stream_options: {"include_usage": true}`` (dropped if the server rejects it)."""
     close_connections: bool = False
-    """Open a fresh connection per request (``Connection: close``). Switched on the first time
-    a reused keep-alive connection turns out to have been closed by the server."""
+    """Open a fresh connection per request, closed after its response. Switched on the first
+    time a reused keep-alive connection turns out to have been closed by the server."""
     exact_output_fields: tuple[str, ...] = EXACT_OUTPUT_FIELDS
     """Fields sent to ask for exactly ``max_tokens`` tokens; rejected ones are dropped."""
 
@@ -108,24 +125,42 @@ class StreamingClient:
         self._active: dict[asyncio.Task[Any], Exchange] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._base_url = base_url.rstrip("/")
-        self._http: httpx.AsyncClient | None = None
+        self._pooled: httpx.AsyncClient | None = None
+        self._fresh: httpx.AsyncClient | None = None
+        """Opens a connection per request; made when ``quirks.close_connections`` first
+        applies, and used for every request from then on."""
 
     async def __aenter__(self) -> StreamingClient:
+        self._pooled = self._make_http(force_close=False)
+        self._watchdog = asyncio.create_task(self._watch())
+        return self
+
+    def _make_http(self, *, force_close: bool) -> httpx.AsyncClient:
         max_connections, headers = self._session_args
         connector = aiohttp.TCPConnector(
-            limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=300
+            limit=max_connections,
+            limit_per_host=max_connections,
+            ttl_dns_cache=300,
+            force_close=force_close,
         )
         session = aiohttp.ClientSession(
             connector=connector, trace_configs=[_trace_config()], auto_decompress=False
         )
-        self._http = httpx.AsyncClient(
+        return httpx.AsyncClient(
             base_url=self._base_url,
             headers=headers,
             timeout=self._timeout,
             transport=AiohttpTransport(client=session),
         )
-        self._watchdog = asyncio.create_task(self._watch())
-        return self
+
+    def _http_for_next_request(self) -> tuple[httpx.AsyncClient, dict[str, str]]:
+        """The client and headers for a request sent now."""
+        assert self._pooled is not None, "use StreamingClient as an async context manager"
+        if not self.quirks.close_connections:
+            return self._pooled, _HEADERS
+        if self._fresh is None:
+            self._fresh = self._make_http(force_close=True)
+        return self._fresh, _CLOSE_HEADERS
 
     async def _watch(self) -> None:
         """Fail requests that received nothing for the stall timeout (checked four times per
@@ -143,8 +178,9 @@ class StreamingClient:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._http is not None:
-            await self._http.aclose()
+        for http in (self._pooled, self._fresh):
+            if http is not None:
+                await http.aclose()
 
     async def execute(self, spec: RequestSpec, exchange: Exchange) -> None:
         """Send ``spec`` and stream the answer into ``exchange``.
@@ -175,18 +211,17 @@ class StreamingClient:
 
     async def _attempt(self, spec: RequestSpec, ex: Exchange) -> str | None:
         """One send; returns why it should be re-sent (``_STALE``, ``_FIELD``), else ``None``."""
-        assert self._http is not None, "use StreamingClient as an async context manager"
         path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
         body = self._body(spec)
         content = orjson.dumps(body)
-        headers = _CLOSE_HEADERS if self.quirks.close_connections else _HEADERS
+        http, headers = self._http_for_next_request()
         token = _current.set(ex)
         ex.sent_ns = ex.last_activity_ns = perf_counter_ns()
         task = asyncio.current_task()
         assert task is not None
         self._active[task] = ex
         try:
-            async with self._http.stream(
+            async with http.stream(
                 "POST",
                 path,
                 content=content,
@@ -194,11 +229,17 @@ class StreamingClient:
             ) as response:
                 ex.headers_ns = perf_counter_ns()
                 ex.http_status = response.status_code
-                if response.status_code != 200:
+                if 300 <= response.status_code < 400:
+                    location = response.headers.get("location")
+                    ex.fail(ErrorKind.REDIRECT, redirect_message(response.status_code, location))
+                elif response.status_code != 200:
                     return await self._on_http_error(response, ex, body)
-                await _read_stream(response, ex)
+                else:
+                    await _read_stream(response, ex)
         except StreamError as exc:
             ex.fail(exc.kind, str(exc))
+        except LineTooLong as exc:
+            ex.fail(ErrorKind.PROTOCOL, str(exc))
         except asyncio.CancelledError:
             if not ex.stalled or task.cancelling() > 1:
                 ex.fail(ErrorKind.CANCELLED, "cancelled by llmtop")
@@ -212,7 +253,7 @@ class StreamingClient:
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes a record
             kind, message = classify_exception(exc, ex)
             if _is_stale_connection(ex, exc):
-                ex.fail(kind, f"reused connection closed by the server: {message}")
+                ex.fail(kind, "the server had closed the reused keep-alive connection")
                 return _STALE
             ex.fail(kind, message)
         finally:
@@ -234,9 +275,11 @@ class StreamingClient:
     async def _on_http_error(
         self, response: httpx.Response, ex: Exchange, sent: dict[str, Any]
     ) -> str | None:
-        body = await _read_capped(response)
+        try:
+            message = error_message_from_body(await _read_capped(response))
+        except StreamError as exc:  # a body compressed in a way llmtop cannot read
+            message = str(exc)
         ex.end_ns = perf_counter_ns()
-        message = error_message_from_body(body)
         status = response.status_code
         kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         ex.fail(kind, f"HTTP {status}: {message}")
@@ -283,12 +326,14 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
         )
     decoder = SseDecoder()
     on_payload = ex.on_payload
-    async for chunk in response.aiter_raw():
+    async for chunk in _reads(response):
         now = ex.last_activity_ns = perf_counter_ns()
         for count, payload in enumerate(decoder.feed(chunk), 1):
             on_payload(payload, now)
             if not count % YIELD_EVERY_EVENTS:
                 await asyncio.sleep(0)
+        if decoder.error is not None:
+            raise error_event(decoder.error)
         # aiohttp hands over already-buffered data without yielding to the loop: yield here so
         # one busy stream cannot hold every other stream's timestamps back.
         await asyncio.sleep(0)
@@ -296,44 +341,28 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
     for payload in decoder.close():
         on_payload(payload, now)
     ex.end_ns = now
+    if decoder.error is not None:
+        raise error_event(decoder.error)
     if ex.finish_reason is None and not ex.done:
         kind = ErrorKind.STREAM_BROKEN if ex.first_chunk_ns else ErrorKind.PROTOCOL
         ex.fail(kind, "stream ended without a finish reason or [DONE]")
 
 
+def _reads(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it is read, inflated when a server compressed it anyway."""
+    inflater = inflater_for(response.headers.get("content-encoding"))
+    return response.aiter_raw() if inflater is None else inflated(response.aiter_raw(), inflater)
+
+
 async def _read_capped(response: httpx.Response) -> bytes:
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in _reads(response):
         parts.append(chunk)
         size += len(chunk)
         if size >= MAX_ERROR_BODY_BYTES:
             break
     return b"".join(parts)
-
-
-def error_message_from_body(body: bytes) -> str:
-    """Extract a readable message from a JSON error object, an HTML page or plain text."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = _TAGS.sub(b" ", body).decode("utf-8", "replace")
-        return " ".join(text.split())[:500] or "(empty body)"
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or error)[:500]
-        return str(error)[:500]
-    return str(data)[:500]
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
 
 
 def _is_stale_connection(ex: Exchange, exc: Exception) -> bool:
@@ -342,29 +371,8 @@ def _is_stale_connection(ex: Exchange, exc: Exception) -> bool:
         return False
     return any(
         isinstance(e, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError)
-        for e in _chain(exc)
+        for e in cause_chain(exc)
     )
-
-
-def classify_exception(exc: BaseException, ex: Exchange) -> tuple[ErrorKind, str]:
-    """Map a transport exception to an error kind, looking through httpx's wrapping.
-
-    httpx-aiohttp re-raises aiohttp errors as httpx ones (a dropped connection becomes
-    ``ConnectTimeout``), so the original aiohttp error in the cause chain decides.
-    """
-    chain = _chain(exc)
-    root = chain[-1]
-    message = f"{type(root).__name__}: {root}".strip()
-    if any(isinstance(e, aiohttp.ClientConnectorError) for e in chain):
-        return ErrorKind.CONNECT, message
-    if any(isinstance(e, asyncio.TimeoutError | aiohttp.ServerTimeoutError) for e in chain):
-        phase = "connect" if ex.connection_ready_ns is None else "no data for the stall timeout"
-        return ErrorKind.TIMEOUT, f"{phase}: {message}"
-    if any(isinstance(e, aiohttp.ClientError | httpx.TransportError | OSError) for e in chain):
-        if ex.headers_ns is not None or ex.connection_ready_ns is not None:
-            return ErrorKind.STREAM_BROKEN, message
-        return ErrorKind.CONNECT, message
-    return ErrorKind.PROTOCOL, message
 
 
 def _trace_config() -> aiohttp.TraceConfig:

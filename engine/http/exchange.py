@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from engine.http.failures import StreamError, in_stream_error, unexpected_shape
 from engine.http.sse import DONE
 from engine.records import Endpoint, ErrorKind, ItlStats, RequestRecord, TokenSource
 from engine.stats import NS, mean, percentile
@@ -19,15 +20,6 @@ from engine.stats import NS, mean, percentile
 MAX_ERROR_CHARS = 500
 FAILED_FINISH_REASONS = frozenset({"error", "abort"})
 """Finish reasons by which servers (vLLM, SGLang) say they gave up on a request."""
-
-
-class StreamError(Exception):
-    """A failure detected while reading a response, with its kind."""
-
-    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
 
 
 class Exchange:
@@ -105,6 +97,10 @@ class Exchange:
 
     def on_payload(self, payload: bytes, now_ns: int) -> None:
         """Digest one SSE data payload that arrived at ``now_ns``."""
+        if self.done:
+            # [DONE] ends the answer for every OpenAI client: whatever a server writes after it
+            # is not part of the answer, so it must not add tokens, text or a mismatch.
+            return
         if self.first_chunk_ns is None:
             self.first_chunk_ns = now_ns
         if payload == DONE:
@@ -115,20 +111,27 @@ class Exchange:
         except orjson.JSONDecodeError as exc:
             raise StreamError(ErrorKind.PROTOCOL, f"invalid JSON in stream: {exc}") from None
         if not isinstance(event, dict):
-            raise StreamError(
-                ErrorKind.PROTOCOL, f"stream event is not an object: {payload[:80]!r}"
-            )
-        choices = event.get("choices")
-        if choices:
-            self._on_choice(choices[0], now_ns)
-        elif event.get("error") is not None:
-            # ``"error": null`` (an optional field serialised as null) is not an error.
-            raise in_stream_error(event["error"])
+            raise unexpected_shape(payload)
+        try:
+            choices = event.get("choices")
+            if choices:
+                self._on_choice(choices[0], now_ns)
+            elif event.get("error") is not None:
+                # ``"error": null`` (an optional field serialised as null) is not an error.
+                raise in_stream_error(event["error"])
+        except (AttributeError, TypeError, KeyError, IndexError):
+            # A choice, delta or text of the wrong type: say what the server sent, not which
+            # Python operation it broke.
+            raise unexpected_shape(payload) from None
         usage = event.get("usage")
         if usage:
+            if not isinstance(usage, dict):
+                raise unexpected_shape(payload)
             self.usage = usage
         timings = event.get("timings")
         if timings:
+            if not isinstance(timings, dict):
+                raise unexpected_shape(payload)
             self.timings = timings
 
     def _on_choice(self, choice: dict[str, Any], now_ns: int) -> None:
@@ -149,7 +152,7 @@ class Exchange:
                 self.reasoning_chars += len(reasoning)
         finish = choice.get("finish_reason")
         if finish:
-            self.finish_reason = finish
+            self.finish_reason = finish if isinstance(finish, str) else str(finish)
 
     def gaps_s(self) -> list[float]:
         """Inter-token gaps in seconds between consecutive token-bearing chunks."""
@@ -200,6 +203,14 @@ class Exchange:
             self.fail(
                 ErrorKind.HTTP_5XX,
                 f"server ended the stream with finish_reason={self.finish_reason!r}",
+            )
+        if tokens.claimed_unseen and self.error_kind is None:
+            # Tokens that never arrived are not output: counted, they would make a server
+            # that streams nothing look fast in throughput and goodput.
+            self.fail(
+                ErrorKind.NO_OUTPUT,
+                f"the stream carried no generated text, but the server reported "
+                f"{tokens.claimed_unseen} completion tokens",
             )
         ok = self.error_kind is None and (self.finish_reason is not None or self.done)
         ttft = _span(self.sent_ns, first_token)
@@ -292,18 +303,6 @@ def _numeric(timings: dict[str, Any] | None) -> dict[str, float | int] | None:
     return {k: v for k, v in timings.items() if isinstance(v, int | float)}
 
 
-def in_stream_error(error: object) -> StreamError:
-    """Build the failure for an ``{"error": ...}`` event inside a 200 stream."""
-    if isinstance(error, dict):
-        message = str(error.get("message") or error)
-        code = error.get("code")
-    else:
-        message, code = str(error), None
-    status = code if isinstance(code, int) else None
-    kind = ErrorKind.HTTP_4XX if status and 400 <= status < 500 else ErrorKind.HTTP_5XX
-    return StreamError(kind, f"error in stream: {message}", status)
-
-
 class _TokenCounts:
     """Token counts by source, with the precedence ``usage`` > ``timings`` > ``chunks``."""
 
@@ -337,7 +336,11 @@ class _TokenCounts:
         else:
             self.prompt, self.prompt_source = None, None
         server = [v for k, v in self.by_source.items() if k != "chunks"]
-        self.mismatch = len(set(server)) > 1 or bool(server and chunks > max(server))
+        self.claimed_unseen = max(server) if server and not chunks else 0
+        """Completion tokens the server reported when no text chunk arrived (0: none)."""
+        self.mismatch = (
+            len(set(server)) > 1 or bool(server and chunks > max(server)) or self.claimed_unseen > 0
+        )
         details = usage.get("completion_tokens_details") or {}
         reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
         if reasoning is None:

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import orjson
 
-from engine.http.client import error_message_from_body
 from engine.http.detect import ServerInfo
-from engine.http.exchange import Exchange, StreamError
-from engine.http.sse import SseDecoder
+from engine.http.exchange import Exchange
+from engine.http.failures import StreamError, error_event, error_message_from_body
+from engine.http.sse import LineTooLong, SseDecoder
 
 PROMPT = "Count from 1 to 50."
 """A prompt whose answer is far longer than the probes' limits."""
@@ -44,10 +44,12 @@ REJECTED_STATUSES = (400, 422)
 _HEADERS = {
     "content-type": "application/json",
     "accept": "text/event-stream",
+    "accept-encoding": "identity",
     "connection": "close",
 }
 """A fresh connection per probe: llama-server closes the connection after every stream while
-advertising keep-alive, and a probe sent on that dead connection would fail spuriously."""
+advertising keep-alive, and a probe sent on that dead connection would fail spuriously. Asked
+uncompressed like the measured requests; one compressed anyway is decoded by httpx."""
 
 
 @dataclass
@@ -241,7 +243,7 @@ async def _send(http: httpx.AsyncClient, body: dict[str, Any]) -> _Outcome:
         await asyncio.wait_for(_stream(http, body, outcome), PROBE_TIMEOUT_S)
     except TimeoutError:
         outcome.error = f"no complete answer within {PROBE_TIMEOUT_S:g} s"
-    except StreamError as exc:
+    except (StreamError, LineTooLong) as exc:
         outcome.error = f"error in the stream: {exc}"
     except httpx.HTTPError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -262,15 +264,19 @@ async def _stream(http: httpx.AsyncClient, body: dict[str, Any], outcome: _Outco
             outcome.error = f"HTTP {response.status_code}: {error_message_from_body(text)}"
             return
         decoder = SseDecoder()
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             for payload in decoder.feed(chunk):
                 ex.on_payload(payload, perf_counter_ns())
+            if decoder.error is not None:
+                raise error_event(decoder.error)
             if ex.streamed_tokens > MAX_READ_TOKENS:
                 outcome.truncated = True
                 break
         else:
             for payload in decoder.close():
                 ex.on_payload(payload, perf_counter_ns())
+            if decoder.error is not None:
+                raise error_event(decoder.error)
     usage = ex.usage if isinstance(ex.usage, dict) else None
     outcome.usage = usage is not None
     outcome.reasoning = ex.reasoning_chars > 0

@@ -398,7 +398,10 @@ class ProfileRun:
             return record
         self._finished += 1
         self._last_end_ns = max(self._last_end_ns, exchange.end_ns)
-        self._out_tokens += record.completion_tokens or exchange.streamed_tokens
+        # A failed request adds what it streamed, never what its server claimed (no_output).
+        self._out_tokens += (
+            (record.completion_tokens or 0) if record.ok else exchange.streamed_tokens
+        )
         if not record.ok:
             self._failed += 1
             return record

@@ -1,16 +1,22 @@
-"""The client's error helpers: readable messages from error bodies (JSON in its several
-shapes, HTML, text) and error kinds from transport exceptions as httpx-aiohttp wraps them."""
+"""The failure helpers (engine/http/failures.py): readable messages from error bodies (JSON in
+its several shapes, HTML, text) and error kinds from transport exceptions as httpx-aiohttp
+wraps them."""
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 import httpx
 import pytest
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.http_exceptions import TransferEncodingError
+from aiohttp.streams import StreamReader
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
-from engine.http.client import classify_exception, error_message_from_body
 from engine.http.exchange import Exchange
+from engine.http.failures import classify_exception, error_message_from_body
 from engine.records import ErrorKind
 from tests.support.exchange_replay import MS, SCHEDULED, SENT
 from tests.support.streams import STREAMS
@@ -119,7 +125,7 @@ def test_refused_connection_is_connect() -> None:
     assert isinstance(exc, httpx.ConnectTimeout)
     kind, message = classify_exception(exc, exchange())
     assert kind == ErrorKind.CONNECT
-    assert message.startswith("ClientConnectorError: Cannot connect to host 127.0.0.1:9")
+    assert message == "cannot connect to 127.0.0.1:9: Connection refused"
 
 
 def test_server_disconnect_mid_stream_is_stream_broken_not_timeout() -> None:
@@ -127,12 +133,13 @@ def test_server_disconnect_mid_stream_is_stream_broken_not_timeout() -> None:
         wrapped(aiohttp.ServerDisconnectedError()), exchange(connected=True, headers=True)
     )
     assert kind == ErrorKind.STREAM_BROKEN
-    assert message == "ServerDisconnectedError: Server disconnected"
+    assert message == "the server closed the connection mid-answer"
 
 
 def test_server_disconnect_before_any_connection_is_connect() -> None:
-    kind, _ = classify_exception(wrapped(aiohttp.ServerDisconnectedError()), exchange())
+    kind, message = classify_exception(wrapped(aiohttp.ServerDisconnectedError()), exchange())
     assert kind == ErrorKind.CONNECT
+    assert message == "the server closed the connection before answering"
 
 
 def test_truncated_payload_after_headers_is_stream_broken() -> None:
@@ -148,17 +155,42 @@ def test_read_stall_is_timeout_naming_the_stall() -> None:
     assert isinstance(exc, httpx.ReadTimeout)
     kind, message = classify_exception(exc, exchange(connected=True, headers=True))
     assert kind == ErrorKind.TIMEOUT
-    assert message.startswith("no data for the stall timeout: SocketTimeoutError")
+    assert message == "no data for the stall timeout: Timeout on reading data from socket"
 
 
 def test_connect_timeout_is_timeout_naming_the_connect_phase() -> None:
     exc = wrapped(aiohttp.ConnectionTimeoutError("Connection timeout to host"))
     kind, message = classify_exception(exc, exchange())
     assert kind == ErrorKind.TIMEOUT
-    assert message.startswith("connect: ConnectionTimeoutError")
+    assert message == "connect: Connection timeout to host"
 
 
 def test_unexpected_exception_is_protocol() -> None:
     kind, message = classify_exception(ValueError("bad frame"), exchange(headers=True))
     assert kind == ErrorKind.PROTOCOL
-    assert message == "ValueError: bad frame"
+    assert message == "unexpected error reading the answer: ValueError: bad frame"
+
+
+def test_a_read_that_finds_the_connection_gone_is_stream_broken() -> None:
+    # What aiohttp's stream reader raises when its connection was closed under it: a bare
+    # RuntimeError that httpx-aiohttp does not map.
+    async def read_from_a_closed_connection() -> None:
+        await StreamReader(ResponseHandler(asyncio.get_running_loop()), 2**16).read(1)
+
+    with pytest.raises(RuntimeError) as caught:
+        asyncio.run(read_from_a_closed_connection())
+    kind, message = classify_exception(caught.value, exchange(connected=True, headers=True))
+    assert kind == ErrorKind.STREAM_BROKEN
+    assert message == "the connection closed mid-answer"
+
+
+def test_a_truncated_chunked_body_says_so_without_aiohttps_400() -> None:
+    cause = TransferEncodingError("Not enough data to satisfy transfer length header.")
+    payload = aiohttp.ClientPayloadError(f"Response payload is not completed: {cause!r}")
+    payload.__cause__ = cause
+    kind, message = classify_exception(wrapped(payload), exchange(connected=True, headers=True))
+    assert kind == ErrorKind.STREAM_BROKEN
+    assert message == (
+        "the connection closed before the answer was complete (Not enough data to satisfy "
+        "transfer length header.)"
+    )

@@ -45,6 +45,24 @@ def test_stale_keepalive_connections_are_retried(fake_server, run_engine, concur
     assert ttfts[-1] <= 0.005 + 100 * MS, (ttfts[-1], result.summary.client)
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_once_announced_every_request_gets_a_fresh_connection(fake_server, run_engine, concurrency):
+    # The server says keep-alive even to "Connection: close" and closes after every stream: the
+    # header alone cannot get llmtop a fresh connection, so after the notice none may be pooled.
+    b = fake_server.behaviour
+    b.close_after_stream = b.ignore_connection_close = True
+    result = run_engine(fake_server.url, make_profile(concurrency=concurrency, requests=12))
+
+    assert result.profile.successes == 12
+    assert len(result.summary.notices) == 1 and "fresh connection" in result.summary.notices[0]
+    # Only requests sent on a pooled connection before the notice (one per worker: the second
+    # round) are re-sent; every later request went out on a fresh connection.
+    assert 1 <= b.stale_closes <= concurrency
+    retries = [r["retries"] for r in sorted(result.records, key=lambda r: r["request_id"])]
+    assert sum(retries) == b.stale_closes
+    assert retries[2 * concurrency :] == [0] * (12 - 2 * concurrency), retries
+
+
 # -- 2. stream_options rejected ----------------------------------------------------------------
 
 

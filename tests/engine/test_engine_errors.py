@@ -74,6 +74,39 @@ def test_http_errors(fake_server, run_engine, status, body, content_type, kind, 
         assert r["retries"] == 0  # HTTP errors are never re-sent
 
 
+@pytest.mark.parametrize(
+    ("status", "location", "message"),
+    [
+        (
+            307,
+            "https://llm.example/v1/chat/completions",
+            "HTTP 307 redirect to https://llm.example/v1/chat/completions (not followed: "
+            "point --url at the address that answers)",
+        ),
+        (
+            301,
+            None,
+            "HTTP 301 redirect without a Location header (not followed: point --url at the "
+            "address that answers)",
+        ),
+    ],
+)
+def test_redirects_are_recorded_with_their_location(
+    fake_server, run_engine, status, location, message
+):
+    fake_server.behaviour.per_request = _every_other(
+        status=status, error_body=b"", location=location
+    )
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"redirect": 2}
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["http_status"] == status
+        assert r["error_message"] == message
+        assert r["retries"] == 0
+
+
 def test_error_object_mid_stream(fake_server, run_engine):
     fake_server.behaviour.per_request = _every_other(error_after_tokens=3)
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
@@ -85,6 +118,42 @@ def test_error_object_mid_stream(fake_server, run_engine):
         assert r["http_status"] == 200  # the HTTP answer itself was fine
         assert r["error_message"] == "error in stream: boom"
         assert r["token_chunks"] == 3
+
+
+def test_error_event_mid_stream_keeps_the_servers_message(fake_server, run_engine):
+    b = fake_server.behaviour
+    b.per_request = _every_other(error_after_tokens=2)
+    b.in_stream_error_event = "error"
+    b.in_stream_error = b'{"message": "model overloaded, retry later", "type": "server_error"}'
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.summary.status == "completed"
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"http_5xx": 2}
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["http_status"] == 200
+        assert r["error_message"] == "error in stream: model overloaded, retry later"
+        assert r["token_chunks"] == 2
+
+
+def test_tokens_claimed_in_usage_but_never_streamed_are_not_throughput(fake_server, run_engine):
+    # Every other answer streams only empty deltas, then a usage object claiming 5 tokens.
+    fake_server.behaviour.per_request = _every_other(token_text="")
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4, max_tokens=5))
+
+    assert result.profile.successes == 2
+    assert result.profile.failures_by_kind == {"no_output": 2}
+    ok = [r for r in result.records if r["ok"]]
+    # Output tokens and goodput count only what arrived: the two real answers.
+    duration = result.profile.duration_s
+    assert result.profile.output_tokens_per_s == pytest.approx(10 / duration)
+    assert result.profile.goodput_rps == pytest.approx(2 / duration)
+    assert all(r["completion_tokens"] == 5 for r in ok)
+    for r in (r for r in result.records if not r["ok"]):
+        assert r["token_chunks"] == 0
+        assert r["completion_tokens_by_source"] == {"usage": 5}
+        assert r["token_count_mismatch"]
+        assert "reported 5 completion tokens" in r["error_message"]
 
 
 def test_connection_dropped_mid_stream(fake_server, run_engine):
@@ -198,3 +267,60 @@ def test_in_stream_error_with_4xx_code(fake_server, run_engine):
     result = run_engine(fake_server.url, make_profile(concurrency=1, requests=2))
     assert result.profile.failures_by_kind == {"http_4xx": 2}
     assert all(r["error_message"] == "error in stream: too long" for r in result.records)
+
+
+def test_an_over_long_sse_line_fails_that_request_and_the_run_goes_on(fake_server, run_engine):
+    # A 20 MB line: past the decoder's 8 MiB bound, the request is given up with a kind and a
+    # message that say so, and the next requests are unaffected.
+    fake_server.behaviour.per_request = lambda n: {"long_line_bytes": 20_000_000} if n == 2 else {}
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=3))
+
+    assert result.summary.status == "completed"
+    assert [r["ok"] for r in result.records] == [True, False, True]
+    failed = result.records[1]
+    assert failed["error_kind"] == "protocol"
+    assert failed["error_message"] == "an SSE line passed 8 MiB without ending"
+    assert failed["token_chunks"] == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "kind", "message"),
+    [
+        (
+            {"drop_after_tokens": 2},
+            "stream_broken",
+            "the connection closed before the answer was complete (Not enough data to satisfy "
+            "transfer length header.)",
+        ),
+        (
+            {"raw_response": b"HTTTP/1.1 200 OK\r\n\r\n"},
+            "protocol",
+            "malformed HTTP response from the server (Bad status line: Expected HTTP/, RTSP/ or "
+            "ICE/: b'HTTTP/1.1 200 OK')",
+        ),
+        (
+            {
+                "raw_response": b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
+            },
+            "protocol",
+            "malformed HTTP response from the server (Invalid character in chunk size: b'zz')",
+        ),
+        (
+            {"error_after_tokens": 1, "in_stream_error": b'{"choices": ["not an object"]}'},
+            "protocol",
+            'stream event has an unexpected shape: {"choices": ["not an object"]}',
+        ),
+    ],
+    ids=["dropped", "bad-status-line", "bad-chunk-size", "bad-event-shape"],
+)
+def test_failure_messages_name_the_servers_problem(
+    fake_server, run_engine, behaviour, kind, message
+):
+    fake_server.behaviour.per_request = _every_other(**behaviour)
+    result = run_engine(fake_server.url, make_profile(concurrency=1, requests=4))
+
+    assert result.summary.status == "completed"
+    assert result.profile.successes == 2
+    for r in (r for r in result.records if not r["ok"]):
+        assert (r["error_kind"], r["error_message"]) == (kind, message)

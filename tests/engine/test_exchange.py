@@ -3,7 +3,8 @@
 Timestamps are synthetic (tests/exchange_replay.py) so every latency has a hand-computable
 value. Protocol edge cases (framing, endings, errors, token counting) are in
 test_exchange_edges.py.
-The client's error-body and transport-exception helpers are tested in test_client_errors.py.
+The error-body and transport-exception helpers (engine/http/failures.py) are tested in
+test_client_errors.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.http.exchange import Exchange, StreamError
+from engine.http.exchange import Exchange
+from engine.http.failures import StreamError, error_event
 from engine.records import ErrorKind
 from tests.support.exchange_replay import (
     ORIGIN,
@@ -62,6 +63,17 @@ def test_done_without_finish_reason_succeeds() -> None:
     assert rec.finish_reason is None
     assert rec.completion_tokens == 2
     assert rec.completion_tokens_source == "chunks"
+
+
+def test_data_after_done_is_not_counted() -> None:
+    ex = replay(payloads_of("edge_data_after_done.sse"))
+    rec = record(ex)
+    assert rec.ok
+    assert rec.token_chunks == 3
+    assert rec.output_chars == len("one two three")
+    assert rec.last_token_ns == arrival(3) - ORIGIN
+    assert rec.completion_tokens_by_source == {"usage": 3, "chunks": 3}
+    assert not rec.token_count_mismatch
 
 
 def test_no_finish_reason_and_no_done_is_not_ok() -> None:
@@ -119,6 +131,34 @@ def test_in_stream_error_kind_follows_its_code(
     assert str(caught.value).startswith("error in stream: ")
 
 
+@pytest.mark.parametrize(
+    ("data", "kind", "message"),
+    [
+        (b'{"message": "overloaded", "code": 503}', ErrorKind.HTTP_5XX, "overloaded"),
+        (b'{"error": {"message": "too long", "code": 400}}', ErrorKind.HTTP_4XX, "too long"),
+        (b'{"error": "plain string inside"}', ErrorKind.HTTP_5XX, "plain string inside"),
+        (b"model crashed", ErrorKind.HTTP_5XX, "model crashed"),
+        (b"", ErrorKind.HTTP_5XX, "(no message)"),
+        (b'{"detail": "queue full"}', ErrorKind.HTTP_5XX, "queue full"),
+        (
+            b'{"type": "overloaded", "code": 529}',
+            ErrorKind.HTTP_5XX,
+            '{"type":"overloaded","code":529}',
+        ),
+    ],
+)
+def test_error_event_keeps_the_servers_message(data: bytes, kind: ErrorKind, message: str) -> None:
+    failure = error_event(data)
+    assert failure.kind == kind
+    assert str(failure) == f"error in stream: {message}"
+
+
+def test_error_event_stream_keeps_the_tokens_before_it() -> None:
+    ex = replay(payloads_of("edge_error_event.sse"))
+    assert ex.streamed_tokens == 2
+    assert ex.finish_reason is None  # the chunk after the error event never reached it
+
+
 def test_null_error_field_is_not_an_error() -> None:
     ex = Exchange(SCHEDULED)
     ex.on_payload(chunk({"content": "a"}, error=None), SENT)
@@ -132,6 +172,32 @@ def test_invalid_json_is_a_protocol_error(payload: bytes) -> None:
         Exchange(SCHEDULED).on_payload(payload, SENT)
     assert caught.value.kind == ErrorKind.PROTOCOL
     assert "invalid JSON" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"choices": ["x"]}',
+        b'{"choices": [{"delta": "text"}]}',
+        b'{"choices": {"0": {}}}',
+        b'{"choices": 3}',
+        b'{"choices": [{"delta": {"content": 5}}]}',
+        b'{"choices": [], "usage": "lots"}',
+        b'{"choices": [], "timings": [1, 2]}',
+    ],
+)
+def test_an_event_of_the_wrong_shape_is_a_protocol_error_that_shows_it(payload: bytes) -> None:
+    with pytest.raises(StreamError) as caught:
+        Exchange(SCHEDULED).on_payload(payload, SENT)
+    assert caught.value.kind == ErrorKind.PROTOCOL
+    assert str(caught.value) == f"stream event has an unexpected shape: {payload.decode()}"
+
+
+def test_a_finish_reason_that_is_not_a_string_is_kept_as_text() -> None:
+    payload = b'{"choices": [{"delta": {"content": "a"}, "finish_reason": {"type": "stop"}}]}'
+    rec = record(replay([payload]))
+    assert rec.finish_reason == "{'type': 'stop'}"
+    assert rec.ok
 
 
 def test_json_that_is_not_an_object_is_a_protocol_error() -> None:
@@ -204,6 +270,35 @@ def test_more_text_chunks_than_reported_tokens_is_a_mismatch() -> None:
     )
     assert rec.token_count_mismatch
     assert rec.completion_tokens == 3
+
+
+def test_usage_without_any_text_is_a_failure_that_keeps_the_claim() -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 3}
+    rec = record(
+        replay(
+            [chunk({"role": "assistant"})]
+            + [chunk({"content": ""}) for _ in range(3)]
+            + [chunk({}, "stop"), orjson.dumps({"choices": [], "usage": usage})]
+        )
+    )
+    assert not rec.ok
+    assert rec.error_kind == ErrorKind.NO_OUTPUT
+    assert rec.error_message == (
+        "the stream carried no generated text, but the server reported 3 completion tokens"
+    )
+    assert rec.completion_tokens == 3 and rec.completion_tokens_source == "usage"
+    assert rec.completion_tokens_by_source == {"usage": 3}
+    assert rec.token_count_mismatch
+    assert rec.token_chunks == 0 and rec.ttft_s is None
+
+
+def test_an_empty_answer_the_server_counts_as_empty_is_ok() -> None:
+    rec = record(
+        replay([chunk({"content": ""}, "stop", usage={"prompt_tokens": 5, "completion_tokens": 0})])
+    )
+    assert rec.ok
+    assert rec.completion_tokens == 0
+    assert not rec.token_count_mismatch
 
 
 def test_usage_beats_timings_beats_chunks() -> None:

@@ -122,6 +122,15 @@ def test_no_usage_in_the_stream_counts_tokens_from_chunks():
     assert features.ignore_eos is True and features.min_tokens is True
 
 
+def test_a_server_that_compresses_anyway_is_probed_all_the_same():
+    with FakeServer(Behaviour(content_encoding="gzip")) as server:
+        features = probe(server.url)
+        sent = server.behaviour.headers
+    assert all(h.get("Accept-Encoding") == "identity" for h in sent)
+    assert features.stream_usage is True
+    assert features.ignore_eos is True and features.min_tokens is True
+
+
 def test_a_server_rejecting_stream_options_is_probed_without_them():
     with vllm_like() as server:
         server.behaviour.reject_stream_options = True

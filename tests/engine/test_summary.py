@@ -308,6 +308,7 @@ def _record_for_length(requested: int, got: int):
     ex.sent_ns = 1
     ex.requested_input_tokens = requested
     ex.usage = {"prompt_tokens": got, "completion_tokens": 2}
+    ex.token_times = [4, 6]  # the two tokens arrived (usage alone would be no_output)
     ex.finish_reason = "stop"
     ex.end_ns = 10
     return ex.to_record(

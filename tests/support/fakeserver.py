@@ -6,6 +6,9 @@ known values. Behaviours reproduce real servers' quirks: usage in a final chunk 
 ``choices``, rejection of ``stream_options``, closing the connection after every stream while
 advertising keep-alive (llama-server), HTTP errors with JSON or HTML bodies, an error object
 mid-stream, a dropped connection mid-stream, and stalls (before the headers or mid-stream).
+Hostile ones too: an ``event: error`` mid-stream, a 20 MB SSE line, redirects, answers
+compressed although the client asked for none, malformed HTTP written straight to the socket,
+and keep-alive answers to a client that asked for ``Connection: close``.
 
 ``Behaviour.per_request`` varies the answer by request number (1-based, in arrival order): it
 returns field overrides for that request, e.g. ``lambda n: {"status": 500} if n % 3 == 0 else {}``.
@@ -19,8 +22,8 @@ import dataclasses
 import json
 import socket
 import threading
-import weakref
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +39,13 @@ class Behaviour:
     status: int = 200
     error_body: bytes = b'{"error": {"message": "overloaded", "code": 503}}'
     error_content_type: str = "application/json"
+    location: str | None = None
+    """``Location`` header sent with a non-200 ``status`` (a redirect)."""
+    content_encoding: str | None = None
+    """Compress every answer with this ``Content-Encoding`` whatever the request's
+    ``Accept-Encoding`` says, as a misconfigured proxy would: ``gzip`` and ``deflate`` really
+    compress (each write flushed, so the stream still streams); any other name is only a label
+    on plain bytes."""
     reject_stream_options: bool = False
     reject_fields: tuple[str, ...] = ()
     """Answer 400 naming the first of these body fields that the request carries."""
@@ -45,6 +55,10 @@ class Behaviour:
     the client's next request on that pooled connection; here the race is always lost, so tests
     are deterministic: the next request on that connection gets the connection closed without
     a response byte (counted in ``stale_closes``, not in ``requests``)."""
+    ignore_connection_close: bool = False
+    """Answer ``Connection: keep-alive`` even to a request that asked ``Connection: close``, and
+    keep that connection open for the next request (with ``close_after_stream``, a server that
+    says keep-alive, closes anyway, and ignores the client's wish for a fresh connection)."""
     headers_delay_s: float = 0.0
     """Wait this long before sending the response headers (a server that accepts and stalls)."""
     stall_after_tokens: int | None = None
@@ -54,11 +68,19 @@ class Behaviour:
     error_after_tokens: int | None = None
     in_stream_error: bytes = b'{"error": {"message": "boom", "code": 500}}'
     """The event sent after ``error_after_tokens`` tokens."""
+    in_stream_error_event: str | None = None
+    """The SSE ``event:`` field sent with ``in_stream_error`` (e.g. ``"error"``)."""
+    long_line_bytes: int | None = None
+    """After the first token, send one chunk whose content is this many bytes long, as one
+    SSE line written 1 MiB at a time, then carry on."""
     output_tokens: int | None = None
     """Tokens to generate (default ``max_tokens``); fewer end with ``finish_reason: stop``."""
     send_finish: bool = True
     """Send the chunk carrying ``finish_reason`` (off: the stream just ends)."""
     send_done: bool = True
+    raw_response: bytes | None = None
+    """Write these bytes to the socket instead of an HTTP response, then close it (malformed
+    status lines, headers or chunking)."""
     plain_json: bool = False
     """Ignore ``stream: true`` and answer one JSON completion (not an SSE stream)."""
     usage: bool = True
@@ -108,7 +130,6 @@ class FakeServer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
-        self._served: weakref.WeakSet = weakref.WeakSet()
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -160,10 +181,6 @@ class FakeServer:
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         b = self.behaviour
-        if request.transport in self._served:
-            b.stale_closes += 1
-            request.transport.close()
-            return web.Response(status=500)  # never reaches the client: the socket is closed
         body = await request.json()
         b.requests.append(body)
         b.headers.append(dict(request.headers))
@@ -173,6 +190,10 @@ class FakeServer:
                 b = dataclasses.replace(b, **overrides)
         if b.headers_delay_s:
             await asyncio.sleep(b.headers_delay_s)
+        if b.raw_response is not None:
+            request.transport.write(b.raw_response)
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the socket is closed
         if b.reject_stream_options and "stream_options" in body:
             return web.json_response(
                 {"error": {"message": "Unrecognized request argument: stream_options"}}, status=400
@@ -189,8 +210,14 @@ class FakeServer:
                 status=400,
             )
         if b.status != 200:
+            headers = {"Location": b.location} if b.location else {}
+            if b.content_encoding:
+                headers["Content-Encoding"] = b.content_encoding
             return web.Response(
-                status=b.status, body=b.error_body, content_type=b.error_content_type.split(";")[0]
+                status=b.status,
+                body=_compressed(b.error_body, b.content_encoding),
+                content_type=b.error_content_type.split(";")[0],
+                headers=headers,
             )
         endpoint = "chat" if request.path.endswith("chat/completions") else "completions"
         if b.plain_json:
@@ -210,10 +237,22 @@ class FakeServer:
             )
         max_tokens = int(body.get("max_tokens", 16))
         n = max_tokens if b.output_tokens is None else min(b.output_tokens, max_tokens)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        headers = {"Content-Type": "text/event-stream"}
+        if b.content_encoding:
+            headers["Content-Encoding"] = b.content_encoding
+        response = web.StreamResponse(headers=headers)
+        if b.ignore_connection_close:
+            # aiohttp has no public switch for this: a response's keep-alive follows the
+            # request's Connection header unless set before prepare().
+            response._keep_alive = True
         await response.prepare(request)
+        encode = _Encoder(b.content_encoding)
+
+        async def write(data: bytes) -> None:
+            await response.write(encode(data))
+
         if endpoint == "chat":
-            await response.write(
+            await write(
                 b'data: {"id":"x","choices":[{"index":0,"delta":'
                 b'{"role":"assistant"},"finish_reason":null}]}\n\n'
             )
@@ -228,7 +267,8 @@ class FakeServer:
                 request.transport.close()
                 return response
             if b.error_after_tokens is not None and i >= b.error_after_tokens:
-                await response.write(b"data: " + b.in_stream_error + b"\n\n")
+                field = f"event: {b.in_stream_error_event}\n" if b.in_stream_error_event else ""
+                await write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
                 return response
             thinking = (
                 b.thinks
@@ -239,7 +279,9 @@ class FakeServer:
             if b.batch_all:
                 parts.append(chunk)
             else:
-                await response.write(chunk)
+                await write(chunk)
+            if i == 0 and b.long_line_bytes:
+                await _write_long_line(write, b.long_line_bytes)
         finish = "length" if n == max_tokens else "stop"
         tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
         if not b.send_finish:
@@ -265,11 +307,58 @@ class FakeServer:
                 tail.append(b"data: " + json.dumps(extra).encode() + b"\n\n")
         if b.send_done:
             tail.append(b"data: [DONE]\n\n")
-        await response.write(b"".join(parts + tail))
+        await response.write(encode(b"".join(parts + tail), last=True))
         await response.write_eof()
         if b.close_after_stream and request.transport is not None:
-            self._served.add(request.transport)
+            # From now on the connection belongs to a protocol that closes it on the next
+            # request's first byte, before aiohttp's parser sees it (the parser would answer a
+            # request after "Connection: close" with its own 400).
+            closer = _ClosesOnNextRequest(self.behaviour, request.transport)
+            request.transport.set_protocol(closer)
         return response
+
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class _ClosesOnNextRequest(asyncio.Protocol):
+    """A served keep-alive connection that the server has in fact given up on."""
+
+    def __init__(self, behaviour: Behaviour, transport: asyncio.BaseTransport) -> None:
+        self.behaviour, self.transport = behaviour, transport
+
+    def data_received(self, data: bytes) -> None:
+        self.behaviour.stale_closes += 1
+        self.transport.close()
+
+
+class _Encoder:
+    """Compresses writes for a ``Content-Encoding``: each one flushed so that what was written
+    can be read at once, the last one closing the compressed stream. Other encodings pass."""
+
+    def __init__(self, encoding: str | None) -> None:
+        packs = encoding in ("gzip", "deflate")
+        self._packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15) if packs else None
+
+    def __call__(self, data: bytes, *, last: bool = False) -> bytes:
+        if self._packer is None:
+            return data
+        return self._packer.compress(data) + self._packer.flush(
+            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+        )
+
+
+def _compressed(data: bytes, encoding: str | None) -> bytes:
+    return _Encoder(encoding)(data, last=True)
+
+
+async def _write_long_line(write: Write, size: int) -> None:
+    head, tail = b'data: {"choices":[{"index":0,"delta":{"content":"', b'"}}]}\n\n'
+    await write(head)
+    step = 2**20
+    for start in range(0, size, step):
+        await write(b"x" * min(step, size - start))
+    await write(tail)
 
 
 def _prompt_tokens(body: dict, rule: tuple[float, int] | None) -> int:
