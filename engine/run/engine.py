@@ -25,7 +25,6 @@ from engine.events import (
     QueueChanged,
     RunFinished,
     RunStarted,
-    SendingPaused,
 )
 from engine.http.client import StreamingClient
 from engine.http.vocabulary import single_token_words
@@ -35,6 +34,7 @@ from engine.records import RequestRecord
 from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter
 from engine.run.config import RunConfig, run_meta
+from engine.run.controls import QueueControls
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.outage import CONNECTION_FAILURES, ServerWatch
 from engine.run.profile_run import ProfileRun, RunContext
@@ -44,7 +44,7 @@ from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
 from engine.telemetry.sampler import Telemetry
 from engine.workload.profile import Profile
-from engine.workload.queue import EntryStatus, ScenarioQueue
+from engine.workload.queue import ScenarioQueue
 
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections during a run (Python's default is 700)."""
@@ -52,7 +52,7 @@ ServerCheck = Callable[[], tuple[dict[str, Any], str] | None]
 """Returns ``(facts, reason)`` once a server llmtop manages has exited, else ``None``."""
 
 
-class Engine:
+class Engine(QueueControls):
     """Runs a ``RunConfig``'s profiles, publishing events; returns the run summary."""
 
     def __init__(
@@ -203,73 +203,6 @@ class Engine:
         if error is None:
             return ""
         return "results folder full" if error.disk_full else f"cannot write results ({error})"
-
-    def stop_sending(self) -> None:
-        """End the current profile early: no new requests, in-flight ones finish and count."""
-        if self._current is not None:
-            self._current.stop_sending()
-
-    # -- interactive control (call on the engine's loop, e.g. via call_soon_threadsafe) --
-
-    def next_profile(self) -> None:
-        """Stop sending the current profile; the next queued one starts when it drains."""
-        self.stop_sending()
-        self._wake()
-
-    def switch_to(self, entry_id: int) -> bool:
-        """Run this entry now: it moves to the front (a finished one is queued again) and the
-        current profile stops sending, its in-flight requests finishing and counting.
-        """
-        entry = self.queue.get(entry_id)
-        if entry is None or entry.status is EntryStatus.RUNNING:
-            return False
-        self.queue.requeue(entry_id)
-        self.next_profile()
-        return True
-
-    def add_profile(self, profile: Profile) -> None:
-        """Queue a profile at the end."""
-        self.queue.add(profile)
-        self._wake()
-
-    def remove_entry(self, entry_id: int) -> bool:
-        """Drop a queued entry (one that ran or runs stays: it holds results)."""
-        removed = self.queue.remove(entry_id)
-        self._wake()
-        return removed
-
-    def rerun(self, entry_id: int) -> bool:
-        """Queue an entry's profile again, next in line."""
-        entry = self.queue.requeue(entry_id)
-        self._wake()
-        return entry is not None
-
-    def set_paused(self, paused: bool) -> None:
-        """Pause or resume sending; a pause carries over to the next profile."""
-        if paused == self._paused:
-            return
-        self._paused = paused
-        if self._current is not None:
-            if paused:
-                self._current.pause_sending()
-            else:
-                self._current.resume_sending()
-        self.bus.publish(SendingPaused(paused, perf_counter_ns() - self._origin_ns))
-
-    def end_run(self) -> None:
-        """Finish the run: the current profile stops sending, in-flight requests finish and
-        count, queued profiles are skipped, and the summary is written.
-        """
-        self._ending = True
-        if self._paused:
-            self.set_paused(False)
-        self.stop_sending()
-        self._wake()
-
-    def _wake(self) -> None:
-        """Publish the queue and wake a run waiting between profiles or for more of them."""
-        self.bus.publish(QueueChanged(self.queue.entries))
-        self._queue_changed.set()
 
     # -- the run --
 

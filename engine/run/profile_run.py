@@ -32,10 +32,11 @@ from engine.http.client import RequestSpec, StreamingClient
 from engine.http.exchange import Exchange
 from engine.metrics.summary import ProfileAggregate, Slo
 from engine.records import ErrorKind, RequestRecord
+from engine.run.calibration import calibrate, learn_prompt_length
 from engine.stats import NS
 from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
-from engine.workload.prompts import PromptFactory, PromptPlan
+from engine.workload.prompts import PromptFactory
 
 RECENT_TTFT_SAMPLES = 256
 """Recent TTFT/TPOT values kept for the live medians in snapshots."""
@@ -114,7 +115,7 @@ class ProfileRun:
         """Send warm-up, then the measured phase, until the profile's stop rule says stop."""
         p = self.profile
         if self.ctx.calibrate_prompts and p.prompt_rep is None and p.prompt_file is None:
-            await self._calibrate()
+            self.calibration = await calibrate(self.factory, self.client, p, self.ctx.model)
         if p.warmup_requests:
             width = p.concurrency or min(p.warmup_requests, max(1, round(p.rate_rps or 1)))
             await self._closed_loop(width, limit=p.warmup_requests)
@@ -321,57 +322,15 @@ class ProfileRun:
             self._warmup_in_flight.discard(request_id)
             record = self._finish(request_id, exchange, warmup)
             if record.ok and record.prompt_tokens is not None:
-                self._learn_prompt_length(plan, record.prompt_tokens)
+                notice = learn_prompt_length(self.factory, self.profile, plan, record.prompt_tokens)
+                if notice is not None:
+                    self.ctx.bus.publish(NoticeRaised("warning", notice))
 
     def _not_sent(self, index: int, due: int) -> None:
         exchange = Exchange(due)
         exchange.fail(ErrorKind.CANCELLED, "not sent: max_in_flight requests already in flight")
         self._sent += 1
         self._finish(f"req_{next(self.ctx.ids):06d}", exchange, warmup=False)
-
-    async def _calibrate(self) -> None:
-        """Two tiny requests (max_tokens 1, not recorded) measure how many prompt tokens the
-        server counts per word and around the words, with this profile's template, system
-        prompt and suffix, so prompts hit their requested length from the first request.
-        """
-        points = []
-        for plan in self.factory.calibration_plans():
-            exchange = Exchange(perf_counter_ns())
-            spec = RequestSpec(self.profile.endpoint, self.factory.body(plan, self.ctx.model))
-            await self.client.execute(spec, exchange)
-            prompt = (exchange.usage or {}).get("prompt_tokens")
-            if exchange.error_kind is not None or not isinstance(prompt, int):
-                return
-            points.append((plan.words, prompt))
-        if self.factory.calibrate(points):
-            self.calibration = {
-                "tokens_per_word": self.factory.tokens_per_word,
-                "overhead_tokens": self.factory.overhead,
-                "points": points,
-            }
-
-    def _learn_prompt_length(self, plan: PromptPlan, prompt_tokens: int) -> None:
-        known = self.factory.overhead is not None
-        self.factory.learn(plan, prompt_tokens)
-        overhead = self.factory.overhead
-        shortest = self.profile.input_tokens.min
-        if (
-            not known
-            and overhead is not None
-            and self.profile.prompt_rep is None
-            and shortest <= overhead
-        ):
-            self.ctx.bus.publish(
-                NoticeRaised(
-                    "warning",
-                    (
-                        f"profile '{self.profile.name}': the server adds {overhead} prompt tokens "
-                        f"of its own (chat template, BOS, suffix), so prompts shorter than "
-                        f"{overhead + 1} "
-                        f"tokens cannot be made; input_tokens starts at {shortest}"
-                    ),
-                )
-            )
 
     def _finish(self, request_id: str, exchange: Exchange, warmup: bool) -> RequestRecord:
         ctx = self.ctx
