@@ -53,7 +53,7 @@ POSITIVE = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``llmtop`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
@@ -77,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the sub-command ``args`` names; each is imported only when it is the one asked for
     (so ``--no-ui`` never loads textual)."""
+    if args.version:
+        from tui.commands.about import version_command
+
+        return version_command()
+    if args.command == "doctor":
+        from tui.commands.about import doctor_command
+
+        return doctor_command()
     if args.command == "profiles":
         from tui.commands.info import list_profiles
 

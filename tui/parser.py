@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "per-request TTFT, TPOT, ITL and E2E latency and throughput.",
         epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.",
     )
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print llmtop's version and commit, Python's and the key libraries', and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -84,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("llmtop-results"),
         metavar="DIR",
         help="results directory where run ids are looked up",
+    )
+    commands.add_parser(
+        "doctor",
+        help="what a bug report needs: versions, install, NVML, terminal, local server cache",
     )
     commands.add_parser(
         "setup-local",
