@@ -85,6 +85,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from tui.commands.about import doctor_command
 
         return doctor_command()
+    if args.command == "completion":
+        from tui.commands.info import completion_command
+
+        return completion_command(args.shell)
     if args.command == "profiles":
         from tui.commands.info import list_profiles
 

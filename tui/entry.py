@@ -1,5 +1,6 @@
 """The ``llmtop`` console script: before anything imports ``engine``, make sure the import
-packages ``engine`` and ``tui`` are llmtop's own; then hand over to tui/cli.py.
+packages ``engine`` and ``tui`` are llmtop's own; then answer a shell's completion request
+(``llmtop completion``) or hand over to tui/cli.py.
 
 llmtop's wheel installs two top-level packages with generic names (fixed by the design). An
 ``engine`` from elsewhere earlier on the path, or another distribution installed into the same
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +33,8 @@ def main() -> int:
     if conflict:
         print(f"llmtop: cannot start: {conflict}; {ISOLATE}", file=sys.stderr)
         return CONFLICT_EXIT
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (`llmtop completion`)
+        return _complete()
     from tui.cli import main as cli_main
 
     return cli_main()
@@ -73,3 +77,17 @@ def _other_owners() -> dict[str, list[str]]:
             if dist.metadata["Name"] != DISTRIBUTION:
                 owners.setdefault(name, []).append(dist.metadata["Name"])
     return owners
+
+
+def _complete() -> int:
+    """Hand the completions argcomplete works out from the parser to the shell.
+
+    argcomplete exits the process itself; the return is there so that a completion request
+    can never fall through to running a command.
+    """
+    import argcomplete
+
+    from tui.parser import build_parser
+
+    argcomplete.autocomplete(build_parser())
+    return CONFLICT_EXIT

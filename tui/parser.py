@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         help="what a bug report needs: versions, install, NVML, terminal, local server cache",
     )
+    completion = commands.add_parser(
+        "completion",
+        help='print the shell code for tab completion, e.g. eval "$(llmtop completion bash)"',
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     commands.add_parser(
         "setup-local",
         help="build llama.cpp's llama-server and fetch Gemma 3 "

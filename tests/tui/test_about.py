@@ -1,5 +1,5 @@
-"""What a bug report needs (`llmtop --version`, `llmtop doctor`) and the start-up check that
-`engine` and `tui` are llmtop's own."""
+"""What a bug report needs (`llmtop --version`, `llmtop doctor`), the start-up check that
+`engine` and `tui` are llmtop's own, and shell completion."""
 
 from __future__ import annotations
 
@@ -114,3 +114,37 @@ def test_another_distribution_installing_engine_stops_llmtop(tmp_path, metadata)
     result = llmtop("profiles", env={"PYTHONPATH": str(tmp_path)})
     assert result.returncode == ExitCode.FAILED
     assert "installed llmtop's packages too: 'engine' by game-engine;" in result.stderr
+
+
+def test_completion_scripts_for_each_shell():
+    for shell in ("bash", "zsh", "fish"):
+        result = llmtop("completion", shell)
+        assert result.returncode == 0, result.stderr
+        assert "llmtop" in result.stdout and "_ARGCOMPLETE" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("llmtop pro", {"profiles"}),
+        ("llmtop do", {"doctor"}),
+        ("llmtop run --conc", {"--concurrency"}),
+        ("llmtop completion ", {"bash", "zsh", "fish"}),
+    ],
+)
+def test_bash_completes_commands_and_options(line, expected):
+    # What bash does on Tab after `eval "$(llmtop completion bash)"`, with the real script.
+    script = (
+        'eval "$(llmtop completion bash)"\n'
+        f'COMP_LINE="{line}"; COMP_POINT=${{#COMP_LINE}}\n'
+        '_python_argcomplete llmtop\nprintf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    result = subprocess.run(
+        ["bash", "--norc", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=BIN,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert expected <= {word.strip() for word in result.stdout.splitlines()}, result.stderr
