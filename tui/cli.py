@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
 from engine.http.detect import normalize_url
-from tui.options import RunOptions
+from tui.options import URL_VARIABLES, RunOptions
 from tui.parser import build_parser
 
 AD_HOC_FIELDS = {
@@ -104,7 +104,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         from tui.commands.check import check_command
 
-        return check_command(args.url, args.model, _api_key(args.api_key), args.json)
+        return check_command(_base_url(args.url), args.model, _api_key(args.api_key), args.json)
     if args.command == "replay":
         from engine.results.runs import resolve_run
         from tui.commands.replay import replay_command
@@ -155,7 +155,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     if args.pause_between is not None and args.pause_between < 0:
         raise InputError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
     return RunOptions(
-        url=normalize_url(args.url) if args.url else None,
+        url=normalize_url(url) if (url := _base_url(args.url)) else None,
         model=args.model,
         api_key=SecretStr(key) if (key := _api_key(args.api_key)) else None,
         probe=not args.no_probe,
@@ -185,6 +185,19 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         dry_run=args.dry_run,
         ui=not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty(),
     )
+
+
+def _base_url(given: str | None) -> str | None:
+    """``--url``, else ``$OPENAI_BASE_URL`` or ``$OPENAI_API_BASE`` (the OpenAI clients'
+    names, new and old), else none: the embedded server."""
+    if given:
+        return given
+    for name in URL_VARIABLES:
+        if os.environ.get(name):
+            # Said aloud: a variable set for other tools must not aim a load test unnoticed.
+            print(f"llmtop: server URL from ${name}", file=sys.stderr)
+            return os.environ[name]
+    return None
 
 
 def _api_key(given: str | None) -> str | None:

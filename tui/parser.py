@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what is serving at a URL: reachable, models, server kind, and which "
         "request features it honours (usage in stream, ignore_eos, min_tokens, ...)",
     )
-    check.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
+    check.add_argument(
+        "--url",
+        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine); default: "
+        "$OPENAI_BASE_URL or $OPENAI_API_BASE",
+    )
     check.add_argument("--model", help="model to probe; default: the first listed")
     check.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -202,8 +206,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     target = run.add_argument_group("server")
     target.add_argument(
         "--url",
-        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing "
-        "/v1 is fine); default: start the embedded local llama-server",
+        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine); default: "
+        "$OPENAI_BASE_URL or $OPENAI_API_BASE, else start the embedded local llama-server",
     )
     target.add_argument(
         "--model", help="model name to request; default: the first model the server lists"
