@@ -21,6 +21,8 @@ IMPORT_PACKAGES = ("engine", "tui")
 """The top-level names llmtop's wheel installs, and nothing else (tests/install checks it)."""
 CONFLICT_EXIT = 1
 """``ExitCode.FAILED``, written out: ``engine.errors`` may be the foreign one here."""
+INTERRUPTED_EXIT = 130
+"""``ExitCode.INTERRUPTED``, written out for the same reason."""
 ISOLATE = (
     "llmtop's import packages have the generic names engine and tui: install it in an "
     "environment of its own (pipx install ..., uv tool install ...; README.md, Set-up)"
@@ -29,6 +31,16 @@ ISOLATE = (
 
 def main() -> int:
     """Entry point of the ``llmtop`` console script; returns the exit code."""
+    try:
+        return _start()
+    except KeyboardInterrupt:
+        # Ctrl+C while Python is still loading llmtop (a second or more on a busy machine):
+        # the one line tui/cli.py gives once loaded, not a traceback through the imports.
+        print("llmtop: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
+
+
+def _start() -> int:
     conflict = package_conflict()
     if conflict:
         print(f"llmtop: cannot start: {conflict}; {ISOLATE}", file=sys.stderr)

@@ -14,8 +14,9 @@ import pytest
 
 from engine.errors import ExitCode
 from tests.support.paths import ROOT
+from tui import entry
 from tui.commands import about
-from tui.entry import CONFLICT_EXIT, package_conflict
+from tui.entry import CONFLICT_EXIT, INTERRUPTED_EXIT, package_conflict
 
 BIN = Path(sys.executable).parent
 LLMTOP = BIN / "llmtop"
@@ -90,7 +91,16 @@ def test_doctor_names_a_built_local_server(tmp_path, monkeypatch):
 
 def test_engine_and_tui_here_are_llmtops_own():
     assert package_conflict() is None
-    assert CONFLICT_EXIT == ExitCode.FAILED
+    assert CONFLICT_EXIT == ExitCode.FAILED and INTERRUPTED_EXIT == ExitCode.INTERRUPTED
+
+
+def test_ctrl_c_while_llmtop_loads_is_one_line(monkeypatch, capsys):
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "package_conflict", interrupted)
+    assert entry.main() == ExitCode.INTERRUPTED
+    assert capsys.readouterr().err == "llmtop: interrupted\n"
 
 
 def test_a_foreign_engine_first_on_the_path_stops_llmtop_with_one_line(tmp_path):
