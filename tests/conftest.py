@@ -102,3 +102,11 @@ def run_engine(tmp_path: Path) -> RunEngine:
         return RunResult(summary, engine, engine.run_dir, wall, [json.loads(x) for x in lines])
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that mean the embedded server leave out ``--url``: an ``$OPENAI_BASE_URL`` set
+    for other tools must not send them (and their load) elsewhere."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)

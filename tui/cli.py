@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
 from engine.http.detect import normalize_url
-from tui.options import RunOptions
+from tui.options import URL_VARIABLES, RunOptions
 from tui.parser import build_parser
 
 AD_HOC_FIELDS = {
@@ -56,7 +56,7 @@ POSITIVE = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``llmtop`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
@@ -80,6 +80,18 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the sub-command ``args`` names; each is imported only when it is the one asked for
     (so ``--no-ui`` never loads textual)."""
+    if args.version:
+        from tui.commands.about import version_command
+
+        return version_command()
+    if args.command == "doctor":
+        from tui.commands.about import doctor_command
+
+        return doctor_command()
+    if args.command == "completion":
+        from tui.commands.info import completion_command
+
+        return completion_command(args.shell)
     if args.command == "profiles":
         from tui.commands.info import list_profiles
 
@@ -95,7 +107,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         from tui.commands.check import check_command
 
-        return check_command(args.url, args.model, _api_key(args.api_key), args.json)
+        url = args.url if args.url is not None else _base_url_from_environment()
+        return check_command(url, args.model, _api_key(args.api_key), args.json)
     if args.command == "replay":
         from engine.results.runs import resolve_run
         from tui.commands.replay import replay_command
@@ -179,9 +192,12 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def _url(given: str | None) -> str | None:
-    """``--url`` normalised; ``None`` (the embedded server) only when it was not given at all."""
+    """``--url`` (else ``$OPENAI_BASE_URL`` or ``$OPENAI_API_BASE``) normalised; ``None`` (the
+    embedded server) only when none of them was given at all."""
     if given is None:
-        return None
+        given = _base_url_from_environment()
+        if given is None:
+            return None
     if not given.strip():
         # An empty value is usually an unset shell variable: starting the embedded server
         # instead would measure something the person did not ask for.
@@ -190,6 +206,16 @@ def _url(given: str | None) -> str | None:
             "or leave --url out to start the embedded llama-server"
         )
     return normalize_url(given)
+
+
+def _base_url_from_environment() -> str | None:
+    """``$OPENAI_BASE_URL`` or ``$OPENAI_API_BASE`` (the OpenAI clients' names, new and old)."""
+    for name in URL_VARIABLES:
+        if os.environ.get(name):
+            # Said aloud: a variable set for other tools must not aim a load test unnoticed.
+            print(f"llmtop: server URL from ${name}", file=sys.stderr)
+            return os.environ[name]
+    return None
 
 
 def _api_key(given: str | None) -> str | None:

@@ -20,6 +20,8 @@ OPTIONS_SCHEMA = 1
 """Version of the ``options`` object in ``run.json``; raised when a field changes meaning."""
 DEFAULT_PROFILE = "quick"
 """The profile run when neither ``--profile`` nor ``--suite`` is given."""
+URL_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+"""Where the OpenAI clients take a base URL from, in their order: llmtop's default ``--url``."""
 
 
 class RunOptions(BaseModel):

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         "per-request TTFT, TPOT, ITL and E2E latency and throughput.",
         epilog="Exit codes: 0 completed, 1 could not run, 2 bad input, 130 interrupted.",
     )
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print llmtop's version and commit, Python's and the key libraries', and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -76,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what is serving at a URL: reachable, models, server kind, and which "
         "request features it honours (usage in stream, ignore_eos, min_tokens, ...)",
     )
-    check.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
+    check.add_argument(
+        "--url",
+        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine); default: "
+        "$OPENAI_BASE_URL or $OPENAI_API_BASE",
+    )
     check.add_argument("--model", help="model to probe; default: the first listed")
     check.add_argument("--api-key", help="bearer token; default: $OPENAI_API_KEY")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -98,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="results directory where run ids are looked up",
     )
+    commands.add_parser(
+        "doctor",
+        help="what a bug report needs: versions, install, NVML, terminal, local server cache",
+    )
+    completion = commands.add_parser(
+        "completion",
+        help='print the shell code for tab completion, e.g. eval "$(llmtop completion bash)"',
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     commands.add_parser(
         "setup-local",
         help="build llama.cpp's llama-server and fetch Gemma 3 "
@@ -201,8 +219,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     target = run.add_argument_group("server")
     target.add_argument(
         "--url",
-        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing "
-        "/v1 is fine); default: start the embedded local llama-server",
+        help="server base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine); default: "
+        "$OPENAI_BASE_URL or $OPENAI_API_BASE, else start the embedded local llama-server",
     )
     target.add_argument(
         "--model", help="model name to request; default: the first model the server lists"

@@ -4,12 +4,13 @@ one cannot be read: missing, a folder, not permitted, or not UTF-8.
 
 from __future__ import annotations
 
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from engine.errors import InputError
 
 
-def read_text(path: Path, what: str, error: type[InputError]) -> str:
+def read_text(path: Path | Traversable, what: str, error: type[InputError]) -> str:
     """The file's text, read as UTF-8 (TOML is UTF-8 by definition, and JSON as sent is UTF-8,
     so the locale's encoding is never guessed); ``error`` names ``path`` and the reason.
     """

@@ -1,13 +1,17 @@
 """Scenario profiles: what load to send, validated from TOML data files.
 
 A profile is one scenario (concurrency or arrival rate, how many requests, prompt and output
-lengths). Built-in profiles live in the project's ``profiles/`` folder; users pass their own by
-path. Every field is documented here and in README.md.
+lengths). Built-in profiles live in the repository's ``profiles/`` folder, installed as the
+package data of ``engine.workload.builtin`` (pyproject maps the folder to that package, so a
+wheel and an editable install read the same files); users pass their own by path. Every field
+is documented here and in README.md.
 """
 
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +28,9 @@ from engine.errors import InputError
 from engine.records import Endpoint
 from engine.workload.files import read_text
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "profiles"
+PROFILE_DIR: Traversable = resources.files("engine.workload.builtin")
+"""The built-in profiles (suites in its ``suites/``), read through ``importlib.resources`` so
+an installed llmtop never looks for the source tree."""
 
 
 class ProfileError(InputError):
@@ -196,17 +202,20 @@ class Profile(BaseModel):
         return " / ".join(parts)
 
 
-def builtin_names(directory: Path | None = None) -> list[str]:
+def builtin_names(directory: Traversable | None = None) -> list[str]:
     """Names of the TOML files shipped in ``directory`` (by default the built-in profiles)."""
-    return sorted(p.stem for p in (directory or PROFILE_DIR).glob("*.toml"))
+    entries = (directory or PROFILE_DIR).iterdir()
+    return sorted(e.name.removesuffix(".toml") for e in entries if e.name.endswith(".toml"))
 
 
-def read_toml(ref: str, directory: Path, kind: str) -> tuple[Path, dict[str, Any]]:
+def read_toml(ref: str, directory: Traversable, kind: str) -> tuple[str, dict[str, Any]]:
     """Resolve a built-in name (a file in ``directory``) or a path, and parse its TOML; the
-    file name is the default ``name``. Errors say which ``kind`` of file and what exists.
+    file name is the default ``name``. Returns where it came from (for messages) and the data.
+    Errors say which ``kind`` of file and what exists.
     """
-    path = Path(ref)
-    if not path.suffix:
+    path: Traversable = Path(ref)
+    if not Path(ref).suffix:
+        # A bare name is a built-in one; through importlib.resources, not the source tree.
         path = directory / f"{ref}.toml"
         if not path.is_file():
             raise ProfileError(
@@ -219,14 +228,14 @@ def read_toml(ref: str, directory: Path, kind: str) -> tuple[Path, dict[str, Any
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-    data.setdefault("name", path.stem)
-    return path, data
+    data.setdefault("name", Path(path.name).stem)
+    return str(path), data
 
 
 def load_profile(ref: str) -> Profile:
     """Load a profile by built-in name or by path to a TOML file."""
-    path, data = read_toml(ref, PROFILE_DIR, "profile")
-    return validate_profile(data, source=str(path))
+    source, data = read_toml(ref, PROFILE_DIR, "profile")
+    return validate_profile(data, source=source)
 
 
 def validate_profile(data: dict[str, Any], source: str) -> Profile:

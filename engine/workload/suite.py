@@ -1,6 +1,7 @@
 """Suites: ordered lists of profiles run back to back as one run with one results folder.
 
-A suite is a TOML file under ``profiles/suites/`` (built-in) or given by path::
+A suite is a TOML file under ``profiles/suites/`` (built-in, installed with the profiles) or given
+by path::
 
     description = "lab set A: the five scenarios"
     profiles = ["short-qa", "long-qa", "long-generation", "stress", "mixed-load"]
@@ -71,8 +72,8 @@ def builtin_suites() -> list[str]:
 
 def load_suite(ref: str) -> Suite:
     """Load a suite by built-in name or path; errors name the file, the field and the rule."""
-    path, data = read_toml(ref, SUITE_DIR, "suite")
+    source, data = read_toml(ref, SUITE_DIR, "suite")
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"{path}: {describe_validation_error(exc, Suite)}") from None
+        raise ProfileError(f"{source}: {describe_validation_error(exc, Suite)}") from None

@@ -1,4 +1,5 @@
-"""The small commands: ``llmtop profiles``, ``llmtop gpu`` and ``llmtop setup-local``."""
+"""The small commands: ``llmtop profiles``, ``llmtop gpu``, ``llmtop setup-local`` and
+``llmtop completion``."""
 
 from __future__ import annotations
 
@@ -52,4 +53,12 @@ def setup_local() -> int:
         print(f"llmtop-setup: failed: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     print(json.dumps(manifest, indent=2))
+    return ExitCode.OK
+
+
+def completion_command(shell: str) -> int:
+    """Print the code that makes ``shell`` ask llmtop for completions (see tui/entry.py)."""
+    import argcomplete
+
+    print(argcomplete.shellcode(["llmtop"], shell=shell))
     return ExitCode.OK

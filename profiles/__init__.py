@@ -1,0 +1,1 @@
+"""The built-in profiles and suites, as data: installed as ``engine.workload.builtin``."""
