@@ -28,6 +28,7 @@ from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.controls import Controls
+from tui.live.palette import screenshot_folder
 from tui.live.replay import state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
@@ -370,6 +371,17 @@ class LlmtopApp(App[int]):
             ),
             self._confirmed_quit,
         )
+
+    async def action_quit(self) -> None:
+        """The palette's Quit: Textual's own exits at once, leaving a run without its question."""
+        self.action_quit_app()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Into the run folder (``tui.live.palette``); Textual's notice names the file."""
+        folder = path or str(screenshot_folder(self.view.results_dir))
+        return super().deliver_screenshot(filename, folder, time_format)
 
     def _confirmed_quit(self, yes: bool | None) -> None:
         if yes:
