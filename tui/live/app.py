@@ -33,6 +33,7 @@ from tui.live.replay import state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 from tui.live.state import LiveState, LiveView
+from tui.live.widgets.badge import ModeBadge, read_only_badge, replay_badge
 from tui.live.widgets.panes import (
     GpuPane,
     HeaderBar,
@@ -134,6 +135,8 @@ class LlmtopApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
+        if self.controls.read_only:
+            yield ModeBadge(id="badge")
         with Horizontal(id="main"):
             with Vertical(id="side"):
                 yield QueueTable(id="queue")
@@ -177,6 +180,7 @@ class LlmtopApp(App[int]):
         self._notices = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
         self._requests = self.query_one(RequestList)
+        self._show_badge()
         self.repaint()
         self.set_interval(1 / REPAINT_HZ, self.repaint)
         try:
@@ -258,7 +262,7 @@ class LlmtopApp(App[int]):
         self.notify(
             "nothing to control: this run has ended"
             if not self.controls.read_only
-            else "replay: a finished run cannot be changed",
+            else self.controls.read_only_reason,
             severity="warning",
         )
         return False
@@ -417,11 +421,26 @@ class LlmtopApp(App[int]):
     def _scrub_to(self, t_s: float) -> None:
         """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
         assert self.recording is not None
-        self.cursor_s = max(0.0, min(self.recording.duration_s, t_s))
+        step = self.recording.duration_s / self.SCRUB_STEPS
+        # On the steps' grid, so 40 steps back from the end is 0, not a rounding error.
+        on_grid = round(t_s / step) * step if step else 0.0
+        self.cursor_s = max(0.0, min(self.recording.duration_s, on_grid))
         self.state = state_at(self.recording, self.cursor_s)
         self._painted_version = -1
         self._requests.clear()
+        self._show_badge()
         self.repaint()
+
+    def _show_badge(self) -> None:
+        """A replay says so, with its cursor; another read-only screen says why it is one."""
+        if not self.controls.read_only:
+            return
+        if self.recording is None:
+            text = read_only_badge(self.controls.read_only_reason)
+        else:
+            length = self.recording.duration_s
+            text = replay_badge(self.cursor_s, length, length / self.SCRUB_STEPS)
+        self.query_one(ModeBadge).update(text)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -171,6 +171,7 @@ class EngineProcess:
     """``Controls`` for an engine in a child process, and the reader that feeds the screen."""
 
     read_only = False
+    read_only_reason = ""
 
     def __init__(self, job: EngineJob, state: LiveState) -> None:
         self.job = job
