@@ -168,6 +168,19 @@ Event = (
     | QueueChanged
     | SendingPaused
 )
+LOW_RATE_EVENTS = (
+    RunStarted,
+    ProfileStarted,
+    ProfileFinished,
+    RunFinished,
+    NoticeRaised,
+    QueueChanged,
+    SendingPaused,
+    SnapshotTaken,
+)
+"""Events published a few times a second at most: what a screen in another process is sent.
+It reads per-request records and telemetry samples from the results folder instead, which
+costs the engine nothing more per request."""
 
 
 class EventSink(Protocol):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +36,13 @@ def measure(
     pause_between_s: float,
     meta: dict[str, Any],
     interactive: bool,
+    relay: Path | None = None,
 ) -> RunSummary:
-    """Measure ``profiles`` against the server at ``url``; returns the run's summary."""
+    """Measure ``profiles`` against the server at ``url``; returns the run's summary.
+
+    ``relay``: a file the engine also appends its low-rate events to, for browsers that
+    follow the run (``tui.web.relay``).
+    """
     api_key = options.api_key.get_secret_value() if options.api_key else None
     info = asyncio.run(detect(url, api_key))
     model = choose_model(options.model, info)
@@ -77,15 +83,23 @@ def measure(
         from tui.live.engine_process import EngineJob
         from tui.live.session import run_live
 
-        return run_live(EngineJob(config, run_id), server, close_when_done=not interactive)
+        job = EngineJob(config, run_id, relay)
+        return run_live(job, server, close_when_done=not interactive)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id, server_check=server.exit_report if server else None)
-    console = ThreadedSink(ConsoleReporter())
-    bus.subscribe(console)
+    sinks = [ThreadedSink(ConsoleReporter())]
+    if relay is not None:
+        from tui.web.relay import EventRelay
+
+        # Off the measuring loop, like the console: a write never delays a chunk's timestamp.
+        sinks.append(ThreadedSink(EventRelay(relay)))
+    for sink in sinks:
+        bus.subscribe(sink)
     try:
         return _run_headless(engine, watch=server is not None)
     finally:
-        console.close()
+        for sink in sinks:
+            sink.close()
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> None:

@@ -6,22 +6,32 @@ command line does to dispatch) loads neither.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from engine.analysis.replay import load_recorded_run
 from engine.errors import ExitCode
 
 
-def replay_command(run_dir: Path) -> int:
-    """Open a results folder in the live screen; returns the exit code.
+def replay_command(run_dir: Path, *, web: tuple[str, int] | None = None) -> int:
+    """Open a results folder in the live screen, or serve it to browsers at ``web`` (host,
+    port) until Ctrl+C; returns the exit code.
 
     ``engine.analysis.replay.ReplayError`` when the folder is not a run.
     """
+    recording = load_recorded_run(run_dir)  # a bad folder is refused before serving it
+    if web is not None:
+        from tui.web.session import serve_view, wait_until_told
+
+        # Each browser gets a replay of its own (``python -m tui replay``), cursor and all.
+        argv = [sys.executable, "-m", "tui", "replay", str(run_dir.resolve())]
+        with serve_view(lambda _relay: argv, *web):
+            wait_until_told("serving the replay; Ctrl+C to stop")
+        return ExitCode.OK
     from tui.live.app import make_app
     from tui.live.controls import ReadOnly
     from tui.live.replay import state_at
 
-    recording = load_recorded_run(run_dir)
     app = make_app(
         state_at(recording, recording.duration_s),
         ReadOnly(),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ExitCode, RunError
+from engine.errors import ExitCode, InputError, RunError
 from engine.metrics.summary import RunSummary
 from engine.results.layout import RUN_FILE, SERVER_LOG, new_run_id
 from engine.results.writer import write_json_atomic
@@ -104,14 +104,43 @@ def run_meta(options: RunOptions) -> dict[str, Any]:
 def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
     plan = _Plan(profiles, pause_between(options), run_meta(options))
-    if not options.server_commands:
-        return run_one(options, plan, options.url, None).exit_code
-    configs = expand(list(options.server_commands), options.url, options.gpus or gpu_count())
+    configs = (
+        expand(list(options.server_commands), options.url, options.gpus or gpu_count())
+        if options.server_commands
+        else []
+    )
+    if not options.web:
+        return _run_all(options, plan, configs, relay=None)
+    if len(configs) > 1:
+        raise InputError(
+            f"--web shows one run, and these server commands make {len(configs)} "
+            "configurations: run them one at a time, or without --web"
+        )
+    from tui.web.session import follow_command, serve_view, wait_until_told
+
+    with serve_view(follow_command, options.web_host, options.web_port) as view:
+        code = _run_all(options, plan, configs, relay=view.relay)
+        if not options.ui:  # the terminal's screen, when there was one, has been seen
+            wait_until_told(
+                f"the run has ended (exit code {code}); its screen stays at {view.url} until Ctrl+C"
+            )
+    return code
+
+
+def _run_all(
+    options: RunOptions, plan: _Plan, configs: list[ServerConfig], relay: Path | None
+) -> int:
+    """Each configuration in turn (or the one server); the matrix table when there are
+    several; returns the session's exit code."""
+    if not configs:
+        return run_one(options, plan, options.url, None, relay=relay).exit_code
     outcomes: list[Outcome] = []
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(options, plan, config.url, config, one_of_many=len(configs) > 1)
+        outcome = run_one(
+            options, plan, config.url, config, one_of_many=len(configs) > 1, relay=relay
+        )
         outcomes.append(outcome)
         if outcome.exit_code == ExitCode.INTERRUPTED:
             break
@@ -139,12 +168,14 @@ def run_one(
     url: str | None,
     config: ServerConfig | None,
     one_of_many: bool = False,
+    relay: Path | None = None,
 ) -> Outcome:
     """Start the server if llmtop manages one, measure, stop it.
 
     ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
     instead of waiting for more scenarios, so the next configuration can start; a
     configuration that cannot start is an outcome of the matrix, not the end of it.
+    ``relay``: where the engine also writes its low-rate events for browsers (``--web``).
     """
     from tui.commands.measure import measure
 
@@ -178,6 +209,7 @@ def run_one(
             pause_between_s=plan.pause_between_s,
             meta=plan.meta,
             interactive=not one_of_many,
+            relay=relay,
         )
     except RunError as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
