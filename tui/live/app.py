@@ -29,11 +29,11 @@ from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.controls import Controls
 from tui.live.palette import screenshot_folder
-from tui.live.replay import state_at
+from tui.live.replay import on_grid, state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 from tui.live.state import LiveState, LiveView
-from tui.live.widgets.badge import ModeBadge, read_only_badge, replay_badge
+from tui.live.widgets.badge import ModeBadge
 from tui.live.widgets.panes import (
     GpuPane,
     HeaderBar,
@@ -421,10 +421,7 @@ class LlmtopApp(App[int]):
     def _scrub_to(self, t_s: float) -> None:
         """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
         assert self.recording is not None
-        step = self.recording.duration_s / self.SCRUB_STEPS
-        # On the steps' grid, so 40 steps back from the end is 0, not a rounding error.
-        on_grid = round(t_s / step) * step if step else 0.0
-        self.cursor_s = max(0.0, min(self.recording.duration_s, on_grid))
+        self.cursor_s = on_grid(t_s, self.recording.duration_s, self.SCRUB_STEPS)
         self.state = state_at(self.recording, self.cursor_s)
         self._painted_version = -1
         self._requests.clear()
@@ -432,15 +429,9 @@ class LlmtopApp(App[int]):
         self.repaint()
 
     def _show_badge(self) -> None:
-        """A replay says so, with its cursor; another read-only screen says why it is one."""
-        if not self.controls.read_only:
-            return
-        if self.recording is None:
-            text = read_only_badge(self.controls.read_only_reason)
-        else:
-            length = self.recording.duration_s
-            text = replay_badge(self.cursor_s, length, length / self.SCRUB_STEPS)
-        self.query_one(ModeBadge).update(text)
+        if self.controls.read_only:
+            badge = self.query_one(ModeBadge)
+            badge.show(self.controls, self.recording, self.cursor_s, self.SCRUB_STEPS)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -31,6 +31,13 @@ def state_at(run: RecordedRun, t_s: float) -> LiveState:
     return state
 
 
+def on_grid(t_s: float, length_s: float, steps: int) -> float:
+    """``t_s`` moved to the nearest of ``steps`` equal steps through the run, within it: 40
+    steps back from the end is 0, not a rounding error left by adding fortieths."""
+    step = length_s / steps
+    return max(0.0, min(length_s, round(t_s / step) * step)) if step else 0.0
+
+
 class _Clock:
     """A clock that reads what it is set to: the time of the event being folded."""
 

@@ -7,16 +7,32 @@ the run itself, nor where in it the screen stood.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
 
 from tui.format import fmt_elapsed
+from tui.live.controls import Controls
+
+if TYPE_CHECKING:  # numpy behind it: a live run never needs it
+    from engine.analysis.replay import RecordedRun
 
 
 class ModeBadge(Static):
     """One line: what kind of screen this is; the app updates it as the replay cursor moves."""
 
     DEFAULT_CSS = "ModeBadge { height: 1; background: $panel; }"
+
+    def show(
+        self, controls: Controls, recording: RecordedRun | None, cursor_s: float, steps: int
+    ) -> None:
+        """A replay says so, with its cursor; another read-only screen says why it is one."""
+        if recording is None:
+            self.update(read_only_badge(controls.read_only_reason))
+        else:
+            length = recording.duration_s
+            self.update(replay_badge(cursor_s, length, length / steps))
 
 
 def replay_badge(cursor_s: float, length_s: float, step_s: float) -> Text:
