@@ -18,7 +18,7 @@ from tests.support.builders import make_profile
 from tests.support.paths import ROOT
 from tui.live.app import make_app
 from tui.live.controls import ReadOnly
-from tui.live.replay import state_at
+from tui.live.replay import on_grid, state_at
 from tui.live.widgets.badge import ModeBadge
 
 H200 = ROOT / "bench" / "gpu" / "h200-telemetry-20261121"
@@ -140,3 +140,11 @@ def test_a_replay_says_so_with_its_cursor(h200):
             assert "00:00:26 of 00:00:52 (50%)" in badge
 
     asyncio.run(drive())
+
+
+def test_the_cursor_lands_on_the_run_s_own_ends():
+    length = 90.15260301538721  # (length / 40) * 40 falls short of it
+    assert on_grid(length, length, 40) == length, "else the last events are not shown"
+    assert on_grid(length - 40 * (length / 40), length, 40) == 0.0
+    assert on_grid(-5.0, length, 40) == 0.0 and on_grid(1e9, length, 40) == length
+    assert on_grid(1.0, 0.0, 40) == 0.0
