@@ -244,3 +244,15 @@ def test_replay_web_serves_each_browser_its_own_replay(tmp_path):
         if llmtop.poll() is None:
             os.kill(llmtop.pid, signal.SIGKILL)
             llmtop.wait(10)
+
+
+def test_a_run_that_cannot_start_does_not_keep_serving(tmp_path):
+    pytest.importorskip("textual_serve", reason="pip install 'llmtop[web]'")
+    dead, port = free_port(), free_port()
+    argv = [sys.executable, "-m", "tui", "run", "--url", f"http://127.0.0.1:{dead}"]
+    argv += ["--no-ui", "--web-port", str(port), "--output", str(tmp_path)]
+    done = subprocess.run(
+        argv, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert "the live screen in a browser" in done.stderr and "until Ctrl+C" not in done.stderr

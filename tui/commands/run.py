@@ -120,7 +120,10 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
 
     with serve_view(follow_command, options.web_host, options.web_port) as view:
         code = _run_all(options, plan, configs, relay=view.relay)
-        if not options.ui:  # the terminal's screen, when there was one, has been seen
+        # The end stays in view for the browsers, unless the terminal's screen showed it,
+        # the person stopped llmtop (Ctrl+C, SIGTERM), or no run started to be seen.
+        started = view.relay.stat().st_size > 0
+        if not options.ui and code != ExitCode.INTERRUPTED and started:
             wait_until_told(
                 f"the run has ended (exit code {code}); its screen stays at {view.url} until Ctrl+C"
             )
