@@ -256,3 +256,29 @@ def test_a_run_that_cannot_start_does_not_keep_serving(tmp_path):
     )
     assert done.returncode == 1, done.stderr
     assert "the live screen in a browser" in done.stderr and "until Ctrl+C" not in done.stderr
+
+
+def test_the_terminal_screen_names_the_browser_address(fake_server, tmp_path):
+    """Printed before the terminal's screen opens, the URL would be hidden behind it."""
+    from engine.run.config import RunConfig
+    from tests.support.builders import make_profile
+    from tui.live.engine_process import EngineJob
+    from tui.live.session import start_live
+
+    config = RunConfig(
+        url=fake_server.url,
+        model="fake-model",
+        profiles=[make_profile(name="quick", requests=2)],
+        results_root=tmp_path,
+    )
+    live = start_live(EngineJob(config, "r1"), notice="also in a browser: http://127.0.0.1:1")
+
+    async def shown() -> list[str]:
+        async with live.app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            return [str(n.message) for n in live.app._notifications]
+
+    try:
+        assert "also in a browser: http://127.0.0.1:1" in asyncio.run(shown())
+    finally:
+        live.finish()

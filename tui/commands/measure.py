@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from engine.telemetry.host import pid_listening_on
 from engine.workload.profile import Profile
 from tui.console.reporter import ConsoleReporter
 from tui.options import RunOptions
+from tui.web.session import WebView
 
 
 def measure(
@@ -36,13 +36,14 @@ def measure(
     pause_between_s: float,
     meta: dict[str, Any],
     interactive: bool,
-    relay: Path | None = None,
+    web: WebView | None = None,
 ) -> RunSummary:
     """Measure ``profiles`` against the server at ``url``; returns the run's summary.
 
-    ``relay``: a file the engine also appends its low-rate events to, for browsers that
-    follow the run (``tui.web.relay``).
+    ``web``: browsers follow the run (``--web``): the engine also appends its low-rate events
+    to the view's relay file (``tui.web.relay``).
     """
+    relay = web.relay if web is not None else None
     api_key = options.api_key.get_secret_value() if options.api_key else None
     info = asyncio.run(detect(url, api_key))
     model = choose_model(options.model, info)
@@ -84,7 +85,9 @@ def measure(
         from tui.live.session import run_live
 
         job = EngineJob(config, run_id, relay)
-        return run_live(job, server, close_when_done=not interactive)
+        # The URL printed before the screen opened is hidden behind it: say it there too.
+        notice = f"also in a browser, read-only: {web.url}" if web is not None else None
+        return run_live(job, server, close_when_done=not interactive, notice=notice)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id, server_check=server.exit_report if server else None)
     sinks = [ThreadedSink(ConsoleReporter())]

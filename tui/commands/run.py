@@ -26,6 +26,7 @@ from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
+from tui.web.session import WebView
 
 
 @dataclass
@@ -110,7 +111,7 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
         else []
     )
     if not options.web:
-        return _run_all(options, plan, configs, relay=None)
+        return _run_all(options, plan, configs, web=None)
     if len(configs) > 1:
         raise InputError(
             f"--web shows one run, and these server commands make {len(configs)} "
@@ -119,7 +120,7 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     from tui.web.session import follow_command, serve_view, wait_until_told
 
     with serve_view(follow_command, options.web_host, options.web_port) as view:
-        code = _run_all(options, plan, configs, relay=view.relay)
+        code = _run_all(options, plan, configs, web=view)
         # The end stays in view for the browsers, unless the terminal's screen showed it,
         # the person stopped llmtop (Ctrl+C, SIGTERM), or no run started to be seen.
         started = view.relay.stat().st_size > 0
@@ -131,19 +132,17 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
 
 
 def _run_all(
-    options: RunOptions, plan: _Plan, configs: list[ServerConfig], relay: Path | None
+    options: RunOptions, plan: _Plan, configs: list[ServerConfig], web: WebView | None
 ) -> int:
     """Each configuration in turn (or the one server); the matrix table when there are
     several; returns the session's exit code."""
     if not configs:
-        return run_one(options, plan, options.url, None, relay=relay).exit_code
+        return run_one(options, plan, options.url, None, web=web).exit_code
     outcomes: list[Outcome] = []
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(
-            options, plan, config.url, config, one_of_many=len(configs) > 1, relay=relay
-        )
+        outcome = run_one(options, plan, config.url, config, one_of_many=len(configs) > 1, web=web)
         outcomes.append(outcome)
         if outcome.exit_code == ExitCode.INTERRUPTED:
             break
@@ -171,14 +170,14 @@ def run_one(
     url: str | None,
     config: ServerConfig | None,
     one_of_many: bool = False,
-    relay: Path | None = None,
+    web: WebView | None = None,
 ) -> Outcome:
     """Start the server if llmtop manages one, measure, stop it.
 
     ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
     instead of waiting for more scenarios, so the next configuration can start; a
     configuration that cannot start is an outcome of the matrix, not the end of it.
-    ``relay``: where the engine also writes its low-rate events for browsers (``--web``).
+    ``web``: the browsers' view (``--web``), whose relay file the engine also writes to.
     """
     from tui.commands.measure import measure
 
@@ -212,7 +211,7 @@ def run_one(
             pause_between_s=plan.pause_between_s,
             meta=plan.meta,
             interactive=not one_of_many,
-            relay=relay,
+            web=web,
         )
     except RunError as exc:
         print(f"llmtop: {exc}", file=sys.stderr)
