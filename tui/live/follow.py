@@ -63,11 +63,6 @@ class Follower:
         """Start reading (returns at once)."""
         self._thread.start()
 
-    def join(self, timeout_s: float | None = None) -> bool:
-        """Wait until the run's end has been read; True when it has."""
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
     def _follow(self) -> None:
         while not self.read_once():
             time.sleep(POLL_S)

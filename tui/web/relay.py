@@ -43,10 +43,6 @@ class EventRelay:
             # The browsers' view is lost, not the run: the bus detaches this sink with a notice.
             raise RuntimeError(f"the browsers' relay file could not be written: {exc}") from exc
 
-    def close(self) -> None:
-        """Close the file (the run has ended)."""
-        self._file.close()
-
 
 class RelayReader:
     """The frames appended to a relay file since the last ``frames`` call."""
