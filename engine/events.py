@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 
 MAX_NOTICES = 100
+SNAPSHOT_INTERVAL_S = 0.25
+"""How often a running profile publishes a ``SnapshotTaken`` (``RunConfig`` may change it)."""
+SNAPSHOT_WINDOW_S = 2.0
+"""Window of a snapshot's rates. Here, not in the run package, because a replay rebuilds
+snapshots from records (``engine.analysis.snapshots``) and must use the engine's window."""
 NoticeLevel = Literal["info", "warning", "error"]
 """How much a notice matters: ``info`` (an observation), ``warning`` (figures may be affected),
 ``error`` (something broke: a detached sink, a dead engine)."""
@@ -164,6 +169,19 @@ Event = (
     | QueueChanged
     | SendingPaused
 )
+LOW_RATE_EVENTS = (
+    RunStarted,
+    ProfileStarted,
+    ProfileFinished,
+    RunFinished,
+    NoticeRaised,
+    QueueChanged,
+    SendingPaused,
+    SnapshotTaken,
+)
+"""Events published a few times a second at most: what a screen in another process is sent.
+It reads per-request records and telemetry samples from the results folder instead, which
+costs the engine nothing more per request."""
 
 
 class EventSink(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -17,6 +18,7 @@ from engine.errors import ExitCode, InputError, RunError
 from engine.http.detect import normalize_url
 from tui.options import URL_VARIABLES, RunOptions
 from tui.parser import build_parser
+from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
 
 AD_HOC_FIELDS = {
     "concurrency": "concurrency",
@@ -113,7 +115,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from engine.results.runs import resolve_run
         from tui.commands.replay import replay_command
 
-        return replay_command(resolve_run(args.run, args.root))
+        return replay_command(resolve_run(args.run, args.root), web=web_address(args))
     if args.command == "runs":
         from tui.commands.runs import runs_command
 
@@ -188,6 +190,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         output=args.output,
         dry_run=args.dry_run,
         ui=not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty(),
+        **_web_options(args),
     )
 
 
@@ -216,6 +219,23 @@ def _base_url_from_environment() -> str | None:
             print(f"llmtop: server URL from ${name}", file=sys.stderr)
             return os.environ[name]
     return None
+
+
+def web_address(args: argparse.Namespace) -> tuple[str, int] | None:
+    """Where ``--web`` serves (``--web-host``/``--web-port`` imply it), or ``None``."""
+    if not (args.web or args.web_host is not None or args.web_port is not None):
+        return None
+    port = DEFAULT_PORT if args.web_port is None else args.web_port
+    if not 0 < port < 65536:
+        raise InputError(f"--web-port must be a TCP port, 1 to 65535 (got {port})")
+    return (args.web_host or DEFAULT_HOST, port)
+
+
+def _web_options(args: argparse.Namespace) -> dict[str, Any]:
+    address = web_address(args)
+    if address is None:
+        return {}
+    return {"web": True, "web_host": address[0], "web_port": address[1]}
 
 
 def _api_key(given: str | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from engine.telemetry.config import DEFAULT_SAMPLE_HZ
+from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
 
 OPTIONS_SCHEMA = 1
 """Version of the ``options`` object in ``run.json``; raised when a field changes meaning."""
@@ -82,6 +83,13 @@ class RunOptions(BaseModel):
     """Print the requests each profile would send, contact no server."""
     ui: bool = False
     """Show the live screen (asked for, and there is a terminal to draw on)."""
+    web: bool = False
+    """Also serve the live screen to browsers (read-only there); the process stays after a
+    headless run until Ctrl+C, so the end can be seen."""
+    web_host: str = DEFAULT_HOST
+    """Address the browsers' server listens on (loopback unless asked otherwise)."""
+    web_port: int = DEFAULT_PORT
+    """Port the browsers' server listens on."""
 
     def record(self) -> dict[str, Any]:
         """The options as ``run.json`` keeps them: JSON values, no API key."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from engine.errors import ExitCode
 from engine.workload.profile import builtin_names
 from engine.workload.suite import builtin_suites
 from tui.options import DEFAULT_PROFILE
+from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
 
 
 class Parser(argparse.ArgumentParser):
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="a run's folder, e.g. llmtop-results/20261121-081455-2a60, or "
         "its run id (or a unique prefix) under --root",
+    )
+    _add_web_arguments(
+        replay,
+        "serve the replay to browsers instead of this terminal, until Ctrl+C (each "
+        "browser moves through its own copy)",
     )
     replay.add_argument(
         "--root",
@@ -402,10 +408,34 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="print the requests each profile would send (lengths, arrival "
         "times) and exit without contacting any server",
     )
+    web = run.add_argument_group("browser")
+    _add_web_arguments(
+        web,
+        "also serve the live screen to browsers (read-only there: the run's keys work in "
+        "the terminal; after a headless run the page stays until Ctrl+C)",
+    )
     out.add_argument(
         "--no-ui",
         action="store_true",
         help="headless: a progress line, then summary tables, on the console "
         "(also chosen when stdin or stdout is not a terminal); default: the "
         "live Textual UI",
+    )
+
+
+def _add_web_arguments(group: Any, what: str) -> None:
+    """``--web``, ``--web-host``, ``--web-port`` on ``group`` (a parser or a group of one)."""
+    group.add_argument("--web", action="store_true", help=f"{what}; needs llmtop[web]")
+    group.add_argument(
+        "--web-host",
+        metavar="HOST",
+        help=f"address to serve on (implies --web; default {DEFAULT_HOST}: this machine only, "
+        "reached from a laptop through ssh -L; any other address is open to whoever can "
+        "reach the port, with no password)",
+    )
+    group.add_argument(
+        "--web-port",
+        type=int,
+        metavar="PORT",
+        help=f"port to serve on (implies --web; default {DEFAULT_PORT})",
     )

@@ -2,23 +2,21 @@
 
 ``load_recorded_run`` turns a finished (or killed) run folder into a ``RecordedRun``: the
 events the engine would have published, each at its time in seconds from the run's clock
-origin. Nothing is re-measured. Two things the folder does not hold are rebuilt from the
-records: live throughput (each request's output tokens spread evenly between its first and
-last token, in ``BIN_S`` bins) and in-flight counts (requests between their send and their
-end). Folding the events into a screen's state is the UI's business (``tui.live.replay``).
+origin. Nothing is re-measured. What the folder does not hold is rebuilt from the records:
+the engine's live snapshots (rates, counters, in-flight counts: ``engine.analysis.snapshots``)
+and the queue, profile by profile in the order they ran. Folding the events into a screen's
+state is the UI's business (``tui.live.replay``).
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from engine.analysis.timeline import Timeline, build_timeline
+from engine.analysis.snapshots import profile_snapshots, snapshot_step_s
 from engine.errors import InputError
 from engine.events import (
     NoticeRaised,
@@ -28,7 +26,6 @@ from engine.events import (
     RequestFinished,
     RunFinished,
     RunStarted,
-    SnapshotTaken,
 )
 from engine.metrics.summary import ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
@@ -39,9 +36,6 @@ from engine.telemetry.gpu import NO_GPU
 from engine.telemetry.samples import event_from_line
 from engine.workload.profile import Profile
 from engine.workload.queue import ScenarioQueue
-
-BIN_S = 0.5
-"""Width of the rebuilt throughput bins (wider for long runs: ``timeline.MAX_BINS``)."""
 
 
 class ReplayError(InputError):
@@ -79,14 +73,14 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
     summary = _summary(read_json(run_dir / SUMMARY_FILE, []), notes)
     profiles = _profiles(meta, records)
     events: list[tuple[float, Any]] = [(0.0, _run_started(run_dir, meta, profiles))]
-    events += _profile_events(profiles, records, summary)
     events += [(r.end_ns / 1e9, RequestFinished(r)) for r in records]
     sampled = [event_from_line(line) for line in iter_samples(run_dir, notes)]
     samples = [(e.t_ns / 1e9, e) for e in sampled if e is not None]
     if not any(e.kind == "gpu" for _, e in samples):
         events.append((0.0, NoticeRaised("info", f"the run recorded no GPU samples: {NO_GPU}")))
-    events += samples + _throughput(records)
+    events += samples
     end = max((when for when, _ in events), default=0.0)
+    events += _profile_events(profiles, records, summary, end)
     if summary is not None:
         events.append((end, RunFinished(summary)))
     else:
@@ -134,27 +128,40 @@ def _profiles(meta: dict[str, Any], records: list[RequestRecord]) -> list[Profil
 
 
 def _profile_events(
-    profiles: list[Profile], records: list[RequestRecord], summary: RunSummary | None
+    profiles: list[Profile],
+    records: list[RequestRecord],
+    summary: RunSummary | None,
+    end_s: float,
 ) -> list[tuple[float, Any]]:
-    """Start, end and queue changes of each profile, placed at its first and last request."""
-    spans: dict[str, tuple[float, float]] = {}
+    """Each profile's start, snapshots and end, and the queue as it changed, placed at the
+    profile's first and last request; at the end, what never ran is skipped, as the engine
+    marks it (a killed run has no end: its queue stays as it was).
+    """
+    by_profile: dict[str, list[RequestRecord]] = {}
     for r in records:
-        first, last = spans.get(r.profile, (r.scheduled_ns / 1e9, r.end_ns / 1e9))
-        spans[r.profile] = (min(first, r.scheduled_ns / 1e9), max(last, r.end_ns / 1e9))
+        by_profile.setdefault(r.profile, []).append(r)
     finals = {p.profile: p for p in summary.profiles} if summary else {}
     # The engine's own queue, driven as the run drove it: entries change as they did live.
     queue = ScenarioQueue(profiles)
     ids = {e.name: e.entry_id for e in queue.entries}
     events: list[tuple[float, Any]] = [(0.0, QueueChanged(queue.entries))]
-    ran = [p for p in profiles if p.name in spans]
+    # In the order they ran, which a person may have changed (switch, re-run, add).
+    ran = sorted(
+        (p for p in profiles if p.name in by_profile),
+        key=lambda p: min(r.scheduled_ns for r in by_profile[p.name]),
+    )
+    step_s = snapshot_step_s(end_s)
     for index, profile in enumerate(ran):
-        start, end = spans[profile.name]
+        own = by_profile[profile.name]
+        start = min(r.scheduled_ns for r in own) / 1e9
+        end = max(r.end_ns for r in own) / 1e9
         queue.move_next(ids[profile.name])
         queue.start_next()
         events += [
             (start, ProfileStarted(profile, index, len(profiles))),
             (start, QueueChanged(queue.entries)),
         ]
+        events += profile_snapshots(profile, own, step_s)
         final: ProfileSummary | None = finals.get(profile.name)
         if final is not None:
             queue.finish(ids[profile.name], final.status, final.requests, final.failures)
@@ -162,68 +169,7 @@ def _profile_events(
         else:  # no final figures: the run was killed while this profile ran
             queue.finish(ids[profile.name], ProfileStatus.STOPPED, 0, 0)
         events.append((end, QueueChanged(queue.entries)))
+    if summary is not None and queue.pending():
+        queue.skip_pending()
+        events.append((end_s, QueueChanged(queue.entries)))
     return events
-
-
-def _sent_s(record: RequestRecord) -> float:
-    """When the engine counted the request as sent: at its send, or, for an arrival never
-    sent (``max_in_flight`` reached) or cancelled before it was, when it was due.
-    """
-    return (record.sent_ns if record.sent_ns is not None else record.scheduled_ns) / 1e9
-
-
-def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
-    """Live snapshots rebuilt per ``BIN_S`` from the records (``build_timeline``'s curve).
-
-    Counters are the measured phase's, of the profile that last finished a request, up to the
-    end of each bin: ``sent_total`` counts sends, ``finished_total`` ends, as the engine does.
-    """
-    measured = sorted((r for r in records if not r.warmup), key=lambda r: r.end_ns)
-    if not measured:
-        return []
-    curve = build_timeline(records, (), BIN_S)
-    sent: dict[str, list[float]] = {}
-    for r in measured:
-        sent.setdefault(r.profile, []).append(_sent_s(r))
-    for times in sent.values():
-        times.sort()
-    snapshots: list[tuple[float, Any]] = []
-    finished: dict[str, int] = {}
-    failed: dict[str, int] = {}
-    i = 0
-    for b, out_per_s in enumerate(curve.output_tokens_per_s):
-        t = float(curve.bin_start_s[b]) + curve.bin_s
-        ended_in_bin = []
-        while i < len(measured) and measured[i].end_ns / 1e9 < t:
-            r = measured[i]
-            finished[r.profile] = finished.get(r.profile, 0) + 1
-            failed[r.profile] = failed.get(r.profile, 0) + (not r.ok)
-            ended_in_bin.append(r)
-            i += 1
-        name = measured[max(0, i - 1)].profile
-        ok = [r for r in ended_in_bin if r.ok]
-        snapshot = SnapshotTaken(
-            profile=name,
-            t_ns=int(t * 1e9),
-            elapsed_s=t,
-            window_s=curve.bin_s,
-            in_flight=_in_flight(curve, t),
-            sent_total=bisect.bisect_left(sent[name], t),
-            finished_total=finished.get(name, 0),
-            failed_total=failed.get(name, 0),
-            planned_total=None,
-            output_tokens_per_s=float(out_per_s),
-            input_tokens_per_s=sum(r.prompt_tokens or 0 for r in ok) / curve.bin_s,
-            requests_per_s=len(ok) / curve.bin_s,
-            ttft_p50_s=None,
-            tpot_p50_s=None,
-            warmup=False,
-        )
-        snapshots.append((t, snapshot))
-    return snapshots
-
-
-def _in_flight(curve: Timeline, t_s: float) -> int:
-    """Requests in flight at ``t_s`` (warm-up included: it is load too)."""
-    at = int(np.searchsorted(curve.in_flight_t_s, t_s, side="right")) - 1
-    return int(curve.in_flight[at]) if at >= 0 else 0

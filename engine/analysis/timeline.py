@@ -92,7 +92,7 @@ def build_timeline(
     bin_s = max(bin_s, end_s / MAX_BINS)
     edges = np.arange(0.0, end_s + bin_s, bin_s)
     first, last, rate = (np.asarray(c) for c in ramps)
-    cumulative = _cumulative_tokens(first, last, rate, edges)
+    cumulative = cumulative_tokens(first, last, rate, edges)
     t_events = np.concatenate([np.asarray(sent), np.asarray(ended)])
     steps = np.concatenate([np.ones(len(sent), dtype=int), -np.ones(len(ended), dtype=int)])
     order = np.argsort(t_events, kind="stable")
@@ -107,7 +107,7 @@ def build_timeline(
     )
 
 
-def _cumulative_tokens(
+def cumulative_tokens(
     starts: npt.NDArray[np.float64],
     stops: npt.NDArray[np.float64],
     rates: npt.NDArray[np.float64],

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from engine import __version__
+from engine.events import SNAPSHOT_INTERVAL_S
 from engine.metrics.summary import Slo
 from engine.stats import NS
 from engine.telemetry.config import TelemetryConfig
@@ -51,7 +52,7 @@ class RunConfig(BaseModel):
     """What ``probe_features`` found the server honours; requests adapt to it."""
     pause_between_profiles_s: float = 0.0
     """Pause between two profiles (a suite's ``pause_between_s``); not part of any window."""
-    snapshot_interval_s: float = 0.25
+    snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
     """How often live figures are published."""
     hold_open: bool = False
     """Interactive sessions: when the queue runs out, wait for more profiles until

@@ -22,6 +22,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from engine.events import (
+    SNAPSHOT_WINDOW_S,
     EventBus,
     NoticeRaised,
     RequestFinished,
@@ -40,7 +41,7 @@ from engine.workload.prompts import PromptFactory
 
 RECENT_TTFT_SAMPLES = 256
 """Recent TTFT/TPOT values kept for the live medians in snapshots."""
-RATE_WINDOW_S = 2.0
+RATE_WINDOW_S = SNAPSHOT_WINDOW_S
 """Window of the live rates in snapshots."""
 
 

@@ -16,9 +16,9 @@ from engine.records import ErrorKind
 from engine.telemetry.samples import SampleKind
 from tests.support.tui_data import GPU, FrozenClock, SeededRun, record
 from tui.format import fmt_s
-from tui.live.engine_process import _Tail
 from tui.live.render import BLOCKS, sparkline
 from tui.live.state import MAX_RECENT_REQUESTS, MAX_SPARK_POINTS, RESERVOIR_SIZE, LiveState
+from tui.live.tails import LineTail
 from tui.live.widgets.request_list import fit_columns
 
 
@@ -98,7 +98,7 @@ def test_request_columns_drop_the_least_useful_first():
 
 def test_tail_returns_only_complete_lines(tmp_path):
     path = tmp_path / "requests.jsonl"
-    tail = _Tail(path)
+    tail = LineTail(path)
     assert tail.lines() == [], "no file yet"
     path.write_bytes(b'{"a": 1}\n{"b": 2')
     assert tail.lines() == [{"a": 1}]

@@ -23,6 +23,7 @@ from engine.telemetry.host import pid_listening_on
 from engine.workload.profile import Profile
 from tui.console.reporter import ConsoleReporter
 from tui.options import RunOptions
+from tui.web.session import WebView
 
 
 def measure(
@@ -35,8 +36,14 @@ def measure(
     pause_between_s: float,
     meta: dict[str, Any],
     interactive: bool,
+    web: WebView | None = None,
 ) -> RunSummary:
-    """Measure ``profiles`` against the server at ``url``; returns the run's summary."""
+    """Measure ``profiles`` against the server at ``url``; returns the run's summary.
+
+    ``web``: browsers follow the run (``--web``): the engine also appends its low-rate events
+    to the view's relay file (``tui.web.relay``).
+    """
+    relay = web.relay if web is not None else None
     api_key = options.api_key.get_secret_value() if options.api_key else None
     info = asyncio.run(detect(url, api_key))
     model = choose_model(options.model, info)
@@ -77,15 +84,25 @@ def measure(
         from tui.live.engine_process import EngineJob
         from tui.live.session import run_live
 
-        return run_live(EngineJob(config, run_id), server, close_when_done=not interactive)
+        job = EngineJob(config, run_id, relay)
+        # The URL printed before the screen opened is hidden behind it: say it there too.
+        notice = f"also in a browser, read-only: {web.url}" if web is not None else None
+        return run_live(job, server, close_when_done=not interactive, notice=notice)
     bus = EventBus()
     engine = Engine(config, bus, run_id=run_id, server_check=server.exit_report if server else None)
-    console = ThreadedSink(ConsoleReporter())
-    bus.subscribe(console)
+    sinks = [ThreadedSink(ConsoleReporter())]
+    if relay is not None:
+        from tui.web.relay import EventRelay
+
+        # Off the measuring loop, like the console: a write never delays a chunk's timestamp.
+        sinks.append(ThreadedSink(EventRelay(relay)))
+    for sink in sinks:
+        bus.subscribe(sink)
     try:
         return _run_headless(engine, watch=server is not None)
     finally:
-        console.close()
+        for sink in sinks:
+            sink.close()
 
 
 def install_signal_handlers(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> None:

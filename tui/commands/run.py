@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ExitCode, RunError
+from engine.errors import ExitCode, InputError, RunError
 from engine.metrics.summary import RunSummary
 from engine.results.layout import RUN_FILE, SERVER_LOG, new_run_id
 from engine.results.writer import write_json_atomic
@@ -27,6 +27,7 @@ from engine.workload.suite import load_suite
 from tui.commands.output import writable_folder
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
+from tui.web.session import WebView
 
 
 @dataclass
@@ -119,14 +120,44 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     # time (and GPU hours) lost.
     writable_folder(options.output, "--output")
     plan = _Plan(profiles, pause_between(options), run_meta(options))
-    if not options.server_commands:
-        return run_one(options, plan, options.url, None).exit_code
-    configs = expand(list(options.server_commands), options.url, options.gpus or gpu_count())
+    configs = (
+        expand(list(options.server_commands), options.url, options.gpus or gpu_count())
+        if options.server_commands
+        else []
+    )
+    if not options.web:
+        return _run_all(options, plan, configs, web=None)
+    if len(configs) > 1:
+        raise InputError(
+            f"--web shows one run, and these server commands make {len(configs)} "
+            "configurations: run them one at a time, or without --web"
+        )
+    from tui.web.session import follow_command, serve_view, wait_until_told
+
+    with serve_view(follow_command, options.web_host, options.web_port) as view:
+        code = _run_all(options, plan, configs, web=view)
+        # The end stays in view for the browsers, unless the terminal's screen showed it,
+        # the person stopped llmtop (Ctrl+C, SIGTERM), or no run started to be seen.
+        started = view.relay.stat().st_size > 0
+        if not options.ui and code != ExitCode.INTERRUPTED and started:
+            wait_until_told(
+                f"the run has ended (exit code {code}); its screen stays at {view.url} until Ctrl+C"
+            )
+    return code
+
+
+def _run_all(
+    options: RunOptions, plan: _Plan, configs: list[ServerConfig], web: WebView | None
+) -> int:
+    """Each configuration in turn (or the one server); the matrix table when there are
+    several; returns the session's exit code."""
+    if not configs:
+        return run_one(options, plan, options.url, None, web=web).exit_code
     outcomes: list[Outcome] = []
     for number, config in enumerate(configs, 1):
         if len(configs) > 1:
             print(f"\n=== configuration {number}/{len(configs)}: {config.label}", file=sys.stderr)
-        outcome = run_one(options, plan, config.url, config, one_of_many=len(configs) > 1)
+        outcome = run_one(options, plan, config.url, config, one_of_many=len(configs) > 1, web=web)
         outcomes.append(outcome)
         if outcome.exit_code == ExitCode.INTERRUPTED:
             break
@@ -154,12 +185,14 @@ def run_one(
     url: str | None,
     config: ServerConfig | None,
     one_of_many: bool = False,
+    web: WebView | None = None,
 ) -> Outcome:
     """Start the server if llmtop manages one, measure, stop it.
 
     ``one_of_many``: a configuration of a matrix. The live screen then ends with the run
     instead of waiting for more scenarios, so the next configuration can start; a
     configuration that cannot start is an outcome of the matrix, not the end of it.
+    ``web``: the browsers' view (``--web``), whose relay file the engine also writes to.
     """
     from tui.commands.measure import measure
 
@@ -193,6 +226,7 @@ def run_one(
             pause_between_s=plan.pause_between_s,
             meta=plan.meta,
             interactive=not one_of_many,
+            web=web,
         )
     except RunError as exc:
         print(f"llmtop: {exc}", file=sys.stderr)

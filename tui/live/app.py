@@ -28,10 +28,12 @@ from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.controls import Controls
-from tui.live.replay import state_at
+from tui.live.palette import screenshot_folder
+from tui.live.replay import on_grid, state_at
 from tui.live.screens.compare import CompareScreen, RunPicker
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
 from tui.live.state import LiveState, LiveView
+from tui.live.widgets.badge import ModeBadge
 from tui.live.widgets.panes import (
     GpuPane,
     HeaderBar,
@@ -133,6 +135,8 @@ class LlmtopApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
+        if self.controls.read_only:
+            yield ModeBadge(id="badge")
         with Horizontal(id="main"):
             with Vertical(id="side"):
                 yield QueueTable(id="queue")
@@ -176,6 +180,7 @@ class LlmtopApp(App[int]):
         self._notices = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
         self._requests = self.query_one(RequestList)
+        self._show_badge()
         self.repaint()
         self.set_interval(1 / REPAINT_HZ, self.repaint)
         try:
@@ -257,7 +262,7 @@ class LlmtopApp(App[int]):
         self.notify(
             "nothing to control: this run has ended"
             if not self.controls.read_only
-            else "replay: a finished run cannot be changed",
+            else self.controls.read_only_reason,
             severity="warning",
         )
         return False
@@ -371,6 +376,17 @@ class LlmtopApp(App[int]):
             self._confirmed_quit,
         )
 
+    async def action_quit(self) -> None:
+        """The palette's Quit: Textual's own exits at once, leaving a run without its question."""
+        self.action_quit_app()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Into the run folder (``tui.live.palette``); Textual's notice names the file."""
+        folder = path or str(screenshot_folder(self.view.results_dir))
+        return super().deliver_screenshot(filename, folder, time_format)
+
     def _confirmed_quit(self, yes: bool | None) -> None:
         if yes:
             self.action_quit_now()
@@ -405,11 +421,17 @@ class LlmtopApp(App[int]):
     def _scrub_to(self, t_s: float) -> None:
         """Show the replayed run as it stood at ``t_s``; tables restart from that state."""
         assert self.recording is not None
-        self.cursor_s = max(0.0, min(self.recording.duration_s, t_s))
+        self.cursor_s = on_grid(t_s, self.recording.duration_s, self.SCRUB_STEPS)
         self.state = state_at(self.recording, self.cursor_s)
         self._painted_version = -1
         self._requests.clear()
+        self._show_badge()
         self.repaint()
+
+    def _show_badge(self) -> None:
+        if self.controls.read_only:
+            badge = self.query_one(ModeBadge)
+            badge.show(self.controls, self.recording, self.cursor_s, self.SCRUB_STEPS)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

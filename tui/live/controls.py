@@ -14,7 +14,9 @@ class Controls(Protocol):
     """The run actions the UI offers; every method returns at once."""
 
     read_only: bool
-    """True when nothing can be changed (a replay)."""
+    """True when nothing can be changed (a replay, a browser following a run)."""
+    read_only_reason: str
+    """What a person is told when a key that changes a run is pressed where ``read_only``."""
 
     def switch_to(self, entry_id: int) -> None:
         """Run this queue entry now."""
@@ -42,9 +44,12 @@ class Controls(Protocol):
 
 
 class ReadOnly:
-    """Controls of a replay: there is no run to change."""
+    """Controls of a screen that cannot change its run (a replay; a browser's view)."""
 
     read_only = True
+
+    def __init__(self, reason: str = "replay: a finished run cannot be changed") -> None:
+        self.read_only_reason = reason
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args: None

@@ -26,44 +26,19 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from pydantic import ValidationError
-
 from engine.errors import RunError
-from engine.events import (
-    Event,
-    EventBus,
-    NoticeRaised,
-    ProfileFinished,
-    ProfileStarted,
-    QueueChanged,
-    RequestFinished,
-    RunFinished,
-    RunStarted,
-    SendingPaused,
-    SnapshotTaken,
-)
+from engine.events import LOW_RATE_EVENTS, Event, EventBus, NoticeRaised, RunFinished
 from engine.metrics.summary import RunSummary
-from engine.records import RequestRecord
-from engine.results.layout import REQUESTS_FILE, SAMPLES_FILE
 from engine.run.config import RunConfig
-from engine.telemetry.samples import event_from_line
 from engine.workload.profile import Profile
 from tui.live.state import LiveState
+from tui.live.tails import RunFolderTail
+from tui.web.relay import EventRelay
 
 if TYPE_CHECKING:
     from engine.run.engine import Engine
 
-FORWARDED = (
-    RunStarted,
-    ProfileStarted,
-    ProfileFinished,
-    RunFinished,
-    NoticeRaised,
-    QueueChanged,
-    SendingPaused,
-    SnapshotTaken,
-)
+FORWARDED = LOW_RATE_EVENTS
 """Events sent over the pipe; records and samples are read from the results folder."""
 CONTROLS = (
     "switch_to",
@@ -89,6 +64,9 @@ class EngineJob:
     config: RunConfig
     """The run, complete: the child builds its engine from this alone."""
     run_id: str
+    relay: Path | None = None
+    """Where the engine also appends its low-rate events for browsers to follow the run
+    (``tui.web.relay``); ``None`` without ``--web``."""
 
     @property
     def run_dir(self) -> Path:
@@ -116,6 +94,8 @@ def engine_main(job: EngineJob, events: Connection, controls: Connection) -> Non
     bus = EventBus()
     engine = Engine(job.config, bus, run_id=job.run_id)
     bus.subscribe(_PipeSink(events))
+    if job.relay is not None:
+        bus.subscribe(EventRelay(job.relay))
 
     async def main() -> RunSummary:
         import asyncio
@@ -171,6 +151,7 @@ class EngineProcess:
     """``Controls`` for an engine in a child process, and the reader that feeds the screen."""
 
     read_only = False
+    read_only_reason = ""
 
     def __init__(self, job: EngineJob, state: LiveState) -> None:
         self.job = job
@@ -184,10 +165,7 @@ class EngineProcess:
             target=engine_main, name="llmtop-engine", args=(job, child_events, child_controls)
         )
         self._child_ends = (child_events, child_controls)
-        self._tails = {
-            REQUESTS_FILE: _Tail(job.run_dir / REQUESTS_FILE),
-            SAMPLES_FILE: _Tail(job.run_dir / SAMPLES_FILE),
-        }
+        self._folder = RunFolderTail(job.run_dir, state)
         self._reader = threading.Thread(target=self._read, name="llmtop-events", daemon=True)
 
     def start(self) -> None:
@@ -247,13 +225,7 @@ class EngineProcess:
         self.state.apply(event)
 
     def _tail(self) -> None:
-        for data in self._tails[REQUESTS_FILE].lines():
-            with contextlib.suppress(ValidationError):
-                self.state.apply(RequestFinished(RequestRecord.model_validate(data)))
-        for line in self._tails[SAMPLES_FILE].lines():
-            event = event_from_line(line)
-            if event is not None:
-                self.state.apply(event)
+        self._folder.read()
 
     # -- Controls --
 
@@ -288,29 +260,3 @@ class EngineProcess:
     def server_exited(self, facts: dict[str, Any], reason: str) -> None:
         """The managed server exited: the engine fails the run with its facts."""
         self._send("server_exited", facts, reason)
-
-
-class _Tail:
-    """New complete lines of a file that another process appends to."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._rest = b""
-
-    def lines(self) -> list[dict[str, Any]]:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-        except OSError:  # not there (yet), or its folder could not be made: nothing to read
-            return []
-        self._offset += len(chunk)
-        *complete, self._rest = (self._rest + chunk).split(b"\n")
-        out = []
-        for line in complete:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                value = orjson.loads(line)
-                if isinstance(value, dict):
-                    out.append(value)
-        return out

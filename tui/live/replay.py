@@ -31,6 +31,16 @@ def state_at(run: RecordedRun, t_s: float) -> LiveState:
     return state
 
 
+def on_grid(t_s: float, length_s: float, steps: int) -> float:
+    """``t_s`` moved to the nearest of ``steps`` equal steps through the run, within it: 40
+    steps back from the end is 0, not a rounding error left by subtracting fortieths."""
+    if length_s <= 0:
+        return 0.0
+    index = max(0, min(steps, round(t_s * steps / length_s)))
+    # The end is the end itself: fortieths added up can fall short of it and miss its events.
+    return length_s if index == steps else index * length_s / steps
+
+
 class _Clock:
     """A clock that reads what it is set to: the time of the event being folded."""
 

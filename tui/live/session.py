@@ -53,10 +53,15 @@ class LiveRun:
 
 
 def start_live(
-    job: EngineJob, server: ServerProcess | None = None, *, close_when_done: bool = False
+    job: EngineJob,
+    server: ServerProcess | None = None,
+    *,
+    close_when_done: bool = False,
+    notice: str | None = None,
 ) -> LiveRun:
     """Start the engine's process and build the screen that follows it; with
-    ``close_when_done`` the screen closes by itself a few seconds after the run ends.
+    ``close_when_done`` the screen closes by itself a few seconds after the run ends;
+    ``notice`` pops up when the screen opens.
     """
     state = LiveState()
     state.set_slo(job.config.slo)
@@ -67,6 +72,8 @@ def start_live(
         title=f"{job.config.url} {job.config.model}",
         close_when_done=close_when_done,
     )
+    if notice is not None:
+        app.notify(notice, timeout=20)
     engine.start()
     if server is not None:
         threading.Thread(
@@ -86,10 +93,14 @@ def _watch(server: ServerProcess, engine: EngineProcess) -> None:
 
 
 def run_live(
-    job: EngineJob, server: ServerProcess | None, *, close_when_done: bool = False
+    job: EngineJob,
+    server: ServerProcess | None,
+    *,
+    close_when_done: bool = False,
+    notice: str | None = None,
 ) -> RunSummary:
     """Show the run live until the person quits; the summary is printed after the screen."""
-    live = start_live(job, server, close_when_done=close_when_done)
+    live = start_live(job, server, close_when_done=close_when_done, notice=notice)
     try:
         live.app.run()
     finally:
