@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
 from engine.http.detect import normalize_url
+from engine.redact import redact, remember
 from tui.options import RunOptions
 from tui.parser import build_parser
 
@@ -58,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(dispatch(args))
     except InputError as exc:
-        print(f"llmtop: error: {exc}", file=sys.stderr)
+        print(f"llmtop: error: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
     except RunError as exc:
-        print(f"llmtop: {exc}", file=sys.stderr)
+        print(f"llmtop: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.FAILED
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
@@ -174,5 +175,8 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def _api_key(given: str | None) -> str | None:
-    """``--api-key``, else ``$OPENAI_API_KEY``, else none."""
-    return given or os.environ.get("OPENAI_API_KEY") or None
+    """``--api-key``, else ``$OPENAI_API_KEY``, else none; remembered, so a server that
+    quotes it back in an error has it blanked wherever the error is stored or printed."""
+    key = given or os.environ.get("OPENAI_API_KEY") or None
+    remember(key)
+    return key

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from engine.redact import redact
 from engine.telemetry.config import DEFAULT_SAMPLE_HZ
 
 OPTIONS_SCHEMA = 1
@@ -79,5 +80,8 @@ class RunOptions(BaseModel):
     """Show the live screen (asked for, and there is a terminal to draw on)."""
 
     def record(self) -> dict[str, Any]:
-        """The options as ``run.json`` keeps them: JSON values, no API key."""
-        return {"schema": OPTIONS_SCHEMA, **self.model_dump(mode="json")}
+        """The options as ``run.json`` keeps them: JSON values, no API key, server commands
+        with their secrets blanked (engine/redact.py)."""
+        options = self.model_dump(mode="json")
+        options["server_commands"] = [redact(c) for c in self.server_commands]
+        return {"schema": OPTIONS_SCHEMA, **options}

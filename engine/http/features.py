@@ -26,6 +26,7 @@ from engine.http.client import error_message_from_body
 from engine.http.detect import ServerInfo
 from engine.http.exchange import Exchange, StreamError
 from engine.http.sse import SseDecoder
+from engine.redact import redact
 
 PROMPT = "Count from 1 to 50."
 """A prompt whose answer is far longer than the probes' limits."""
@@ -247,6 +248,7 @@ async def _send(http: httpx.AsyncClient, body: dict[str, Any]) -> _Outcome:
         outcome.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if outcome.error is not None:
         outcome.tokens = None
+        outcome.error = redact(outcome.error)  # it lands in run.json; a server may quote the key
     return outcome
 
 

@@ -32,6 +32,7 @@ from engine.http.client import ServerQuirks, StreamingClient
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary
+from engine.redact import remember
 from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter
 from engine.run.config import RunConfig
@@ -77,6 +78,8 @@ class Engine:
         and returns ``(facts, reason)`` once it has exited; ``gpu`` replaces NVML (tests).
         """
         self.config = config
+        # Here too, not only in the CLI: under the live screen this runs in a spawned child.
+        remember(config.api_key.get_secret_value() if config.api_key else None)
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
         self.run_dir = config.results_root / self.run_id

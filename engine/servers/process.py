@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from engine.errors import RunError
+from engine.redact import redact, redact_argv, remember, secrets_in
 from engine.servers import llamacpp_build
 
 READY_POLL_S = 0.2
@@ -49,6 +50,7 @@ class ServerProcess:
 
     def __init__(self, argv: Sequence[str], url: str, log_path: Path, shell: bool = False) -> None:
         self.argv = list(argv)
+        remember(*secrets_in(self.argv))
         self.url = url
         self.log_path = log_path
         self.shell = shell
@@ -117,7 +119,7 @@ class ServerProcess:
     def info(self) -> dict[str, object]:
         """What ``run.json`` and ``summary.json`` record about the process."""
         return {
-            "command": self.argv,
+            "command": redact_argv(self.argv),
             "shell": self.shell,
             "pid": self.pid,
             "url": self.url,
@@ -157,12 +159,14 @@ class ServerProcess:
         )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the server's log."""
+        """The last ``lines`` lines of the server's log, secrets blanked (error messages and
+        summary.json carry it).
+        """
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return redact("\n".join(text.splitlines()[-lines:]))
 
     def __enter__(self) -> ServerProcess:
         self.start()

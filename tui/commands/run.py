@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import ExitCode, RunError
 from engine.metrics.summary import RunSummary
+from engine.redact import redact_argv
 from engine.results.layout import RUN_FILE, SERVER_LOG, new_run_id
 from engine.results.writer import write_json_atomic
 from engine.servers.matrix import ServerConfig, expand, gpu_count
@@ -160,7 +161,7 @@ def run_one(
         elif url is None:
             server = llama_server(run_dir / SERVER_LOG, parallel=options.local_parallel)
         if server is not None:
-            print(f"starting server: {' '.join(server.argv)}", file=sys.stderr)
+            print(f"starting server: {' '.join(redact_argv(server.argv))}", file=sys.stderr)
             server.start(ready_timeout_s=options.server_ready_timeout_s)
             print(
                 f"server ready in {server.startup_s:.1f} s at {server.url} "
