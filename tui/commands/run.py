@@ -156,10 +156,18 @@ def run_one(
     try:
         if config is not None:
             server = ServerProcess(
-                config.argv, config.url, run_dir / SERVER_LOG, shell=options.server_shell
+                config.argv,
+                config.url,
+                run_dir / SERVER_LOG,
+                shell=options.server_shell,
+                grace_s=options.server_grace_s,
             )
         elif url is None:
-            server = llama_server(run_dir / SERVER_LOG, parallel=options.local_parallel)
+            server = llama_server(
+                run_dir / SERVER_LOG,
+                parallel=options.local_parallel,
+                grace_s=options.server_grace_s,
+            )
         if server is not None:
             print(f"starting server: {' '.join(redact_argv(server.argv))}", file=sys.stderr)
             server.start(ready_timeout_s=options.server_ready_timeout_s)
@@ -185,7 +193,7 @@ def run_one(
         return Outcome(label, ExitCode.FAILED, None, None)
     finally:
         if server is not None:
-            code = server.stop(grace_s=options.server_grace_s)
+            code = server.stop()
             print(f"server stopped (exit code {code})", file=sys.stderr)
             if (run_dir / RUN_FILE).exists():
                 _record_server_exit(run_dir, server)
