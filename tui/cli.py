@@ -125,6 +125,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from tui.commands.report import report_command
 
         return report_command(args.runs, args.root, args.output, args.csv)
+    if args.command == "clean":
+        from tui.commands.clean import clean_command
+
+        return clean_command(args.root, args.grace)
     if args.command == "export":
         from tui.commands.report import export_command
 

@@ -23,7 +23,7 @@ import httpx
 
 from engine.errors import RunError
 from engine.redact import redact, redact_argv, remember, secrets_in
-from engine.servers import llamacpp_build
+from engine.servers import llamacpp_build, stale
 from engine.servers.watchdog import Watchdog
 
 READY_POLL_S = 0.2
@@ -127,6 +127,7 @@ class ServerProcess:
             raise ServerStartError(f"cannot start the server's watchdog: {exc}") from None
         finally:
             os.close(output)
+        stale.record(self.log_path.parent, proc.pid, redact_argv(self.argv), self._watchdog.pid)
         return proc
 
     def _ready(self) -> bool:
@@ -178,6 +179,7 @@ class ServerProcess:
         if self._watchdog is not None:
             self._watchdog.release()
             self._watchdog = None
+            stale.forget(self.log_path.parent)
         return self.exit_code
 
     def _signal(self, sig: int) -> None:

@@ -69,6 +69,11 @@ class Watchdog:
         self.proc.stdin.write(json.dumps(list(known())).encode() + b"\n")
         self.proc.stdin.flush()
 
+    @property
+    def pid(self) -> int:
+        """The watchdog's own process id."""
+        return self.proc.pid
+
     def release(self) -> None:
         """The server was stopped by llmtop: let the watchdog finish the log, and wait."""
         stdin = self.proc.stdin

@@ -1,5 +1,7 @@
 """Servers llmtop starts die with it, however it dies (issue 13 D): a real ``kill -9`` of a
-real llmtop, with the server a child or, through a shell, a grandchild."""
+real llmtop, with the server a child or, through a shell, a grandchild; and a server that
+outlived its llmtop anyway is reported by the next run and stopped by ``llmtop clean``, never
+a process that merely has its old PID."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engine.servers.stale import ProcessId, ServerRecord
 from tests.support.paths import ROOT
 from tests.tui.test_cli import LLMTOP
+from tests.tui.test_cli import llmtop as run_llmtop
 
 FAKE = f"{sys.executable} -m tests.support.fake_server_cmd --port {{port}} --itl 0.01"
 GONE_WITHIN_S = 5.0
@@ -24,8 +28,8 @@ GONE_WITHIN_S = 5.0
 
 def start_llmtop(output: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*LLMTOP, "run", "--no-ui", *args, "--duration", "120", "--max-tokens", "16"]
-        + ["--warmup", "0", "--output", str(output)],
+        [*LLMTOP, "run", "--no-ui", *args, "--duration", "120", "--requests", "100000"]
+        + ["--max-tokens", "16", "--warmup", "0", "--output", str(output)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -80,3 +84,62 @@ def test_kill_9_of_llmtop_takes_its_server_with_it(tmp_path, command, processes)
         for process in [*tree, *psutil.Process().children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+def test_a_server_an_earlier_llmtop_left_running_is_reported_then_cleaned(tmp_path, fake_server):
+    output = tmp_path / "results"
+    llmtop = start_llmtop(output, "--server-cmd", FAKE)
+    tree: list[psutil.Process] = []
+    try:
+        server = psutil.Process(measuring(output)["pid"])
+        tree = [server]
+        # Its watchdog dies first (killed by hand, say): the server outlives both.
+        for child in psutil.Process(llmtop.pid).children():
+            if "engine.servers.watchdog" in child.cmdline():
+                child.kill()
+                assert gone_within([child], GONE_WITHIN_S) == []
+        os.kill(llmtop.pid, signal.SIGKILL)
+        llmtop.wait(10)
+        assert alive(server)
+
+        again = run_llmtop(
+            "run", "--no-ui", "--url", fake_server.url, "--requests", "1", "--output", str(output)
+        )
+        assert again.returncode == 0, again.stderr
+        assert f"still running: pid {server.pid}" in again.stderr
+        assert f"llmtop clean --root {output}" in again.stderr
+        assert f"kill -TERM -- -{server.pid}" in again.stderr
+        assert alive(server)  # reported; nothing is stopped unasked
+
+        cleaned = run_llmtop("clean", "--root", str(output))
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert f"stopped: pid {server.pid}" in cleaned.stderr
+        assert gone_within([server], GONE_WITHIN_S) == []
+        assert "no server left running" in run_llmtop("clean", "--root", str(output)).stdout
+    finally:
+        llmtop.kill()
+        for process in [*tree, *psutil.Process().children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def test_a_recorded_pid_that_is_now_another_process_is_left_alone(tmp_path):
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run_dir = tmp_path / "20260101-000000-abcd"
+        run_dir.mkdir()
+        started = ProcessId.of(other.pid).create_time
+        ServerRecord(
+            server=ProcessId(other.pid, started - 100),  # the recorded server ended; PID reused
+            pgid=other.pid,
+            command=["vllm", "serve", "M"],
+            owner=ProcessId(other.pid, 0.0),
+            watchdog=None,
+        ).write(run_dir)
+        result = run_llmtop("clean", "--root", str(tmp_path))
+        assert result.returncode == 0
+        assert "no server left running" in result.stdout
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

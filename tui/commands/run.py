@@ -25,6 +25,7 @@ from engine.servers.process import ServerProcess, llama_server
 from engine.workload.profile import Profile, load_profile, validate_profile
 from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
+from tui.commands.clean import warn_stale
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
 
@@ -104,6 +105,9 @@ def run_meta(options: RunOptions) -> dict[str, Any]:
 
 def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     """Run the profiles against each server configuration; returns the exit code."""
+    # A server an earlier llmtop left running holds GPU memory this run would measure without.
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    warn_stale(options.output, options.server_grace_s, interactive)
     plan = _Plan(profiles, pause_between(options), run_meta(options))
     if not options.server_commands:
         return run_one(options, plan, options.url, None).exit_code
