@@ -14,8 +14,9 @@ import sys
 from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
+from engine.http.auth import url_credentials
 from engine.http.detect import normalize_url
-from engine.redact import redact, remember
+from engine.redact import redact
 from tui.options import RunOptions
 from tui.parser import build_parser
 
@@ -92,7 +93,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         from tui.commands.check import check_command
 
-        return check_command(args.url, args.model, _api_key(args.api_key), args.json)
+        api_key, basic_auth = _credentials(args.url, args.api_key)
+        return check_command(args.url, args.model, api_key, args.json, basic_auth)
     if args.command == "replay":
         from engine.results.runs import resolve_run
         from tui.commands.replay import replay_command
@@ -146,10 +148,12 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             raise InputError(f"{flag} must be a positive number {unit} (got {value})")
     if args.pause_between is not None and args.pause_between < 0:
         raise InputError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
+    api_key, basic_auth = _credentials(args.url, args.api_key)
     return RunOptions(
         url=normalize_url(args.url) if args.url else None,
         model=args.model,
-        api_key=SecretStr(key) if (key := _api_key(args.api_key)) else None,
+        api_key=SecretStr(api_key) if api_key else None,
+        basic_auth=SecretStr(basic_auth) if basic_auth else None,
         probe=not args.no_probe,
         local_parallel=args.local_parallel,
         server_commands=tuple(args.server_cmd),
@@ -178,9 +182,17 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _api_key(given: str | None) -> str | None:
-    """``--api-key``, else ``$OPENAI_API_KEY``, else none; remembered, so a server that
-    quotes it back in an error has it blanked wherever the error is stored or printed."""
-    key = given or os.environ.get("OPENAI_API_KEY") or None
-    remember(key)
-    return key
+def _credentials(url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+    """The API key (``--api-key``, else ``$OPENAI_API_KEY``) or the ``user:password`` that
+    ``--url`` carries: one or the other, as both would go in the Authorization header."""
+    basic_auth = url_credentials(url) if url else None
+    if basic_auth is None:
+        return api_key or os.environ.get("OPENAI_API_KEY") or None, None
+    if api_key:
+        raise InputError(
+            "--url carries a user name and password, and --api-key is given: both would go "
+            "in the Authorization header; give one of them"
+        )
+    # $OPENAI_API_KEY is often set for other tools: the URL's credentials say what this
+    # server wants, so the key is not sent.
+    return None, basic_auth

@@ -35,6 +35,9 @@ class RunOptions(BaseModel):
     """Model to request; ``None``: the first the server lists."""
     api_key: SecretStr | None = Field(default=None, exclude=True)
     """Bearer token (``--api-key`` or ``$OPENAI_API_KEY``); never recorded."""
+    basic_auth: SecretStr | None = Field(default=None, exclude=True)
+    """``user:password`` that ``--url`` carried, sent as HTTP Basic auth instead of the API
+    key; never recorded (``url`` has them removed)."""
     probe: bool = True
     """Probe the server's request features and prompt-token counts before measuring."""
     local_parallel: int = 4

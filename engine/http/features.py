@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from engine.http.auth import auth_headers
 from engine.http.client import error_message_from_body
 from engine.http.detect import ServerInfo
 from engine.http.exchange import Exchange, StreamError
@@ -107,7 +108,9 @@ class _Outcome:
         return self.error is None and self.tokens is not None
 
 
-async def probe_features(url: str, model: str, api_key: str | None = None) -> Features:
+async def probe_features(
+    url: str, model: str, api_key: str | None = None, basic_auth: str | None = None
+) -> Features:
     """Send four tiny streamed chat requests to ``url`` and judge what ``model`` honours.
 
     A fifth, the first one again without ``stream_options``, is sent only when the server
@@ -117,6 +120,7 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
         url: Base URL of the server (no ``/v1``), as ``engine.http.detect.normalize_url`` gives it.
         model: Model id to send the probes to.
         api_key: Bearer token, if the server wants one.
+        basic_auth: ``user:password`` for HTTP Basic auth, sent instead of ``api_key``.
 
     Returns:
         The verdicts. A probe answered HTTP 400/422 makes its feature ``False`` with a note;
@@ -124,7 +128,7 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
 
     """
     features = Features()
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key, basic_auth)
     timeout = httpx.Timeout(PROBE_TIMEOUT_S)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as http:
 

@@ -32,7 +32,6 @@ from engine.http.client import ServerQuirks, StreamingClient
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary
-from engine.redact import remember
 from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter
 from engine.run.config import RunConfig
@@ -78,8 +77,6 @@ class Engine:
         and returns ``(facts, reason)`` once it has exited; ``gpu`` replaces NVML (tests).
         """
         self.config = config
-        # Here too, not only in the CLI: under the live screen this runs in a spawned child.
-        remember(config.api_key.get_secret_value() if config.api_key else None)
         self.bus = bus or EventBus()
         self.run_id = run_id or new_run_id()
         self.run_dir = config.results_root / self.run_id
@@ -314,8 +311,7 @@ class Engine:
     async def _measure_vocabulary(self) -> None:
         """Ask the server's tokenizer which prompt words are one token each (where it can)."""
         cfg = self.config
-        key = cfg.api_key.get_secret_value() if cfg.api_key else None
-        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, key)
+        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, *cfg.credentials())
         if words is not None:
             self._context = dataclasses.replace(self._context, words=words)
 
@@ -387,10 +383,12 @@ class Engine:
         problem = ensure_open_files(pool)
         if problem:
             self.bus.publish(NoticeRaised("warning", problem))
+        api_key, basic_auth = self.config.credentials()
         client = StreamingClient(
             self.config.url,
             max_connections=pool,
-            api_key=self.config.api_key.get_secret_value() if self.config.api_key else None,
+            api_key=api_key,
+            basic_auth=basic_auth,
             connect_timeout_s=self.config.connect_timeout_s,
             stall_timeout_s=self.config.stall_timeout_s,
             quirks=self.quirks,

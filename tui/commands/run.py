@@ -90,10 +90,12 @@ def pause_between(options: RunOptions) -> float:
 
 
 def run_meta(options: RunOptions) -> dict[str, Any]:
-    """The options and host facts for run.json; the API key is never included."""
+    """The options and host facts for run.json; the API key and the URL's password are
+    never included, only whether they were given."""
     return {
         "options": options.record(),
         "api_key_given": options.api_key is not None,
+        "basic_auth_given": options.basic_auth is not None,
         "host": {
             "hostname": socket.gethostname(),
             "platform": platform.platform(),
