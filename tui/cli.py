@@ -14,7 +14,7 @@ import sys
 from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
-from engine.http.auth import url_credentials
+from engine.http.auth import remember_credentials, url_credentials
 from engine.http.detect import normalize_url
 from engine.redact import redact
 from tui.options import RunOptions
@@ -184,10 +184,14 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def _credentials(url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
     """The API key (``--api-key``, else ``$OPENAI_API_KEY``) or the ``user:password`` that
-    ``--url`` carries: one or the other, as both would go in the Authorization header."""
+    ``--url`` carries: one or the other, as both would go in the Authorization header.
+    Remembered for redaction now, before a server is started and logs them."""
     basic_auth = url_credentials(url) if url else None
     if basic_auth is None:
-        return api_key or os.environ.get("OPENAI_API_KEY") or None, None
+        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        remember_credentials(key)
+        return key, None
+    remember_credentials(None, basic_auth)
     if api_key:
         raise InputError(
             "--url carries a user name and password, and --api-key is given: both would go "

@@ -22,13 +22,25 @@ def url_credentials(url: str) -> str | None:
     return f"{unquote(parts.username)}:{unquote(parts.password or '')}"
 
 
+def remember_credentials(api_key: str | None, basic_auth: str | None = None) -> None:
+    """Have engine/redact.py blank these from now on: the key, the password and the Basic
+    token made of them. A front end calls it before it starts a server, whose watchdog
+    blanks in the log what is known by then.
+    """
+    if basic_auth is not None:
+        remember(basic_auth.partition(":")[2], _basic_token(basic_auth))
+    remember(api_key)
+
+
 def auth_headers(api_key: str | None, basic_auth: str | None = None) -> dict[str, str]:
     """The header for ``basic_auth`` (``user:password``) if given, else for ``api_key``."""
+    remember_credentials(api_key, basic_auth)
     if basic_auth is not None:
-        token = base64.b64encode(basic_auth.encode()).decode()
-        remember(basic_auth.partition(":")[2], token)
-        return {"Authorization": f"Basic {token}"}
+        return {"Authorization": f"Basic {_basic_token(basic_auth)}"}
     if api_key:
-        remember(api_key)
         return {"Authorization": f"Bearer {api_key}"}
     return {}
+
+
+def _basic_token(basic_auth: str) -> str:
+    return base64.b64encode(basic_auth.encode()).decode()

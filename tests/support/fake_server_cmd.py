@@ -6,7 +6,7 @@ the server itself (``--server-cmd``) without needing the real llama-server:
 With ``--api-key`` it is careless with secrets the way real servers can be: it prints its
 arguments at start (vLLM logs its non-default arguments, key included), logs the
 Authorization header of every request, and answers every third completion with a 401 whose
-body quotes the key it was sent. It serves until it is killed.
+body quotes the key it was sent, as does its log. It serves until it is killed.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def careless(behaviour: Behaviour, n: int) -> dict[str, Any]:
     print(f"request {n}: Authorization: {sent}", flush=True)
     if n % 3:
         return {}
-    body = {"error": {"message": f"invalid api key: {sent.removeprefix('Bearer ')}"}}
-    return {"status": 401, "error_body": json.dumps(body).encode()}
+    message = f"invalid api key: {sent.removeprefix('Bearer ')}"
+    print(f"request {n}: rejected: {message}", flush=True)
+    return {"status": 401, "error_body": json.dumps({"error": {"message": message}}).encode()}
 
 
 def main(argv: list[str]) -> None:
