@@ -27,6 +27,7 @@ End-of-file without ``release`` means llmtop is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -77,12 +78,12 @@ class Watchdog:
     def release(self) -> None:
         """The server was stopped by llmtop: let the watchdog finish the log, and wait."""
         stdin = self.proc.stdin
-        try:
-            if stdin is not None:
+        if stdin is not None:
+            # A watchdog already gone (its server ended and its group with it) reads nothing.
+            with contextlib.suppress(OSError):
                 stdin.write(RELEASE + b"\n")
+            with contextlib.suppress(OSError):
                 stdin.close()
-        except OSError:  # the watchdog is gone already; nothing to release
-            pass
         try:
             self.proc.wait(RELEASE_WAIT_S)
         except subprocess.TimeoutExpired:  # something outside the group holds the output
@@ -100,7 +101,7 @@ class _Relay:
         self.open = True
 
     def pump(self) -> None:
-        """Read what is there; at end-of-file write the unfinished line and close."""
+        """Read what is there; at end-of-file write the unfinished line and mark it closed."""
         data = os.read(self.fd, CHUNK_BYTES)
         if not data:
             self._write(self.pending)
@@ -200,6 +201,8 @@ def watch(pgid: int, log_fd: int, log_path: Path, grace_s: float) -> None:
 
 def main(argv: list[str]) -> None:
     """``python -m engine.servers.watchdog PGID LOG_FD LOG_PATH GRACE_S``."""
+    # Its own session already keeps the terminal's Ctrl+C away; a stray SIGINT must not end
+    # it either while the server runs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pgid, log_fd, log_path, grace_s = int(argv[0]), int(argv[1]), Path(argv[2]), float(argv[3])
     watch(pgid, log_fd, log_path, grace_s)
