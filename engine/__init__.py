@@ -13,7 +13,7 @@ one engine module does not import the whole engine (and NumPy behind the compari
 The sub-packages are layers (each imports only those below it, checked by import-linter):
 ``run``, ``analysis`` and ``servers`` on top, then ``results``, then ``http`` and
 ``telemetry``, then ``metrics``, then ``workload``, then the shared modules here at the root
-(``events``, ``records``, ``stats``, ``errors``).
+(``events``, ``records``, ``stats``, ``errors``, ``redact``: the one rule for secrets).
 """
 
 from __future__ import annotations

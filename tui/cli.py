@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from engine.errors import ExitCode, InputError, RunError
+from engine.http.auth import remember_credentials, url_credentials
 from engine.http.detect import normalize_url
+from engine.redact import redact
 from tui.options import URL_VARIABLES, RunOptions
 from tui.parser import build_parser
 from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
@@ -64,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(dispatch(args))
     except InputError as exc:
-        print(f"llmtop: error: {exc}", file=sys.stderr)
+        print(f"llmtop: error: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
     except RunError as exc:
-        print(f"llmtop: {exc}", file=sys.stderr)
+        print(f"llmtop: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
@@ -110,7 +112,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from tui.commands.check import check_command
 
         url = args.url if args.url is not None else _base_url_from_environment()
-        return check_command(url, args.model, _api_key(args.api_key), args.json)
+        api_key, basic_auth = _credentials(url, args.api_key)
+        return check_command(url, args.model, api_key, args.json, basic_auth)
     if args.command == "replay":
         from engine.results.runs import resolve_run
         from tui.commands.replay import replay_command
@@ -143,6 +146,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from tui.commands.report import report_command
 
         return report_command(args.runs, args.root, args.output, args.csv)
+    if args.command == "clean":
+        from tui.commands.clean import clean_command
+
+        return clean_command(args.root, args.grace)
     if args.command == "export":
         from tui.commands.report import export_command
 
@@ -160,10 +167,13 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             raise InputError(f"{flag} must be a positive number {unit} (got {value})")
     if args.pause_between is not None and args.pause_between < 0:
         raise InputError(f"--pause-between must be 0 or more seconds (got {args.pause_between})")
+    given_url = args.url if args.url is not None else _base_url_from_environment()
+    api_key, basic_auth = _credentials(given_url, args.api_key)
     return RunOptions(
-        url=_url(args.url),
+        url=_url(given_url),
         model=args.model,
-        api_key=SecretStr(key) if (key := _api_key(args.api_key)) else None,
+        api_key=SecretStr(api_key) if api_key else None,
+        basic_auth=SecretStr(basic_auth) if basic_auth else None,
         probe=not args.no_probe,
         local_parallel=args.local_parallel,
         server_commands=tuple(args.server_cmd),
@@ -195,12 +205,10 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def _url(given: str | None) -> str | None:
-    """``--url`` (else ``$OPENAI_BASE_URL`` or ``$OPENAI_API_BASE``) normalised; ``None`` (the
-    embedded server) only when none of them was given at all."""
+    """The server URL given (``--url``, else ``$OPENAI_BASE_URL`` or ``$OPENAI_API_BASE``)
+    normalised; ``None`` (the embedded server) only when none of them was given at all."""
     if given is None:
-        given = _base_url_from_environment()
-        if given is None:
-            return None
+        return None
     if not given.strip():
         # An empty value is usually an unset shell variable: starting the embedded server
         # instead would measure something the person did not ask for.
@@ -238,6 +246,21 @@ def _web_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"web": True, "web_host": address[0], "web_port": address[1]}
 
 
-def _api_key(given: str | None) -> str | None:
-    """``--api-key``, else ``$OPENAI_API_KEY``, else none."""
-    return given or os.environ.get("OPENAI_API_KEY") or None
+def _credentials(url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+    """The API key (``--api-key``, else ``$OPENAI_API_KEY``) or the ``user:password`` that
+    ``--url`` carries: one or the other, as both would go in the Authorization header.
+    Remembered for redaction now, before a server is started and logs them."""
+    basic_auth = url_credentials(url) if url else None
+    if basic_auth is None:
+        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        remember_credentials(key)
+        return key, None
+    remember_credentials(None, basic_auth)
+    if api_key:
+        raise InputError(
+            "--url carries a user name and password, and --api-key is given: both would go "
+            "in the Authorization header; give one of them"
+        )
+    # $OPENAI_API_KEY is often set for other tools: the URL's credentials say what this
+    # server wants, so the key is not sent.
+    return None, basic_auth

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from engine.redact import redact
 from engine.telemetry.config import DEFAULT_SAMPLE_HZ
 from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
 
@@ -37,6 +38,9 @@ class RunOptions(BaseModel):
     """Model to request; ``None``: the first the server lists."""
     api_key: SecretStr | None = Field(default=None, exclude=True)
     """Bearer token (``--api-key`` or ``$OPENAI_API_KEY``); never recorded."""
+    basic_auth: SecretStr | None = Field(default=None, exclude=True)
+    """``user:password`` that ``--url`` carried, sent as HTTP Basic auth instead of the API
+    key; never recorded (``url`` has them removed)."""
     probe: bool = True
     """Probe the server's request features and prompt-token counts before measuring."""
     local_parallel: int = 4
@@ -92,5 +96,8 @@ class RunOptions(BaseModel):
     """Port the browsers' server listens on."""
 
     def record(self) -> dict[str, Any]:
-        """The options as ``run.json`` keeps them: JSON values, no API key."""
-        return {"schema": OPTIONS_SCHEMA, **self.model_dump(mode="json")}
+        """The options as ``run.json`` keeps them: JSON values, no API key, server commands
+        with their secrets blanked (engine/redact.py)."""
+        options = self.model_dump(mode="json")
+        options["server_commands"] = [redact(c) for c in self.server_commands]
+        return {"schema": OPTIONS_SCHEMA, **options}

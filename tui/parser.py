@@ -193,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--csv", type=Path, metavar="DIR", help="also write requests.csv and summary.csv into DIR"
     )
+    clean = commands.add_parser(
+        "clean",
+        help="stop servers that an earlier llmtop started and left running",
+        description="Find servers recorded in the run folders under --root whose llmtop is "
+        "gone, check that each PID is still that very process (its create time), and stop "
+        "its process group: SIGTERM, SIGKILL after --grace.",
+    )
+    _add_root_argument(clean)
+    clean.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between SIGTERM and SIGKILL",
+    )
     export = commands.add_parser(
         "export", help="write requests.csv and summary.csv of one or more runs"
     )

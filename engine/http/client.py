@@ -35,6 +35,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
+from engine.http.auth import auth_headers
 from engine.http.encoding import inflated, inflater_for
 from engine.http.exchange import Exchange
 from engine.http.failures import (
@@ -109,6 +110,7 @@ class StreamingClient:
         *,
         max_connections: int,
         api_key: str | None = None,
+        basic_auth: str | None = None,
         connect_timeout_s: float = 10.0,
         stall_timeout_s: float = 300.0,
         quirks: ServerQuirks | None = None,
@@ -116,7 +118,7 @@ class StreamingClient:
     ) -> None:
         self.quirks = quirks or ServerQuirks()
         self._on_notice = on_notice or (lambda _msg: None)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = auth_headers(api_key, basic_auth)
         self._session_args = (max_connections, headers)
         # No per-read timeout: aiohttp re-arms that timer on every network read, ~10 % of the
         # client's CPU per token. One watchdog task enforces the stall timeout instead.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from engine.errors import InputError, RunError
+from engine.http.auth import auth_headers
 
 PROBE_TIMEOUT_S = 5.0
 OWNED_BY = {
@@ -78,9 +79,9 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
-async def detect(url: str, api_key: str | None = None) -> ServerInfo:
+async def detect(url: str, api_key: str | None = None, basic_auth: str | None = None) -> ServerInfo:
     """Probe ``url``; raise ``ServerUnreachable`` when ``/v1/models`` does not answer."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key, basic_auth)
     info = ServerInfo(url=url)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=PROBE_TIMEOUT_S) as http:
         try:

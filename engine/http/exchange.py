@@ -15,6 +15,7 @@ import orjson
 from engine.http.failures import StreamError, in_stream_error, unexpected_shape
 from engine.http.sse import DONE
 from engine.records import Endpoint, ErrorKind, ItlStats, RequestRecord, TokenSource
+from engine.redact import redact
 from engine.stats import NS, mean, percentile
 
 MAX_ERROR_CHARS = 500
@@ -91,7 +92,7 @@ class Exchange:
         """Mark the request failed (the first failure wins) and stamp its end."""
         if self.error_kind is None:
             self.error_kind = kind
-            self.error_message = message[:MAX_ERROR_CHARS]
+            self.error_message = redact(message)[:MAX_ERROR_CHARS]
         if not self.end_ns:
             self.end_ns = perf_counter_ns()
 

@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 import orjson
 
+from engine.http.auth import auth_headers
 from engine.http.detect import ServerInfo
 from engine.http.exchange import Exchange
 from engine.http.failures import StreamError, error_event, error_message_from_body
 from engine.http.sse import LineTooLong, SseDecoder
+from engine.redact import redact
 
 PROMPT = "Count from 1 to 50."
 """A prompt whose answer is far longer than the probes' limits."""
@@ -108,7 +110,9 @@ class _Outcome:
         return self.error is None and self.tokens is not None
 
 
-async def probe_features(url: str, model: str, api_key: str | None = None) -> Features:
+async def probe_features(
+    url: str, model: str, api_key: str | None = None, basic_auth: str | None = None
+) -> Features:
     """Send four tiny streamed chat requests to ``url`` and judge what ``model`` honours.
 
     A fifth, the first one again without ``stream_options``, is sent only when the server
@@ -118,6 +122,7 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
         url: Base URL of the server (no ``/v1``), as ``engine.http.detect.normalize_url`` gives it.
         model: Model id to send the probes to.
         api_key: Bearer token, if the server wants one.
+        basic_auth: ``user:password`` for HTTP Basic auth, sent instead of ``api_key``.
 
     Returns:
         The verdicts. A probe answered HTTP 400/422 makes its feature ``False`` with a note;
@@ -125,7 +130,7 @@ async def probe_features(url: str, model: str, api_key: str | None = None) -> Fe
 
     """
     features = Features()
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key, basic_auth)
     timeout = httpx.Timeout(PROBE_TIMEOUT_S)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as http:
 
@@ -249,6 +254,7 @@ async def _send(http: httpx.AsyncClient, body: dict[str, Any]) -> _Outcome:
         outcome.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if outcome.error is not None:
         outcome.tokens = None
+        outcome.error = redact(outcome.error)  # it lands in run.json; a server may quote the key
     return outcome
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from engine.http.auth import auth_headers
 from engine.workload.prompts import WORDS
 
 MIN_WORDS = 50
@@ -30,12 +31,16 @@ def tokenize_body(kind: str, model: str, text: str) -> dict[str, Any] | None:
 
 
 async def single_token_words(
-    url: str, kind: str, model: str, api_key: str | None = None
+    url: str,
+    kind: str,
+    model: str,
+    api_key: str | None = None,
+    basic_auth: str | None = None,
 ) -> tuple[str, ...] | None:
     """The default words that are one token each (with a leading space), or None."""
     if tokenize_body(kind, model, "") is None:
         return None
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key, basic_auth)
     gate = asyncio.Semaphore(PARALLEL)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0) as http:
 

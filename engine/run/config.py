@@ -20,7 +20,7 @@ from engine.workload.profile import Profile
 
 
 class RunConfig(BaseModel):
-    """Everything a run needs. ``api_key`` is never serialised."""
+    """Everything a run needs. ``api_key`` and ``basic_auth`` are never serialised."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
@@ -34,6 +34,9 @@ class RunConfig(BaseModel):
     """Folder under which the run's own folder is created."""
     api_key: SecretStr | None = Field(default=None, exclude=True)
     """Bearer token; kept in memory only."""
+    basic_auth: SecretStr | None = Field(default=None, exclude=True)
+    """``user:password`` for HTTP Basic auth (a ``--url`` that carries them), sent instead of
+    ``api_key``; kept in memory only."""
     slo: Slo = Slo()
     """Objectives for goodput."""
     connect_timeout_s: float = 10.0
@@ -66,6 +69,14 @@ class RunConfig(BaseModel):
     into the summary, with its exit code and log tail added if it exits during the run."""
     run_meta: dict[str, Any] = Field(default_factory=dict)
     """Extra metadata for ``run.json`` (the options, detection, host)."""
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """``api_key`` and ``basic_auth`` in plain text, for the request headers."""
+        return _plain(self.api_key), _plain(self.basic_auth)
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def run_meta(config: RunConfig, run_id: str, origin_ns: int, origin_unix_ns: int) -> dict[str, Any]:

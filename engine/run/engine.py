@@ -275,8 +275,7 @@ class Engine(QueueControls):
     async def _measure_vocabulary(self) -> None:
         """Ask the server's tokenizer which prompt words are one token each (where it can)."""
         cfg = self.config
-        key = cfg.api_key.get_secret_value() if cfg.api_key else None
-        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, key)
+        words = await single_token_words(cfg.url, cfg.server_kind, cfg.model, *cfg.credentials())
         if words is not None:
             self._context = dataclasses.replace(self._context, words=words)
 
@@ -360,10 +359,12 @@ class Engine(QueueControls):
         problem = ensure_open_files(pool)
         if problem:
             self.bus.publish(NoticeRaised("warning", problem))
+        api_key, basic_auth = self.config.credentials()
         client = StreamingClient(
             self.config.url,
             max_connections=pool,
-            api_key=self.config.api_key.get_secret_value() if self.config.api_key else None,
+            api_key=api_key,
+            basic_auth=basic_auth,
             connect_timeout_s=self.config.connect_timeout_s,
             stall_timeout_s=self.config.stall_timeout_s,
             quirks=self.quirks,

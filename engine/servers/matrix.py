@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.redact import redact
 from engine.servers.process import free_port
 
 GROUP = re.compile(r"\{([^{}]*,[^{}]*)\}")
@@ -92,7 +93,7 @@ def _expand_one(
         params = _params(argv, groups, values)
         if not _valid_layout(argv, gpus):
             continue
-        label = " ".join(f"{k}={v}" for k, v in params.items()) or (
+        label = redact(" ".join(f"{k}={v}" for k, v in params.items())) or (
             f"cmd{number}" if several else Path(argv[0]).name
         )
         out.append(ServerConfig(argv, url or _url_of(argv, port, command), label, params))

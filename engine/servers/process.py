@@ -1,9 +1,10 @@
 """Start, watch and stop a local inference server process.
 
 Used for the embedded default (llama.cpp's ``llama-server`` with Gemma 3 270M, built by
-``llmtop setup-local``) and by the tests. The process gets its own session so it can be
-stopped as a group by PID (SIGTERM, then SIGKILL after a grace period); its output goes to a
-log file whose tail explains a failed start.
+``llmtop setup-local``), for ``--server-cmd`` and by the tests. The process gets its own
+session so it can be stopped as a group by PID (SIGTERM, then SIGKILL after a grace period).
+A watchdog process (engine/servers/watchdog.py) writes its output to a log file, secrets
+blanked, whose tail explains a failed start, and stops the group if llmtop dies first.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any
 import httpx
 
 from engine.errors import RunError
-from engine.servers import llamacpp_build
+from engine.redact import redact, redact_argv, remember, secrets_in
+from engine.servers import llamacpp_build, stale
+from engine.servers.watchdog import Watchdog
 
 READY_POLL_S = 0.2
+DEFAULT_GRACE_S = 10.0
+"""Between SIGTERM and SIGKILL when a server is stopped (``--server-grace``)."""
 LOG_TAIL_LINES = 20
 EXIT_POLL_S = 0.2
 """How often a run checks a server it manages for an unexpected exit (``exit_report``)."""
@@ -47,12 +52,25 @@ def free_port() -> int:
 class ServerProcess:
     """A server command run as a child process with its output in ``log_path``."""
 
-    def __init__(self, argv: Sequence[str], url: str, log_path: Path, shell: bool = False) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        url: str,
+        log_path: Path,
+        shell: bool = False,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        """``grace_s``: between SIGTERM and SIGKILL, when llmtop stops the server and when
+        the watchdog does because llmtop died.
+        """
         self.argv = list(argv)
+        remember(*secrets_in(self.argv))
         self.url = url
         self.log_path = log_path
         self.shell = shell
+        self.grace_s = grace_s
         self.proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: Watchdog | None = None
         self.startup_s: float | None = None
         self.exit_code: int | None = None
 
@@ -65,23 +83,11 @@ class ServerProcess:
         """Launch and wait until ``/health`` and ``/v1/models`` both answer 200."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        with open(self.log_path, "ab") as log:
-            command: Sequence[str] | str = shlex.join(self.argv) if self.shell else self.argv
-            try:
-                self.proc = subprocess.Popen(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    shell=self.shell,
-                )
-            except OSError as exc:
-                raise ServerStartError(f"cannot start {self.argv[0]!r}: {exc}") from None
+        self.proc = self._spawn()
         deadline = started + ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                self.exit_code = self.proc.returncode
+                self.stop()  # releases the watchdog once it has written the last lines
                 raise ServerStartError(
                     f"server exited with code {self.exit_code} before "
                     f"it was ready; log tail:\n{self.log_tail()}"
@@ -94,6 +100,35 @@ class ServerProcess:
         raise ServerStartError(
             f"server not ready after {ready_timeout_s:.0f} s; log tail:\n{self.log_tail()}"
         )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """The server in a session of its own, its output piped to the watchdog."""
+        command: Sequence[str] | str = shlex.join(self.argv) if self.shell else self.argv
+        output, server_end = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdout=server_end,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                shell=self.shell,
+            )
+        except OSError as exc:
+            os.close(output)
+            raise ServerStartError(f"cannot start {self.argv[0]!r}: {exc}") from None
+        finally:
+            os.close(server_end)  # only the server writes: its exit is the log's end-of-file
+        try:
+            self._watchdog = Watchdog(proc.pid, output, self.log_path, self.grace_s)
+        except OSError as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise ServerStartError(f"cannot start the server's watchdog: {exc}") from None
+        finally:
+            os.close(output)
+        stale.record(self.log_path.parent, proc.pid, redact_argv(self.argv), self._watchdog.pid)
+        return proc
 
     def _ready(self) -> bool:
         """Ready when ``/v1/models`` lists a model and ``/health`` (where the server has one:
@@ -117,7 +152,7 @@ class ServerProcess:
     def info(self) -> dict[str, object]:
         """What ``run.json`` and ``summary.json`` record about the process."""
         return {
-            "command": self.argv,
+            "command": redact_argv(self.argv),
             "shell": self.shell,
             "pid": self.pid,
             "url": self.url,
@@ -126,16 +161,25 @@ class ServerProcess:
             "log": str(self.log_path),
         }
 
-    def stop(self, grace_s: float = 10.0) -> int | None:
-        """SIGTERM the process group, SIGKILL after ``grace_s``; return the exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self._signal(signal.SIGTERM)
-        try:
-            self.exit_code = self.proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            self.exit_code = self.proc.wait(grace_s)
+    def stop(self, grace_s: float | None = None) -> int | None:
+        """SIGTERM the process group, SIGKILL after ``grace_s`` (default: the one given at
+        construction); release the watchdog once the log is complete; return the exit code.
+        """
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            grace = self.grace_s if grace_s is None else grace_s
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(grace)
+        self.exit_code = self.proc.returncode
+        if self._watchdog is not None:
+            self._watchdog.release()
+            self._watchdog = None
+            stale.forget(self.log_path.parent)
         return self.exit_code
 
     def _signal(self, sig: int) -> None:
@@ -151,18 +195,37 @@ class ServerProcess:
         """
         if self.exited() is None:
             return None
+        self._settle_log()
         return (
             {**self.info(), "log_tail": self.log_tail()},
             f"the server process exited with code {self.exit_code} during the run",
         )
 
+    def _settle_log(self, quiet_s: float = 0.1, limit_s: float = 1.0) -> None:
+        """Wait until the watchdog has written the server's last words (the log stops
+        growing), without releasing it: the server's children may still be running.
+        """
+        deadline = time.monotonic() + limit_s
+        size = -1
+        while time.monotonic() < deadline:
+            try:
+                now = self.log_path.stat().st_size
+            except OSError:
+                return
+            if now == size:
+                return
+            size = now
+            time.sleep(quiet_s)
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the server's log."""
+        """The last ``lines`` lines of the server's log, secrets blanked (error messages and
+        summary.json carry it).
+        """
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return redact("\n".join(text.splitlines()[-lines:]))
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -179,6 +242,7 @@ def llama_server(
     parallel: int = 4,
     ctx_size: int = 8192,
     extra_args: Sequence[str] = (),
+    grace_s: float = DEFAULT_GRACE_S,
 ) -> ServerProcess:
     """The embedded default: cached ``llama-server`` serving Gemma 3 270M on 127.0.0.1."""
     manifest = llamacpp_build.read_manifest()
@@ -206,4 +270,4 @@ def llama_server(
         "gemma-3-270m",
         *extra_args,
     ]
-    return ServerProcess(argv, f"http://127.0.0.1:{port}", log_path)
+    return ServerProcess(argv, f"http://127.0.0.1:{port}", log_path, grace_s=grace_s)

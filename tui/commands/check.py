@@ -24,7 +24,13 @@ _FEATURE_LABELS = (
 )
 
 
-def check_command(url: str | None, model: str | None, api_key: str | None, as_json: bool) -> int:
+def check_command(
+    url: str | None,
+    model: str | None,
+    api_key: str | None,
+    as_json: bool,
+    basic_auth: str | None = None,
+) -> int:
     """Detect the server at ``url``, probe its features on ``model`` and print the result.
 
     Raises ``InputError`` (exit 2) without a URL, for an invalid one or a model the server
@@ -33,9 +39,9 @@ def check_command(url: str | None, model: str | None, api_key: str | None, as_js
     if not url:
         raise InputError("pass --url URL (e.g. --url http://127.0.0.1:8000)")
     url = normalize_url(url)
-    info = asyncio.run(detect(url, api_key))
+    info = asyncio.run(detect(url, api_key, basic_auth))
     chosen = choose_model(model, info)
-    features = asyncio.run(probe_features(url, chosen, api_key))
+    features = asyncio.run(probe_features(url, chosen, api_key, basic_auth))
     if as_json:
         report = check_report(info, features)
         report["model"] = chosen

@@ -45,12 +45,13 @@ def measure(
     """
     relay = web.relay if web is not None else None
     api_key = options.api_key.get_secret_value() if options.api_key else None
-    info = asyncio.run(detect(url, api_key))
+    basic_auth = options.basic_auth.get_secret_value() if options.basic_auth else None
+    info = asyncio.run(detect(url, api_key, basic_auth))
     model = choose_model(options.model, info)
     meta = {**meta, "server": info.as_dict()}
     features = None
     if options.probe:
-        features = asyncio.run(probe_features(url, model, api_key)).as_dict()
+        features = asyncio.run(probe_features(url, model, api_key, basic_auth)).as_dict()
         meta["server"]["features"] = features
     process = server.info() if server is not None else None
     if process is not None:
@@ -61,6 +62,7 @@ def measure(
         profiles=profiles,
         results_root=options.output,
         api_key=options.api_key,
+        basic_auth=options.basic_auth,
         slo=Slo(ttft_s=options.slo_ttft_s, tpot_s=options.slo_tpot_s),
         save_itl=options.save_itl,
         connect_timeout_s=options.connect_timeout_s,

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import ExitCode, InputError, RunError
 from engine.metrics.summary import RunSummary
+from engine.redact import redact_argv
 from engine.results.layout import RUN_FILE, SERVER_LOG, new_run_id
 from engine.results.writer import write_json_atomic
 from engine.servers.matrix import ServerConfig, expand, gpu_count
@@ -24,6 +25,7 @@ from engine.servers.process import ServerProcess, llama_server
 from engine.workload.profile import Profile, load_profile, validate_profile
 from engine.workload.prompt_files import load_prompts
 from engine.workload.suite import load_suite
+from tui.commands.clean import warn_stale
 from tui.commands.output import writable_folder
 from tui.console.reporter import print_matrix
 from tui.options import DEFAULT_PROFILE, RunOptions
@@ -101,10 +103,12 @@ def pause_between(options: RunOptions) -> float:
 
 
 def run_meta(options: RunOptions) -> dict[str, Any]:
-    """The options and host facts for run.json; the API key is never included."""
+    """The options and host facts for run.json; the API key and the URL's password are
+    never included, only whether they were given."""
     return {
         "options": options.record(),
         "api_key_given": options.api_key is not None,
+        "basic_auth_given": options.basic_auth is not None,
         "host": {
             "hostname": socket.gethostname(),
             "platform": platform.platform(),
@@ -119,6 +123,9 @@ def run_session(options: RunOptions, profiles: list[Profile]) -> int:
     # Before a server starts or a request is sent: a run whose results cannot be kept is
     # time (and GPU hours) lost.
     writable_folder(options.output, "--output")
+    # A server an earlier llmtop left running holds GPU memory this run would measure without.
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    warn_stale(options.output, options.server_grace_s, interactive)
     plan = _Plan(profiles, pause_between(options), run_meta(options))
     configs = (
         expand(list(options.server_commands), options.url, options.gpus or gpu_count())
@@ -203,12 +210,20 @@ def run_one(
     try:
         if config is not None:
             server = ServerProcess(
-                config.argv, config.url, run_dir / SERVER_LOG, shell=options.server_shell
+                config.argv,
+                config.url,
+                run_dir / SERVER_LOG,
+                shell=options.server_shell,
+                grace_s=options.server_grace_s,
             )
         elif url is None:
-            server = llama_server(run_dir / SERVER_LOG, parallel=options.local_parallel)
+            server = llama_server(
+                run_dir / SERVER_LOG,
+                parallel=options.local_parallel,
+                grace_s=options.server_grace_s,
+            )
         if server is not None:
-            print(f"starting server: {' '.join(server.argv)}", file=sys.stderr)
+            print(f"starting server: {' '.join(redact_argv(server.argv))}", file=sys.stderr)
             server.start(ready_timeout_s=options.server_ready_timeout_s)
             print(
                 f"server ready in {server.startup_s:.1f} s at {server.url} "
@@ -233,7 +248,7 @@ def run_one(
         return Outcome(label, ExitCode.FAILED, None, None)
     finally:
         if server is not None:
-            code = server.stop(grace_s=options.server_grace_s)
+            code = server.stop()
             print(f"server stopped (exit code {code})", file=sys.stderr)
             if (run_dir / RUN_FILE).exists():
                 _record_server_exit(run_dir, server)
