@@ -1,10 +1,13 @@
 """The real vLLM server for the ``real_vllm`` tests (set up by ``scripts/setup-vllm``).
 
-One server per test session: vLLM takes ~35-40 s to start here even with
-``--enforce-eager`` (without it, ~95 s: it recompiles on every start). Its tests skip, saying
-how to set it up, when the set-up has not been done; ``.ci/run`` does it and sets
-``LLMTOP_REQUIRE_VLLM=1``, which turns that skip into a failure, since a silently skipped
-real-server test would prove nothing.
+One server per test module (today one module uses it, so one per session): vLLM takes ~35-40 s
+to start on an idle box here even with ``--enforce-eager`` (without it, ~95 s: it recompiles
+on every start), 50-90 s on a busy one. Not session-scoped: it holds 5.5 GB of RAM, which
+the rest of the suite on this shared 24 GB machine should get back as soon as its tests end.
+
+Its tests skip, saying how to set it up, when the set-up has not been done; ``.ci/run`` does
+it and sets ``LLMTOP_REQUIRE_VLLM=1``, which turns that skip into a failure, since a silently
+skipped real-server test would prove nothing.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def stop_all(server: ServerProcess) -> None:
         process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The running vLLM server; its log is ``server.log`` in a session temp folder."""
     manifest = vllm_setup.read_manifest()
