@@ -89,7 +89,7 @@ def real_vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     """The running vLLM server; its log is ``server.log`` in a session temp folder."""
     manifest = vllm_setup.read_manifest()
     if manifest is None:
-        reason = "vLLM is not set up: run scripts/setup-vllm (about 2.5 minutes, once)"
+        reason = "vLLM is not set up: run scripts/setup-vllm (3-5 minutes, once)"
         if os.environ.get("LLMTOP_REQUIRE_VLLM"):
             pytest.fail(reason)
         pytest.skip(reason)
