@@ -21,8 +21,8 @@ from engine.run.engine import Engine
 from engine.workload.profile import Profile
 from tests.support.fakeserver import Behaviour, FakeServer
 
-pytest_plugins = ["tests.support.real_server"]
-"""The real llama-server fixture, for every test that asks for ``real_server``."""
+pytest_plugins = ["tests.support.real_server", "tests.support.real_vllm"]
+"""The real-server fixtures, for every test that asks for ``real_server`` or ``real_vllm``."""
 
 MODEL = "fake-model"
 

@@ -205,7 +205,10 @@ class Exchange:
                 ErrorKind.HTTP_5XX,
                 f"server ended the stream with finish_reason={self.finish_reason!r}",
             )
-        if tokens.claimed_unseen and self.error_kind is None:
+        # One counted token and a stop, with no text: the model's end-of-turn token, which
+        # servers count (vLLM) but never send as text. An empty answer, not a lie.
+        stop_token_only = self.finish_reason == "stop" and tokens.claimed_unseen == 1
+        if tokens.claimed_unseen and not stop_token_only and self.error_kind is None:
             # Tokens that never arrived are not output: counted, they would make a server
             # that streams nothing look fast in throughput and goodput.
             self.fail(

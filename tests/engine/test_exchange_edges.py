@@ -301,6 +301,22 @@ def test_an_empty_answer_the_server_counts_as_empty_is_ok() -> None:
     assert not rec.token_count_mismatch
 
 
+def test_an_answer_of_only_the_end_of_turn_token_is_an_empty_answer_not_no_output() -> None:
+    """vLLM counts the stop token it never sends as text: a model that stops at once gives one
+    completion token and no text (seen on the real vLLM with logit_bias on token 106)."""
+    usage = {"prompt_tokens": 5, "completion_tokens": 1}
+    rec = record(
+        replay([chunk({"role": "assistant", "content": ""}), chunk({}, "stop", usage=usage)])
+    )
+    assert rec.ok and rec.error_kind is None
+    assert rec.completion_tokens == 1 and rec.finish_reason == "stop"
+    two = {"prompt_tokens": 5, "completion_tokens": 2}
+    lie = record(replay([chunk({"content": ""}), chunk({}, "stop", usage=two)]))
+    assert not lie.ok and lie.error_kind == "no_output"  # more than a stop token: not seen
+    cut = record(replay([chunk({"content": ""}), chunk({}, "length", usage=usage)]))
+    assert not cut.ok and cut.error_kind == "no_output"  # a length stop means a real token
+
+
 def test_usage_beats_timings_beats_chunks() -> None:
     both = {
         "usage": {"completion_tokens": 5, "prompt_tokens": 9},
