@@ -85,7 +85,7 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
     samples = [(e.t_ns / 1e9, e) for e in sampled if e is not None]
     if not any(e.kind == "gpu" for _, e in samples):
         events.append((0.0, NoticeRaised("info", f"the run recorded no GPU samples: {NO_GPU}")))
-    events += samples + _throughput(records)
+    events += samples + _throughput(records, _spans(records))
     end = max((when for when, _ in events), default=0.0)
     if summary is not None:
         events.append((end, RunFinished(summary)))
@@ -133,14 +133,20 @@ def _profiles(meta: dict[str, Any], records: list[RequestRecord]) -> list[Profil
     return profiles
 
 
-def _profile_events(
-    profiles: list[Profile], records: list[RequestRecord], summary: RunSummary | None
-) -> list[tuple[float, Any]]:
-    """Start, end and queue changes of each profile, placed at its first and last request."""
+def _spans(records: list[RequestRecord]) -> dict[str, tuple[float, float]]:
+    """Each profile's first schedule and last end, seconds: when it ran."""
     spans: dict[str, tuple[float, float]] = {}
     for r in records:
         first, last = spans.get(r.profile, (r.scheduled_ns / 1e9, r.end_ns / 1e9))
         spans[r.profile] = (min(first, r.scheduled_ns / 1e9), max(last, r.end_ns / 1e9))
+    return spans
+
+
+def _profile_events(
+    profiles: list[Profile], records: list[RequestRecord], summary: RunSummary | None
+) -> list[tuple[float, Any]]:
+    """Start, end and queue changes of each profile, placed at its first and last request."""
+    spans = _spans(records)
     finals = {p.profile: p for p in summary.profiles} if summary else {}
     # The engine's own queue, driven as the run drove it: entries change as they did live.
     queue = ScenarioQueue(profiles)
@@ -172,11 +178,15 @@ def _sent_s(record: RequestRecord) -> float:
     return (record.sent_ns if record.sent_ns is not None else record.scheduled_ns) / 1e9
 
 
-def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
+def _throughput(
+    records: list[RequestRecord], spans: dict[str, tuple[float, float]]
+) -> list[tuple[float, Any]]:
     """Live snapshots rebuilt per ``BIN_S`` from the records (``build_timeline``'s curve).
 
-    Counters are the measured phase's, of the profile that last finished a request, up to the
-    end of each bin: ``sent_total`` counts sends, ``finished_total`` ends, as the engine does.
+    Each is the profile's that was running at the end of its bin (the last started by then),
+    as the engine's snapshots are, so a scenario's rates show while it runs, before its first
+    request ends. Counters are that profile's measured phase, up to the end of the bin:
+    ``sent_total`` counts sends, ``finished_total`` ends, as the engine does.
     """
     measured = sorted((r for r in records if not r.warmup), key=lambda r: r.end_ns)
     if not measured:
@@ -200,7 +210,7 @@ def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
             failed[r.profile] = failed.get(r.profile, 0) + (not r.ok)
             ended_in_bin.append(r)
             i += 1
-        name = measured[max(0, i - 1)].profile
+        name = _running_at(spans, t) or measured[max(0, i - 1)].profile
         ok = [r for r in ended_in_bin if r.ok]
         snapshot = SnapshotTaken(
             profile=name,
@@ -208,7 +218,7 @@ def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
             elapsed_s=t,
             window_s=curve.bin_s,
             in_flight=_in_flight(curve, t),
-            sent_total=bisect.bisect_left(sent[name], t),
+            sent_total=bisect.bisect_left(sent.get(name, []), t),
             finished_total=finished.get(name, 0),
             failed_total=failed.get(name, 0),
             planned_total=None,
@@ -221,6 +231,12 @@ def _throughput(records: list[RequestRecord]) -> list[tuple[float, Any]]:
         )
         snapshots.append((t, snapshot))
     return snapshots
+
+
+def _running_at(spans: dict[str, tuple[float, float]], t_s: float) -> str | None:
+    """The profile that started last at or before ``t_s``."""
+    started = [(first, name) for name, (first, _) in spans.items() if first <= t_s]
+    return max(started)[1] if started else None
 
 
 def _in_flight(curve: Timeline, t_s: float) -> int:

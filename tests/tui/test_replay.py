@@ -46,9 +46,11 @@ def test_end_state_matches_the_run(finished_run):
     assert view.latency[0].metrics["ttft_s"] == finished_run.summary.profiles[0].ttft_s
     assert abs(view.elapsed_s - recording.duration_s) < 1e-9
     assert view.gpu_notice is not None or view.gpus, "the GPU pane says why it is empty"
-    assert sum(s.output_tokens_per_s * s.window_s for s in view.history) == pytest.approx(
+    rebuilt = [e for _, e in recording.events if isinstance(e, SnapshotTaken)]
+    assert sum(s.output_tokens_per_s * s.window_s for s in rebuilt) == pytest.approx(
         sum(r["completion_tokens"] for r in finished_run.records)
     )
+    assert view.rates is None and view.current is None, "no rate outlives its scenario"
 
 
 def test_scrubbing_shows_the_run_as_it_stood(finished_run):
