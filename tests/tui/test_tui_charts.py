@@ -42,12 +42,12 @@ def test_a_doubling_shows_as_a_doubling_with_the_top_labelled():
     for t in range(60):
         series.add(t, 100.0 if t < 30 else 200.0)
     rows = chart(
-        series.snapshot(), span_s=60, now_s=60, width=67, height=2, fmt=lambda v: f"{v:.0f}"
+        series.snapshot(), span_s=60, now_s=60, width=68, height=2, fmt=lambda v: f"{v:.0f}"
     )
-    assert rows[0].plain.startswith("   200┤") and rows[1].plain.startswith("     0┤")
-    top = rows[0].plain[7:]
+    assert rows[0].plain.startswith("    200┤") and rows[1].plain.startswith("      0┤")
+    top = rows[0].plain[8:]
     assert set(top[:28]) == {" "} and set(top[-28:]) == {"█"}, "half height, then full"
-    assert time_axis(60, 67).plain.split() == ["-60s", "-30s", "now"]
+    assert time_axis(60, 68).plain.split() == ["-60s", "-30s", "now"]
 
 
 def test_rates_cover_ten_seconds_of_the_engines_clock_and_end_with_their_scenario():

@@ -16,8 +16,8 @@ from rich.text import Text
 from tui.live.render import sparkline
 from tui.live.series import Aggregate, Column, SeriesView
 
-GUTTER = 7
-"""Cells left of a chart for its scale (``12.3k┤``)."""
+GUTTER = 8
+"""Cells left of a chart for its scale (``42.1 ms┤``: the longest ``fmt_s`` figure)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ LATENCY_METRICS = (("TTFT", "ttft_s"), ("TPOT", "tpot_s"))
 
 def latency_lines(view: LiveView, span: Span, width: int, height: int) -> list[Text]:
     """A head line and a chart per metric, then the time axis."""
-    rows_each = max(1, (height - 3) // 2)
+    chart_rows = max(2, height - 3)
+    rows = {"ttft_s": chart_rows - chart_rows // 2, "tpot_s": chart_rows // 2}
     span_s = span.resolve(view.chart_now_s)
     row = _scenario_row(view)
     lines: list[Text] = []
@@ -32,7 +33,7 @@ def latency_lines(view: LiveView, span: Span, width: int, height: int) -> list[T
             span_s=span_s,
             now_s=view.chart_now_s,
             width=width,
-            height=rows_each,
+            height=rows[key],
             fmt=fmt_s,
             how="peak",
         )

@@ -30,10 +30,8 @@ RESULT_COLUMNS = (
     "load",
     "ok/all",
     "out tok/s",
-    "TTFT p50",
-    "TTFT p99",
-    "TPOT p50",
-    "TPOT p99",
+    "TTFT p50/p99",
+    "TPOT p50/p99",
     "goodput/s",
 )
 """The results table's header: every figure is over the scenario's whole measured window."""
@@ -60,7 +58,8 @@ class ResultsTable(DataTable):
 
 
 def result_row(entry: QueueEntry, view: LiveView) -> tuple[Text, ...] | None:
-    """One scenario's cells; ``None`` for one that never ran."""
+    """One scenario's cells: the engine's summary once it has one, else what its records
+    said so far (``~``); ``None`` for one that never ran."""
     exact = next((s for s in view.finished if s.profile == entry.name), None)
     mark = Text(*STATUS_MARK[entry.status])
     if exact is not None:
@@ -73,7 +72,7 @@ def result_row(entry: QueueEntry, view: LiveView) -> tuple[Text, ...] | None:
             *_latency(exact.ttft_s, exact.tpot_s, view.slo),
             Text(fmt_num(exact.goodput_rps)),
         )
-    if entry.status is not EntryStatus.RUNNING:
+    if entry.status is EntryStatus.SKIPPED:
         return None
     row = next((r for r in view.latency if r.profile == entry.name), None)
     progress = view.progress.get(entry.name)
@@ -85,7 +84,7 @@ def result_row(entry: QueueEntry, view: LiveView) -> tuple[Text, ...] | None:
         Text(f"{entry.name} ~", "cyan"),
         Text(entry.profile.load_label),
         _ok(done - failed, done),
-        Text("running", "dim"),
+        Text("running" if entry.status is EntryStatus.RUNNING else str(entry.status), "dim"),
         *_latency(ttft, tpot, view.slo),
         Text("-", "dim"),
     )
@@ -96,12 +95,18 @@ def _ok(ok: int, total: int) -> Text:
 
 
 def _latency(ttft: Distribution | None, tpot: Distribution | None, slo: Slo) -> list[Text]:
-    """p50 and p99 of each, each p99 red when over its own SLO."""
+    """``143/185 ms`` for each, the p99 red when over that metric's own SLO."""
     cells = []
     for dist, limit in ((ttft, slo.ttft_s), (tpot, slo.tpot_s)):
-        p50, p99 = (dist.p50, dist.p99) if dist else (None, None)
-        over = limit is not None and p99 is not None and p99 > limit
-        cells += [Text(fmt_s(p50)), Text(fmt_s(p99), "bold red" if over else "")]
+        if dist is None:
+            cells.append(Text("-", "dim"))
+            continue
+        over = limit is not None and dist.p99 > limit
+        p50, p99 = fmt_s(dist.p50), fmt_s(dist.p99)
+        unit = p99.split()[-1]
+        if p50.endswith(f" {unit}"):  # one unit for both: "143/185 ms"
+            p50 = p50.rsplit(" ", 1)[0]
+        cells.append(Text.assemble(f"{p50}/", (p99, "bold red" if over else "")))
     return cells
 
 
