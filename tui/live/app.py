@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import textwrap
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -242,8 +243,12 @@ class LlmtopApp(App[int]):
         new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
         # A replay shows its notices in the tab only: toasts would pop again at every scrub.
         quiet = self.recording is not None
+        # A hidden tab has no width yet: wrap for the width it will have beside the queue.
+        width = max(40, self._notices.size.width or self.size.width - 34)
         for level, message in view.notices[len(view.notices) - new :]:
-            self._notices.write_line(f"[{level}] {message}")
+            # Wrapped here: the Log widget cuts long lines at its edge.
+            lines = textwrap.wrap(f"[{level}] {message}", width - 1, subsequent_indent="  ")
+            self._notices.write_lines(lines)
             if not message.endswith(NO_GPU) and not quiet:  # the GPU pane says that one
                 self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"), timeout=8)
         self._notices_seen = view.notices_total

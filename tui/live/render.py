@@ -6,6 +6,7 @@ widget and the drawing is testable on its own.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -49,12 +50,19 @@ def sparkline(
     tail = list(values)[-width:]
     style_tail = list(styles)[-width:] if styles is not None else ["cyan"] * len(tail)
     top = top or max((v for v in tail if v is not None), default=0.0) or 1.0
-    rows = [Text() for _ in range(height)]
+    cells: list[list[tuple[str, str]]] = [[] for _ in range(height)]
     for value, style in zip(tail, style_tail):
         level = 0 if value is None else max(1, min(8 * height, round(value / top * 8 * height)))
         for row in range(height):
             floor = (height - 1 - row) * 8
-            rows[row].append(BLOCKS[max(0, min(8, level - floor))], style)
+            cells[row].append((BLOCKS[max(0, min(8, level - floor))], style))
+    # One span per run of a style, not per cell: Textual's cost is per span when it draws.
+    rows = []
+    for row_cells in cells:
+        text = Text()
+        for style, run in itertools.groupby(row_cells, key=lambda cell: cell[1]):
+            text.append("".join(char for char, _ in run), style)
+        rows.append(text)
     return rows
 
 
