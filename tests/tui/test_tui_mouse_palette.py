@@ -88,3 +88,28 @@ async def test_w_changes_the_span_of_every_chart():
         assert "(10 min)" in app.query_one("#throughput").border_title
         await pilot.press("w", "w")
         assert "1 min" in str(app.query_one("#header").render())
+
+
+@sync
+async def test_a_resize_recomputes_the_layout():
+    app = make_app(SeededRun(gpus=8).state(), RecordingControls())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert app.screen.has_class("-narrow", "-short")
+        assert len(str(app.query_one("#system").render()).splitlines()) == 3, "GPUs folded"
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause(0.5)
+        assert app.screen.has_class("-wide", "-tall")
+        assert app.query_one("#side").size.width == 44
+        system = str(app.query_one("#system").render()).splitlines()
+        assert len(system) == 11, "a line per GPU once there is room"
+
+
+@sync
+async def test_the_quit_question_wraps_at_80_columns():
+    app = make_app(SeededRun().state(), RecordingControls())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+        question = app.screen.query_one("#dialog Label")
+        assert question.size.height >= 2 and question.size.width <= 60
+        assert "results are kept." in str(question.render())

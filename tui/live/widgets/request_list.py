@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
+from engine.metrics.summary import Slo
 from engine.records import RequestRecord
 from tui.format import fmt_s
 from tui.live.state import LiveView
@@ -66,12 +67,15 @@ class RequestList(Widget, can_focus=True):
         self.records: tuple[RequestRecord, ...] = ()
         self.selected_id: str | None = None
         """The selected request, or ``None`` to follow the newest."""
+        self.slo = Slo()
+        """Each TTFT and TPOT cell is red over its own objective."""
         self._first_shown: str | None = None
         """The request drawn on the first row last time."""
 
     def paint(self, view: LiveView) -> None:
         if view.recent is not self.records:
             self.records = view.recent
+            self.slo = view.slo
             self.refresh()
 
     def clear(self) -> None:
@@ -160,7 +164,7 @@ class RequestList(Widget, can_focus=True):
         start, end = self._window()
         lines = [Text("".join(f"{name:<{width}}" for name, width in columns), "bold")]
         for i in range(start, end):
-            line = _row(self.records[i], columns)
+            line = _row(self.records[i], columns, self.slo)
             if i == index:
                 line.stylize("reverse" if self.has_focus else "on grey30")
             lines.append(line)
@@ -179,7 +183,7 @@ def fit_columns(width: int) -> list[tuple[str, int]]:
     return columns
 
 
-def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
+def _row(r: RequestRecord, columns: list[tuple[str, int]], slo: Slo) -> Text:
     if r.ok:
         status = Text("warm-up" if r.warmup else "ok", "dim" if r.warmup else "green")
     else:
@@ -191,8 +195,8 @@ def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
         "status": status,
         "in": Text(_count(r.prompt_tokens), style),
         "out": Text(_count(r.completion_tokens), style),
-        "TTFT": Text(fmt_s(r.ttft_s), style),
-        "TPOT": Text(fmt_s(r.tpot_s), style),
+        "TTFT": Text(fmt_s(r.ttft_s), _over(r.ttft_s, slo.ttft_s) or style),
+        "TPOT": Text(fmt_s(r.tpot_s), _over(r.tpot_s, slo.tpot_s) or style),
         "E2E": Text(fmt_s(r.e2e_s), style),
     }
     line = Text(no_wrap=True, overflow="crop")
@@ -202,6 +206,11 @@ def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
         line.append_text(cell)
         line.append(" " * (width - cell.cell_len))
     return line
+
+
+def _over(value: float | None, limit: float | None) -> str:
+    """The style of a figure over its SLO ("" when within it or when there is none)."""
+    return "bold red" if value is not None and limit is not None and value > limit else ""
 
 
 def _count(value: int | None) -> str:
