@@ -17,6 +17,8 @@ from tui.live.state import LatencyRow, LiveView
 from tui.live.widgets.panes import TextPane
 
 LATENCY_METRICS = (("TTFT", "ttft_s"), ("TPOT", "tpot_s"))
+UNIT_CELLS = len(" in flight ")
+"""Cells right of each throughput chart for its unit."""
 
 
 def latency_lines(view: LiveView, span: Span, width: int, height: int) -> list[Text]:
@@ -99,7 +101,7 @@ def throughput_lines(view: LiveView, span: Span, width: int, height: int) -> lis
     lines += _series(view, "out_tok_s", span_s, width, big, "tok/s")
     for key, unit in (("req_s", "req/s"), ("in_flight", "in flight"))[:small]:
         lines += _series(view, key, span_s, width, 1, unit)
-    lines.append(time_axis(span_s, width, "mean per column"))
+    lines.append(time_axis(span_s, width - UNIT_CELLS, "mean per column"))
     lines.append(totals_line(view, width))
     return lines
 
@@ -107,11 +109,13 @@ def throughput_lines(view: LiveView, span: Span, width: int, height: int) -> lis
 def _series(
     view: LiveView, key: str, span_s: float, width: int, rows: int, unit: str
 ) -> list[Text]:
+    # Every chart of the pane leaves the same room for its unit: their columns line up in
+    # time with each other and with the axis.
     out = chart(
         view.charts.get(key),
         span_s=span_s,
         now_s=view.chart_now_s,
-        width=width - len(unit) - 2,
+        width=width - UNIT_CELLS,
         height=rows,
         fmt=fmt_num,
         style="green" if key == "out_tok_s" else "cyan",

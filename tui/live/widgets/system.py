@@ -109,7 +109,9 @@ def _hist(
 
 
 def _gauge(label: str, value: float | None, full: float | None, figure: str, style: str) -> Text:
-    gauge = bar(_frac(value, full), 8, style)
+    # A busy GPU is the point of a benchmark: utilization never turns red. VRAM near full
+    # (out of memory) and power at its limit (throttling) do.
+    gauge = bar(_frac(value, full), 8, style, warn=label != "util")
     return Text(f" {label} ", "dim") + gauge + Text(f" {figure} ")
 
 
