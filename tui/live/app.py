@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -30,7 +29,7 @@ from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
 from tui.live.charts import SPANS
 from tui.live.controls import Controls
-from tui.live.palette import palette_commands
+from tui.live.palette import palette_commands, save_screenshot
 from tui.live.replay import state_at
 from tui.live.screens.compare import pick_and_compare
 from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker
@@ -433,17 +432,8 @@ class LlmtopApp(App[int]):
         self.action_quit_app()
 
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
-        """Save the screen as SVG in the run's folder (else the working folder) and say where:
-        Textual's default, ``~/Downloads``, is often missing on a server."""
-        folder = Path(path or self.view.results_dir or ".")
-        name = filename or f"llmtop-screen-{time.strftime('%Y%m%d-%H%M%S')}.svg"
-        self.write_screenshot(folder / name, self.export_screenshot())
-
-    @work(thread=True, group="screenshot", exit_on_error=False)
-    def write_screenshot(self, target: Path, svg: str) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(svg, encoding="utf-8")
-        self.call_from_thread(self.notify, f"screenshot saved: {target}", timeout=10)
+        """Save the screen as SVG in the run's folder and say where (``palette``)."""
+        save_screenshot(self, Path(path or self.view.results_dir or "."), filename)
 
 
 def make_app(

@@ -6,7 +6,9 @@ Textual's own "Quit" and "Screenshot" are replaced: quitting asks first while a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
@@ -49,3 +51,17 @@ def palette_commands(app: LlmtopApp, textual: Iterable[SystemCommand]) -> Iterab
         ("Keys and definitions", "the help screen", app.action_help),
     ):
         yield SystemCommand(title, help_text, action)
+
+
+def save_screenshot(app: LlmtopApp, folder: Path, filename: str | None = None) -> None:
+    """The screen as SVG in ``folder`` (the run's; Textual's default, ``~/Downloads``, is
+    often missing on a server), written off the UI's loop, then a notice saying where."""
+    target = folder / (filename or f"llmtop-screen-{time.strftime('%Y%m%d-%H%M%S')}.svg")
+    svg = app.export_screenshot()
+
+    def write() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(svg, encoding="utf-8")
+        app.call_from_thread(app.notify, f"screenshot saved: {target}", timeout=10)
+
+    app.run_worker(write, name="screenshot", group="screenshot", thread=True, exit_on_error=False)
