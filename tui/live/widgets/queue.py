@@ -48,8 +48,15 @@ class QueueTable(DataTable):
         self._shown: tuple[tuple[Text, Text, Text], ...] = ()
         self._widths = (0, 0)
         self._entries: tuple[QueueEntry, ...] = ()
+        self._view: LiveView | None = None
+
+    def on_resize(self) -> None:
+        """Column widths follow the pane even when no new event comes (a finished run)."""
+        if self._view is not None:
+            self.paint(self._view)
 
     def paint(self, view: LiveView) -> None:
+        self._view = view
         width = max(12, self.content_size.width or self.size.width or 30)
         rows = tuple(_row(entry, view, width) for entry in view.queue)
         progress_w = max([len("progress"), *(r[2].cell_len for r in rows)])
