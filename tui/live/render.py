@@ -156,3 +156,13 @@ def fit(parts: Sequence[Sequence[Text]], width: int, sep: str = "") -> Text:
         while line().cell_len > width and choice[i] < len(parts[i]) - 1:
             choice[i] += 1
     return line()
+
+
+def first_fitting(candidates: Sequence[Sequence[Text]], width: int) -> Text:
+    """The first line, of parts joined, that fits ``width``, in the order a person would
+    rather lose things; the last candidate is taken whatever its length."""
+    for parts in candidates:
+        line = Text("").join(parts)
+        if line.cell_len <= width:
+            return line
+    return Text("").join(candidates[-1])

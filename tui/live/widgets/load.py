@@ -12,7 +12,7 @@ from rich.text import Text
 
 from tui.format import fmt_num, fmt_s
 from tui.live.charts import Span, chart, time_axis
-from tui.live.render import fit
+from tui.live.render import first_fitting, fit
 from tui.live.state import LatencyRow, LiveView
 from tui.live.widgets.panes import TextPane
 
@@ -76,7 +76,6 @@ def _latency_head(view: LiveView, label: str, key: str, row: LatencyRow | None, 
             Text(f" ({name}, {dist.count} req {when})", "dim"),
             Text(f" ({name} {when})", "dim"),
             Text(f" ({when})", "dim"),
-            Text(),
         ]
     slo: list[Text] = []
     if limit is not None:
@@ -86,9 +85,23 @@ def _latency_head(view: LiveView, label: str, key: str, row: LatencyRow | None, 
             Text.assemble((f"  SLO ≤{fmt_s(limit)}: ", "dim"), count, (" in the run", "dim")),
             Text.assemble((f"  SLO ≤{fmt_s(limit)}: ", "dim"), count),
             Text.assemble(("  SLO: ", "dim"), count),
-            Text(),
         ]
-    return fit([[figures], scope, slo], width)
+    # Narrower: the scenario's name goes first, then the SLO's wording, then the scope;
+    # the figures and the count over the SLO stay longest.
+    slo_long, slo_mid, slo_short = slo or [Text()] * 3
+    scope_long, scope_mid, scope_short = scope or [Text()] * 3
+    return first_fitting(
+        [
+            [figures, scope_long, slo_long],
+            [figures, scope_long, slo_mid],
+            [figures, scope_mid, slo_mid],
+            [figures, scope_short, slo_mid],
+            [figures, scope_short, slo_short],
+            [figures, slo_short],
+            [figures],
+        ],
+        width,
+    )
 
 
 def throughput_lines(view: LiveView, span: Span, width: int, height: int) -> list[Text]:

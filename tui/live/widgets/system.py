@@ -9,6 +9,7 @@ figure (``util %  63 65 61 ...``): values are never cut, whole lines go.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -35,7 +36,9 @@ def system_lines(view: LiveView, span: Span, width: int, max_lines: int) -> list
     tail = [*_host_lines(view, span_s, width), *_server_lines(view, span_s, width)]
     if not view.gpus:
         reason = view.gpu_notice or "waiting for the first sample"
-        return [Text(" No GPU figures: ", "bold yellow") + Text(reason, "yellow"), *tail]
+        # Prose, so it wraps (two lines at most) rather than being cut at the edge.
+        said = textwrap.wrap(f"No GPU figures: {reason}", max(20, width - 2))[:2]
+        return [Text(f" {line}", "yellow") for line in said] + tail
     per_gpu = 1 if width >= WIDE_GPU_LINE else 2
     head = [_all_gpus(view, width)] if len(view.gpus) > 1 else []
     rows = [line for gpu in view.gpus for line in _gpu_lines(view, gpu, span_s, width, per_gpu)]
