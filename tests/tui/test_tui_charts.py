@@ -151,3 +151,43 @@ def test_fit_shortens_the_least_important_part_first_and_never_cuts_one():
     assert fit(parts, 100).plain == "must middle long tail"
     assert fit(parts, 13).plain == "must middle t"
     assert fit(parts, 6).plain == "must t"
+
+
+def test_the_ladder_climbs_with_its_knee_marked_once_three_steps_are_done():
+    from tests.support.tui_data import ladder_profiles
+    from tui.live.widgets.results import ladder_lines
+
+    lines = [
+        line.plain
+        for line in ladder_lines(SeededRun(profiles=ladder_profiles()).state().view(), 120)
+    ]
+    assert lines[0].startswith(" sweep of 5 steps  (4 done)")
+    steps = {line.split()[1]: line for line in lines[1:6]}
+    assert "◀ SLO knee" in steps["c=2"] and "running" in steps["c=16"]
+    assert any(line.strip().startswith("SLO knee: c=2:") for line in lines)
+    alone = ladder_lines(SeededRun().state().view(), 120)
+    assert "No sweep in this run" in alone[0].plain
+
+
+def test_results_rows_are_exact_when_a_scenario_ends_and_marked_while_it_runs():
+    from tui.live.widgets.results import result_row
+
+    view = SeededRun().state().view()
+    done, running = (result_row(e, view) for e in view.queue if e.name in ("long-qa", "stress"))
+    assert done is not None and running is not None
+    assert done[1].plain == "long-qa" and done[3].plain == "200/200"
+    assert running[1].plain == "stress ~" and running[4].plain == "running"
+    ttft = done[5]
+    assert ttft.plain.endswith(" ms") and any("red" in str(span.style) for span in ttft.spans)
+
+
+def test_a_requests_timeline_is_drawn_to_scale_with_a_tick_per_token():
+    from tui.live.screens.record import timeline_lines
+
+    r = record(1, "p", rng=_rng(), t_s=1.0, ttft_s=1.0)
+    axis = timeline_lines(r, 60)[1].plain
+    assert [c for c in axis if c.isalpha()] == list("SCHBTLE")
+    assert axis.index("T") == round((r.first_token_ns - r.sent_ns) / (r.end_ns - r.sent_ns) * 59)
+    gaps = [0.01] * 20
+    ticked = r.model_copy(update={"itl_s": gaps})
+    assert "┃" in timeline_lines(ticked, 60)[1].plain

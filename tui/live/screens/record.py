@@ -51,10 +51,7 @@ def timeline_lines(r: RequestRecord, width: int = TIMELINE_WIDTH) -> list[Text]:
             axis[c], styles[c] = "━", "green"
     for t in _token_times(r):
         axis[col(t)], styles[col(t)] = "┃", "bold green"
-    taken: set[int] = set()
-    for _, t, mark in stamps:
-        at = _free(col(t), taken, width)
-        taken.add(at)
+    for (_, _, mark), at in zip(stamps, _in_order([col(t) for _, t, _ in stamps], width)):
         axis[at], styles[at] = mark, "bold reverse"
     line = Text()
     for char, style in zip(axis, styles):
@@ -71,13 +68,16 @@ def timeline_lines(r: RequestRecord, width: int = TIMELINE_WIDTH) -> list[Text]:
     return lines
 
 
-def _free(at: int, taken: set[int], width: int) -> int:
-    """The nearest free cell to ``at`` (instants a few microseconds apart share a cell)."""
-    for step in range(width):
-        for cell in (at + step, at - step):
-            if 0 <= cell < width and cell not in taken:
-                return cell
-    return at
+def _in_order(columns: list[int], width: int) -> list[int]:
+    """One cell per mark, in time order: instants microseconds apart would share a cell, so
+    each later one moves right of the one before, and back left from the axis's end."""
+    placed: list[int] = []
+    for at in columns:
+        placed.append(max(at, placed[-1] + 1) if placed else at)
+    for i in range(len(placed) - 1, -1, -1):
+        limit = width - 1 if i == len(placed) - 1 else placed[i + 1] - 1
+        placed[i] = max(0, min(placed[i], limit))
+    return placed
 
 
 def _token_times(r: RequestRecord) -> list[float]:
