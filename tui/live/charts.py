@@ -4,6 +4,12 @@ A chart says what it shows without the README: a y gutter with its top value and
 at the bottom), a time axis with the span (``-1m ... now``), and the chart's own rule for a
 column (the mean of its readings, or the worst request in it). Spans are a person's choice
 (``SPANS``, the ``w`` key); every chart on the screen shares the one chosen.
+
+Drawn here rather than with Textual's ``Sparkline`` widget, which scales each draw to its
+own data, has no gaps for missing readings and one colour gradient for all columns: a chart
+here needs a fixed top (100 % utilization), gaps (no request ended), a colour per column (a
+breach of that metric's SLO) and its scale beside it. ``textual-plotext`` would draw axes,
+but its frame and tick labels take most of the one to a dozen rows a chart gets here.
 """
 
 from __future__ import annotations
