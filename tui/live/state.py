@@ -8,7 +8,7 @@ Nothing here measures: every figure comes from the engine's records, snapshots a
 Live latency rows use a bounded reservoir of each profile's requests (uniform sample, exact
 below ``RESERVOIR_SIZE``); when a profile ends its row becomes the engine's exact summary.
 Charted figures and the rates shown as "now" are ``tui.live.history``'s; a scenario's rates
-and progress go when it ends, so nothing on screen outlives what it describes.
+and snapshot go when it ends, so no "now" figure outlives what it describes.
 """
 
 from __future__ import annotations
