@@ -186,11 +186,14 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
         engine, _ = _engine_setup(spec, Path(tmp))
         job = EngineJob(engine.config, new_run_id())
         with _Window(spec.server_pid, children=True) as window:
+            # The screen's process alone (the app, its reader thread): what the UI costs.
+            ui0, t0 = resource.getrusage(resource.RUSAGE_SELF), perf_counter()
             live = start_live(job)
             async with live.app.run_test(headless=True, size=UI_SIZE) as pilot:
                 while live.engine.running:
                     await pilot.pause(0.1)
                 repaints = live.app.repaints
+            ui1, ui_wall_s = resource.getrusage(resource.RUSAGE_SELF), perf_counter() - t0
             summary = live.finish()
         records = [
             json.loads(line) for line in (job.run_dir / "requests.jsonl").read_text().splitlines()
@@ -206,6 +209,10 @@ async def _run_engine_ui(spec: Spec) -> dict[str, Any]:
             tokens=sum(r["completion_tokens"] or 0 for r in records),
         ),
         "ui_repaints": repaints,
+        "ui_repaints_per_s": repaints / ui_wall_s,
+        "ui_cpu_pct": 100
+        * ((ui1.ru_utime - ui0.ru_utime) + (ui1.ru_stime - ui0.ru_stime))
+        / ui_wall_s,
     }
 
 

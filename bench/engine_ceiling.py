@@ -23,7 +23,9 @@ over ``httpx_aiohttp.AiohttpTransport``, ``aiter_raw``, bytes counted, nothing p
 no records, events or results files. ``nofile`` repeats the highest level with the soft
 ``RLIMIT_NOFILE`` lowered to 1024 (a common default) to check whether the engine raises it.
 ``engine-ui`` (``--ui``) is the engine as ``llmtop run`` drives it with its live screen: the
-engine on its own thread and loop, the Textual app repainting (headless) in the same process.
+engine in its child process (``tui/live/engine_process.py``), the Textual app repainting
+(headless) in the benchmark's process. Its ``UI cpu %`` is that process alone (the app and the
+thread that reads the results files), in % of one core; ``TTFT p50`` is the engine's summary.
 
 Run: ``.venv/bin/python -m bench.engine_ceiling [--levels 1,64,256,1024] [--seconds N]``.
 """
@@ -233,7 +235,8 @@ def summarize(results: list[dict[str, Any]]) -> list[str]:
         "",
         "Per configuration: median of repeats [min-max]",
         f"{'config':<26}{'level':>6}{'streams':>8}  {'tok/s':<25}{'lag p99 ms':<24}"
-        f"{'cpu s/1k tok':<25}{'other load, cores':<18}",
+        f"{'cpu s/1k tok':<25}{'other load, cores':<18}{'TTFT p50 ms':<24}{'UI cpu %':<18}"
+        f"{'repaints/s':<10}",
     ]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in results:
@@ -245,6 +248,8 @@ def summarize(results: list[dict[str, Any]]) -> list[str]:
             f"{_span(rs, 'tokens_per_s', '.0f'):<25}{_span(rs, 'lag_p99_ms', '.1f'):<24}"
             f"{_span(rs, 'cpu_s_per_1k_tokens', '.4f'):<25}"
             f"{_span(rs, 'other_load_cores', '.2f'):<18}"
+            f"{_span(rs, 'ttft_p50_ms', '.2f'):<24}{_span(rs, 'ui_cpu_pct', '.1f'):<18}"
+            f"{_span(rs, 'ui_repaints_per_s', '.1f'):<10}"
         )
     return lines
 

@@ -46,6 +46,7 @@ def test_end_state_matches_the_run(finished_run):
     assert view.latency[0].metrics["ttft_s"] == finished_run.summary.profiles[0].ttft_s
     assert abs(view.elapsed_s - recording.duration_s) < 1e-9
     assert view.gpu_notice is not None or view.gpus, "the GPU pane says why it is empty"
+    assert view.rates is None and view.current is None, "no rate outlives its scenario"
 
 
 def test_scrubbing_shows_the_run_as_it_stood(finished_run):
@@ -146,3 +147,15 @@ def test_c_compares_the_run_on_screen_with_another(fake_server, run_engine):
             assert not isinstance(app.screen, CompareScreen)
 
     asyncio.run(drive())
+
+
+def test_mid_scenario_the_queue_progress_and_rates_are_that_scenarios(finished_run):
+    recording = load_recorded_run(finished_run.run_dir)
+    second = [r for r in finished_run.records if r["profile"] == "second"]
+    first_end = min(r["end_ns"] for r in second) / 1e9
+    at = first_end + 1e-6  # one of the second scenario's requests has ended
+    view = state_at(recording, at).view()
+    assert [e.status for e in view.queue] == [EntryStatus.DONE, EntryStatus.RUNNING]
+    ended = sum(1 for r in second if r["end_ns"] / 1e9 <= at and not r["warmup"])
+    assert view.progress["second"].finished == ended
+    assert view.current is None or view.current.profile == "second", "never the first's"

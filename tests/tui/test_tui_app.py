@@ -15,8 +15,9 @@ from engine.workload.queue import EntryStatus
 from tests.support.tui_data import FrozenClock, SeededRun
 from tui.live.app import make_app
 from tui.live.controls import ReadOnly
-from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
-from tui.live.widgets.panes import QueueTable
+from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker
+from tui.live.screens.record import RecordScreen
+from tui.live.widgets.queue import QueueTable
 from tui.live.widgets.request_list import RequestList
 
 SIZE = (100, 30)
@@ -253,6 +254,8 @@ async def test_tab_reaches_the_requests_and_t_switches_tables():
         await pilot.press("enter")
         assert isinstance(app.screen, RecordScreen)
         await pilot.press("escape", "t")
+        assert app.query_one("#tabs").active == "tab-results"
+        await pilot.press("t", "t")
         assert app.query_one("#tabs").active == "tab-latency"
         await pilot.press("t", "t")
         assert app.query_one("#tabs").active == "tab-requests"

@@ -193,8 +193,8 @@ def test_run_web_serves_the_live_screen_to_a_real_browser(fake_server, tmp_path)
             # The header, a pane and the line that says the browser cannot change the run.
             viewer.wait_for("RUNNING", "fake-model", "Scenarios", "Throughput", "READ-ONLY")
             viewer.page.focus(".xterm-helper-textarea")  # where xterm.js takes keys
-            viewer.page.keyboard.press("t")  # Requests -> Latency table
-            viewer.wait_for("metric", "p99")
+            viewer.page.keyboard.press("t")  # Requests -> the Results tab
+            viewer.wait_for("goodput/s", "TTFT p50/p99")
             second = _Page(browser, url)  # another viewer, the same run: no second engine
             run_id = next(p.name for p in tmp_path.iterdir() if p.is_dir())
             second.wait_for(run_id)

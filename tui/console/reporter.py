@@ -98,8 +98,7 @@ class ConsoleReporter:
         elif isinstance(event, RunFinished):
             self._stop_live()
             print_run_summary(self.console, event.summary)
-            for knee in event.summary.knees:
-                self.console.print("\n".join(knee.lines()), highlight=False, markup=False)
+            print_knees(self.console, event.summary)
 
     def _stop_live(self) -> None:
         if self._live is not None:
@@ -262,6 +261,23 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         f"[{style}]{summary.status}[/] in {summary.duration_s:.1f} s"
         + (f": {summary.error}" if summary.error else "")
     )
+
+
+def print_knees(console: Console, summary: RunSummary) -> None:
+    """Each sweep's SLO knee and saturation point, with the numbers that decided them."""
+    for knee in summary.knees:
+        console.print("\n".join(knee.lines()), highlight=False, markup=False)
+
+
+def print_after_screen(console: Console, summary: RunSummary) -> None:
+    """What ``--no-ui`` prints, for a run that was watched on the live screen: each
+    profile's table as it would have come, then the closing block and the knees."""
+    for profile in summary.profiles:
+        console.print(profile_summary_table(profile))
+        for line in telemetry_lines(profile.telemetry):
+            console.print(line)
+    print_run_summary(console, summary)
+    print_knees(console, summary)
 
 
 MATRIX_COLUMNS = (

@@ -9,41 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import textwrap
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Log, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from engine.telemetry.gpu import NO_GPU
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus
+from tui.live.charts import SPANS
 from tui.live.controls import Controls
-from tui.live.palette import screenshot_folder
+from tui.live.palette import palette_commands, save_screenshot, screenshot_folder
 from tui.live.replay import on_grid, state_at
-from tui.live.screens.compare import CompareScreen, RunPicker
-from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker, RecordScreen
+from tui.live.screens.compare import pick_and_compare
+from tui.live.screens.modals import ConfirmScreen, HelpScreen, ProfilePicker
+from tui.live.screens.record import RecordScreen
 from tui.live.state import LiveState, LiveView
 from tui.live.widgets.badge import ModeBadge
-from tui.live.widgets.panes import (
-    GpuPane,
-    HeaderBar,
-    LatencyPane,
-    LatencyTable,
-    QueueTable,
-    ServerPane,
-    ThroughputPane,
-)
+from tui.live.widgets.load import LatencyPane, ThroughputPane
+from tui.live.widgets.panes import HeaderBar, LatencyTable, TextPane
+from tui.live.widgets.queue import QueueTable
 from tui.live.widgets.request_list import RequestList
+from tui.live.widgets.results import LadderPane, ResultsTable
+from tui.live.widgets.system import TALL_ROWS, SystemPane
 
 if TYPE_CHECKING:  # numpy behind it: a live run never needs it
     from engine.analysis.replay import RecordedRun
@@ -57,6 +55,8 @@ QUIT_WAIT_S = 15.0
 """How long quitting waits for the engine to record cancelled requests and the summary."""
 WIDE_COLUMNS = 140
 """From this width the side column gets more room (app.tcss, ``Screen.-wide``)."""
+TABS = ("tab-requests", "tab-results", "tab-ladder", "tab-latency", "tab-notices")
+"""The lists under the charts, in the order ``t`` goes through them."""
 LIVE_ACTIONS = (
     "next_profile",
     "toggle_pause",
@@ -86,20 +86,26 @@ class LlmtopApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "llmtop"
+    # Textual sets the class on the screen at every resize (a class set once at start
+    # would keep the first layout).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_COLUMNS, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
+    # The footer shows what a newcomer needs at 80 columns; every key is in `?` and Ctrl+P.
     BINDINGS = [
-        Binding("n", "next_profile", "next"),
         Binding("space", "toggle_pause", "pause"),
-        Binding("a", "add_profile", "add"),
-        Binding("d", "remove_entry", "remove"),
-        Binding("r", "rerun", "re-run"),
-        Binding("s", "stop_run", "stop"),
-        Binding("q", "quit_app", "quit"),
+        Binding("n", "next_profile", "next"),
+        Binding("a", "add_profile", "add", show=False),
+        Binding("d", "remove_entry", "remove", show=False),
+        Binding("r", "rerun", "re-run", show=False),
+        Binding("s", "stop_run", "stop", show=False),
+        Binding("w", "next_span", "span"),
         Binding("t", "next_tab", "tab"),
-        Binding("c", "compare", "compare"),
+        Binding("c", "compare", "compare", show=False),
+        Binding("q", "quit_app", "quit"),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+c", "quit_now", "quit now", show=False, priority=True),
         Binding("left_square_bracket", "scrub(-1)", "back"),
-        Binding("right_square_bracket", "scrub(1)", "forward"),
+        Binding("right_square_bracket", "scrub(1)", "fwd"),
         Binding("e", "scrub_end", "end"),
     ]
     SCRUB_STEPS = 40
@@ -132,34 +138,39 @@ class LlmtopApp(App[int]):
         self.repaints = 0
         """Full repaints so far (the UI benchmark reports it)."""
         self._painted_version = -1
+        self.span_index = 0
+        """Which of ``charts.SPANS`` the charts cover."""
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
-        if self.controls.read_only:
+        if self.controls.read_only and self.recording is None:
+            # A browser following a run; a replay says REPLAY and its time in the header.
             yield ModeBadge(id="badge")
         with Horizontal(id="main"):
             with Vertical(id="side"):
                 yield QueueTable(id="queue")
-                yield GpuPane(id="gpu")
-                yield ServerPane(id="server")
             with Vertical(id="body"):
                 yield LatencyPane(id="latency")
                 yield ThroughputPane(id="throughput")
                 with TabbedContent(id="tabs"):
                     with TabPane("Requests", id="tab-requests"):
                         yield RequestList(id="requests")
-                    with TabPane("Latency table", id="tab-latency"):
+                    with TabPane("Results", id="tab-results"):
+                        yield ResultsTable(id="results")
+                    with TabPane("Ladder", id="tab-ladder"), VerticalScroll():
+                        yield LadderPane(id="ladder")
+                    with TabPane("Latency", id="tab-latency"):
                         yield LatencyTable(id="latency-table")
                     with TabPane("Notices", id="tab-notices"):
                         yield Log(id="notices", max_lines=500)
+        yield SystemPane(id="system")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#queue").border_title = "Scenarios"
-        self.query_one("#gpu").border_title = "GPU"
-        self.query_one("#server").border_title = "Server"
         self.query_one("#latency").border_title = "Latency per request"
         self.query_one("#throughput").border_title = "Throughput"
+        self._title_panes()
         self.query_one("#queue").focus()
         # Tab goes from the queue straight to the list under the tabs; `t` switches tabs.
         self.query_one("#tabs").query_one(Tabs).can_focus = False
@@ -170,12 +181,15 @@ class LlmtopApp(App[int]):
             self._header,
             self.query_one(LatencyPane),
             self.query_one(ThroughputPane),
-            self.query_one(GpuPane),
-            self.query_one(ServerPane),
+            self.query_one(SystemPane),
             self.query_one(QueueTable),
             self.query_one(RequestList),
+            self.query_one(ResultsTable),
+            self.query_one(LadderPane),
             self.query_one(LatencyTable),
         )
+        if self.recording is not None:
+            self._header.replay = (self.cursor_s, self.recording.duration_s)
         # Not ``_log``: that name is App._log, the writer Textual's own logging calls.
         self._notices = self.query_one("#notices", Log)
         self._queue_table = self.query_one(QueueTable)
@@ -188,8 +202,16 @@ class LlmtopApp(App[int]):
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             pass
 
-    def on_resize(self, event: object) -> None:
-        self.screen.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
+    def _title_panes(self) -> None:
+        """Pane titles that say what the charts cover (they change with ``w``)."""
+        span = SPANS[self.span_index].label
+        self.query_one(
+            "#system"
+        ).border_title = (
+            f"GPUs and host (history: {span}; util 0-100 %, VRAM 0-installed, power 0-limit)"
+        )
+        self.query_one("#latency").border_title = f"Latency per request ({span})"
+        self.query_one("#throughput").border_title = f"Throughput ({span})"
 
     # -- painting --
 
@@ -223,12 +245,18 @@ class LlmtopApp(App[int]):
     def _announce(self, view: LiveView) -> None:
         """Notices and the run's end as notifications, and into the Notices tab."""
         new = min(max(0, view.notices_total - self._notices_seen), len(view.notices))
+        # A replay shows its notices in the tab only: toasts would pop again at every scrub.
+        quiet = self.recording is not None
+        # A hidden tab has no width yet: wrap for the width it will have beside the queue.
+        width = max(40, self._notices.size.width or self.size.width - 34)
         for level, message in view.notices[len(view.notices) - new :]:
-            self._notices.write_line(f"[{level}] {message}")
-            if not message.endswith(NO_GPU):  # the GPU pane says that one
+            # Wrapped here: the Log widget cuts long lines at its edge.
+            lines = textwrap.wrap(f"[{level}] {message}", width - 1, subsequent_indent="  ")
+            self._notices.write_lines(lines)
+            if not message.endswith(NO_GPU) and not quiet:  # the GPU pane says that one
                 self.notify(message, severity=NOTICE_SEVERITY.get(level, "information"), timeout=8)
         self._notices_seen = view.notices_total
-        if view.summary is not None and self._last_status != view.status:
+        if view.summary is not None and self._last_status != view.status and not quiet:
             summary = view.summary
             if summary.status == "failed":
                 self.notify(f"run failed: {summary.error}", severity="error", timeout=30)
@@ -267,9 +295,8 @@ class LlmtopApp(App[int]):
         )
         return False
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, QueueTable):
-            self.action_switch()
+    def on_queue_table_switch_asked(self, event: QueueTable.SwitchAsked) -> None:
+        self.action_switch()
 
     def on_request_list_opened(self, event: RequestList.Opened) -> None:
         self.push_screen(RecordScreen(event.record))
@@ -316,30 +343,7 @@ class LlmtopApp(App[int]):
         if not self.view.results_dir:
             self.notify("no results folder yet", severity="warning")
             return
-        from engine.results.folder import RunFolderError
-        from engine.results.runs import discover_runs  # numpy behind it: loaded when first needed
-
-        current = Path(self.view.results_dir)
-        try:
-            runs = sorted(discover_runs(current.parent), key=lambda p: p.name, reverse=True)
-        except RunFolderError as exc:
-            self.notify(str(exc), severity="error")
-            return
-
-        def chosen(other: Path | None) -> None:
-            if other is not None:
-                self.compare_runs(other, current)
-
-        self.push_screen(RunPicker(runs, current), chosen)
-
-    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
-    def compare_runs(self, baseline: Path, candidate: Path) -> None:
-        """Bootstrap intervals take seconds on large runs: off the UI's loop."""
-        from engine.analysis.compare import compare_runs  # numpy: loaded when first needed
-
-        self.call_from_thread(self.notify, f"comparing with {baseline.name}...")
-        comparison = compare_runs([baseline, candidate])
-        self.call_from_thread(self.push_screen, CompareScreen(comparison))
+        pick_and_compare(self, Path(self.view.results_dir))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker's failure becomes a notification, never a crash."""
@@ -352,10 +356,18 @@ class LlmtopApp(App[int]):
             )
 
     def action_next_tab(self) -> None:
-        """Requests -> Latency table -> Notices -> Requests."""
+        """Requests -> Results -> Ladder -> Latency -> Notices -> Requests."""
         tabs = self.query_one("#tabs", TabbedContent)
-        order = ["tab-requests", "tab-latency", "tab-notices"]
-        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+        tabs.active = TABS[(TABS.index(tabs.active) + 1) % len(TABS)]
+
+    def action_next_span(self) -> None:
+        """Charts over 1 min -> 10 min -> the whole run -> 1 min."""
+        self.span_index = (self.span_index + 1) % len(SPANS)
+        for pane in self.query(TextPane):
+            pane.span = SPANS[self.span_index]
+            pane.redraw()
+        self._title_panes()
+        self.notify(f"charts cover {SPANS[self.span_index].label}", timeout=2)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -375,17 +387,6 @@ class LlmtopApp(App[int]):
             ),
             self._confirmed_quit,
         )
-
-    async def action_quit(self) -> None:
-        """The palette's Quit: Textual's own exits at once, leaving a run without its question."""
-        self.action_quit_app()
-
-    def deliver_screenshot(
-        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
-    ) -> str | None:
-        """Into the run folder (``tui.live.palette``); Textual's notice names the file."""
-        folder = path or str(screenshot_folder(self.view.results_dir))
-        return super().deliver_screenshot(filename, folder, time_format)
 
     def _confirmed_quit(self, yes: bool | None) -> None:
         if yes:
@@ -423,42 +424,29 @@ class LlmtopApp(App[int]):
         assert self.recording is not None
         self.cursor_s = on_grid(t_s, self.recording.duration_s, self.SCRUB_STEPS)
         self.state = state_at(self.recording, self.cursor_s)
+        self._header.replay = (self.cursor_s, self.recording.duration_s)
         self._painted_version = -1
         self._requests.clear()
         self._show_badge()
         self.repaint()
 
     def _show_badge(self) -> None:
-        if self.controls.read_only:
+        if self.controls.read_only and self.recording is None:
             badge = self.query_one(ModeBadge)
             badge.show(self.controls, self.recording, self.cursor_s, self.SCRUB_STEPS)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for title, help_text, action in (
-            (
-                "Switch to the selected scenario",
-                "stop the current one; run this now",
-                self.action_switch,
-            ),
-            (
-                "Next scenario",
-                "stop the current scenario; the next queued one starts",
-                self.action_next_profile,
-            ),
-            ("Pause / resume sending", "in-flight requests go on", self.action_toggle_pause),
-            ("Add a scenario", "a built-in profile or a TOML file", self.action_add_profile),
-            ("Remove the selected scenario", "queued ones only", self.action_remove_entry),
-            ("Re-run the selected scenario", "queued next", self.action_rerun),
-            ("Stop the run", "in-flight requests finish; summary written", self.action_stop_run),
-            (
-                "Compare with another run",
-                "bootstrap intervals per profile and figure",
-                self.action_compare,
-            ),
-            ("Keys and definitions", "the help screen", self.action_help),
-        ):
-            yield SystemCommand(title, help_text, action)
+        yield from palette_commands(self, super().get_system_commands(screen))
+
+    async def action_quit(self) -> None:
+        """Textual's own quit (Ctrl+Q, the palette) asks first too, as ``q`` does."""
+        self.action_quit_app()
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save the screen as SVG in the run's folder and say where (``palette``)."""
+        save_screenshot(
+            self, Path(path) if path else screenshot_folder(self.view.results_dir), filename
+        )
 
 
 def make_app(

@@ -13,7 +13,7 @@ from rich.console import Console
 from engine.errors import ExitCode, RunError
 from engine.metrics.summary import RunSummary
 from engine.servers.process import EXIT_POLL_S, ServerProcess
-from tui.console.reporter import print_run_summary
+from tui.console.reporter import print_after_screen
 from tui.live.app import QUIT_WAIT_S, LlmtopApp, make_app
 from tui.live.engine_process import EngineJob, EngineProcess
 from tui.live.state import LiveState
@@ -105,5 +105,5 @@ def run_live(
         live.app.run()
     finally:
         summary = live.finish()
-    print_run_summary(Console(stderr=True), summary)
+    print_after_screen(Console(stderr=True), summary)
     return summary

@@ -7,6 +7,8 @@ Nothing here measures: every figure comes from the engine's records, snapshots a
 
 Live latency rows use a bounded reservoir of each profile's requests (uniform sample, exact
 below ``RESERVOIR_SIZE``); when a profile ends its row becomes the engine's exact summary.
+Charted figures and the rates shown as "now" are ``tui.live.history``'s; a scenario's rates
+and snapshot go when it ends, so no "now" figure outlives what it describes.
 """
 
 from __future__ import annotations
@@ -39,13 +41,11 @@ from engine.telemetry.gpu import NO_GPU, GpuSample, energy_j
 from engine.telemetry.host import HostSample
 from engine.telemetry.server_metrics import ServerMetricsSample
 from engine.workload.queue import QueueEntry
+from tui.live.history import History, Rates, RateWindow
+from tui.live.series import SeriesView
 
-MAX_SPARK_POINTS = 240
-"""Finished requests kept for the TTFT/TPOT sparklines (one point per request)."""
 MAX_RECENT_REQUESTS = 200
 """Full records kept for the recent-requests table and the record view."""
-MAX_HISTORY = 1200
-"""Live snapshots kept for the throughput history (5 minutes at 4 Hz)."""
 MAX_NOTICES = 50
 """Notices kept for the log."""
 RESERVOIR_SIZE = 4096
@@ -60,13 +60,17 @@ run's final status, or ``incomplete`` (a replayed run without a final summary)."
 
 
 @dataclass(frozen=True, slots=True)
-class SparkPoint:
-    """One finished request on the latency sparklines."""
+class Progress:
+    """One scenario's requests so far, counted from its records as they arrive."""
 
-    ttft_s: float | None
-    tpot_s: float | None
-    slo_ok: bool
-    profile: str = ""
+    finished: int = 0
+    """Measured requests that ended (failed ones included)."""
+    failed: int = 0
+    """Measured requests that failed."""
+    warmup_finished: int = 0
+    """Warm-up requests that ended."""
+    last_error: str | None = None
+    """The latest failure's kind and message, as the record has it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +96,19 @@ class LiveView:
     replayed run that has no summary)."""
     queue: tuple[QueueEntry, ...] = ()
     current: SnapshotTaken | None = None
-    spark: tuple[SparkPoint, ...] = ()
+    """The running scenario's latest snapshot; ``None`` between scenarios."""
+    rates: Rates | None = None
+    """The running scenario's rates over ``RATE_WINDOW_S``; ``None`` between scenarios."""
+    progress: dict[str, Progress] = field(default_factory=dict)
+    """Per scenario (by name), counted from its records."""
+    charts: dict[str, SeriesView] = field(default_factory=dict)
+    """Every charted figure (``tui.live.history`` names them)."""
+    chart_now_s: float = 0.0
+    """The latest engine time seen: the right edge of every chart."""
     slo: Slo = Slo()
-    slo_breaks: int = 0
+    slo_breaks: dict[str, int] = field(default_factory=dict)
+    """Successful requests over each SLO (``ttft_s``, ``tpot_s``), since the start."""
     recent: tuple[RequestRecord, ...] = ()
-    history: tuple[SnapshotTaken, ...] = ()
     totals: dict[str, int] = field(default_factory=dict)
     gpus: tuple[GpuSample, ...] = ()
     gpu_energy_j: dict[int, float] = field(default_factory=dict)
@@ -105,6 +117,8 @@ class LiveView:
     server_metrics: ServerMetricsSample | None = None
     host: HostSample | None = None
     latency: tuple[LatencyRow, ...] = ()
+    finished: tuple[ProfileSummary, ...] = ()
+    """The engine's exact summary of each scenario that ended, in the order they ended."""
     notices: tuple[tuple[str, str], ...] = ()
     """The latest notices (at most ``MAX_NOTICES``), oldest first."""
     notices_total: int = 0
@@ -154,14 +168,17 @@ class LiveState:
         self._status: ScreenStatus = "starting"
         self._queue: tuple[QueueEntry, ...] = ()
         self._current: SnapshotTaken | None = None
-        self._spark: deque[SparkPoint] = deque(maxlen=MAX_SPARK_POINTS)
+        self._running: str | None = None
+        """The scenario sending now (between its ProfileStarted and ProfileFinished)."""
+        self._rates = RateWindow()
+        self._history = History()
+        self._progress: dict[str, Progress] = {}
         self._recent: deque[RequestRecord] = deque(maxlen=MAX_RECENT_REQUESTS)
-        self._history: deque[SnapshotTaken] = deque(maxlen=MAX_HISTORY)
         self._notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
         self._notices_total = 0
         self._totals = {"requests": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
         self._slo = Slo()
-        self._slo_breaks = 0
+        self._slo_breaks = {"ttft_s": 0, "tpot_s": 0}
         self._gpus: dict[int, GpuSample] = {}
         self._energy_start_mj: dict[int, float] = {}
         self._gpu_notice: str | None = None
@@ -208,11 +225,14 @@ class LiveState:
 
     def _profile_started(self, e: ProfileStarted) -> None:
         self._current = None
+        self._running = e.profile.name
+        self._rates.clear()
         self._live[e.profile.name] = {m: _Reservoir(self._rng) for m in METRICS}
 
     def _request_finished(self, e: RequestFinished) -> None:
         record = e.record
         self._recent.append(record)
+        self._count(record)
         if record.warmup:
             return
         self._totals["requests"] += 1
@@ -221,9 +241,10 @@ class LiveState:
             return
         self._totals["input_tokens"] += record.prompt_tokens or 0
         self._totals["output_tokens"] += record.completion_tokens or 0
-        ok = self._slo.met_by(record)
-        self._slo_breaks += not ok
-        self._spark.append(SparkPoint(record.ttft_s, record.tpot_s, ok, record.profile))
+        self._history.record(record, self._slo)
+        slo = self._slo
+        self._slo_breaks["ttft_s"] += _over(record.ttft_s, slo.ttft_s)
+        self._slo_breaks["tpot_s"] += _over(record.tpot_s, slo.tpot_s)
         live = self._live.get(record.profile)
         if live is None:
             return
@@ -237,25 +258,47 @@ class LiveState:
             if value is not None:
                 live[name].add(value)
 
+    def _count(self, r: RequestRecord) -> None:
+        """The scenario's progress, from its records: live, not only when it ends."""
+        p = self._progress.get(r.profile, Progress())
+        if r.warmup:
+            p = replace(p, warmup_finished=p.warmup_finished + 1)
+        elif r.ok:
+            p = replace(p, finished=p.finished + 1)
+        else:
+            error = f"{r.error_kind}: {r.error_message}" if r.error_message else str(r.error_kind)
+            p = replace(p, finished=p.finished + 1, failed=p.failed + 1, last_error=error)
+        self._progress[r.profile] = p
+
     def _snapshot(self, e: SnapshotTaken) -> None:
-        self._current = e
         if not e.warmup:
-            self._history.append(e)
+            self._history.snapshot(e)
+        # A snapshot of a scenario that has ended (a replay's rebuilt ones run on a moment)
+        # must not bring its rates back.
+        if e.profile == self._running:
+            self._current = e
+            self._rates.add(e)
 
     def _telemetry(self, e: TelemetrySampled) -> None:
-        sample = e.sample
+        sample, t_s = e.sample, e.t_ns / 1e9
         if isinstance(sample, GpuSample):
             self._gpus[sample.index] = sample
+            self._history.gpu(t_s, sample)
             if sample.energy_mj is not None:
                 self._energy_start_mj.setdefault(sample.index, float(sample.energy_mj))
         elif isinstance(sample, ServerMetricsSample):
             self._server = sample
+            self._history.server(t_s, sample)
         elif isinstance(sample, HostSample):
             self._host = sample
+            self._history.host(t_s, sample)
 
     def _profile_finished(self, e: ProfileFinished) -> None:
         self._exact[e.summary.profile] = e.summary
         self._live.pop(e.summary.profile, None)
+        if self._running == e.summary.profile:
+            self._running, self._current = None, None
+            self._rates.clear()
         if e.summary.error:
             # The engine fails a profile whose requests all failed but the run goes on: the
             # screen says why at once, not only in the summary at the end.
@@ -275,6 +318,8 @@ class LiveState:
             self._status = "paused" if e.paused else "running"
 
     def _run_finished(self, e: RunFinished) -> None:
+        self._running, self._current = None, None
+        self._rates.clear()
         self._summary = e.summary
         self._status = e.summary.status
         self._ended = self._clock()
@@ -295,11 +340,13 @@ class LiveState:
                 status=self._status,
                 queue=self._queue,
                 current=self._current,
-                spark=tuple(self._spark),
+                rates=self._rates.rates(),
+                progress=dict(self._progress),
+                charts=self._history.views(),
+                chart_now_s=self._history.now_s,
                 slo=self._slo,
-                slo_breaks=self._slo_breaks,
+                slo_breaks=dict(self._slo_breaks),
                 recent=tuple(self._recent),
-                history=tuple(self._history),
                 totals=dict(self._totals),
                 gpus=tuple(self._gpus[i] for i in sorted(self._gpus)),
                 gpu_energy_j=self._energy_j(),
@@ -309,6 +356,7 @@ class LiveState:
                 notices=tuple(self._notices),
                 notices_total=self._notices_total,
                 summary=self._summary,
+                finished=tuple(exact.values()),
             )
         return replace(view, latency=_latency_rows(view.queue, exact, live))
 
@@ -328,6 +376,10 @@ class LiveState:
             i: energy_j(self._energy_start_mj.get(i), g.energy_mj) for i, g in self._gpus.items()
         }
         return {i: joules for i, joules in spent.items() if joules is not None}
+
+
+def _over(value: float | None, limit: float | None) -> bool:
+    return value is not None and limit is not None and value > limit
 
 
 def _latency_rows(

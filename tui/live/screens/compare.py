@@ -8,6 +8,7 @@ opens the same screen directly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -132,3 +133,36 @@ class CompareApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(CompareScreen(self.comparison), lambda _: self.exit(0))
+
+
+def pick_and_compare(app: App[Any], current: Path) -> None:
+    """List the runs beside ``current``; compare the chosen one (A) with it (B) in a thread
+    (bootstrap intervals take seconds on large runs), then show the result."""
+    from engine.results.folder import RunFolderError
+    from engine.results.runs import discover_runs  # numpy behind it: loaded when first needed
+
+    try:
+        runs = sorted(discover_runs(current.parent), key=lambda p: p.name, reverse=True)
+    except RunFolderError as exc:
+        app.notify(str(exc), severity="error")
+        return
+
+    def compare(baseline: Path) -> None:
+        from engine.analysis.compare import compare_runs
+
+        app.call_from_thread(app.notify, f"comparing with {baseline.name}...")
+        comparison = compare_runs([baseline, current])
+        app.call_from_thread(app.push_screen, CompareScreen(comparison))
+
+    def chosen(other: Path | None) -> None:
+        if other is not None:
+            app.run_worker(
+                lambda: compare(other),
+                name="compare_runs",
+                group="compare",
+                thread=True,
+                exclusive=True,
+                exit_on_error=False,
+            )
+
+    app.push_screen(RunPicker(runs, current), chosen)

@@ -1,8 +1,7 @@
-"""Modal screens: help, quit confirmation, one request's full record, the profile picker."""
+"""Modal screens: help, quit confirmation, the profile picker (a request's record is in
+``record.py``)."""
 
 from __future__ import annotations
-
-import json
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,34 +11,45 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine.records import RequestRecord
 from engine.workload.profile import Profile, ProfileError, builtin_names, load_profile
 
 HELP = """\
-[b]Keys[/b]
-  up/down      move in the scenario queue (tab moves to the list below, t switches
-               between Requests, Latency table and Notices)
-  enter        run the selected scenario now: the current one stops sending and its
-               in-flight requests finish and are kept (on a request: show its record)
-  n            next scenario now          space   pause / resume sending
-  a            add a scenario (built-in or a TOML file)
-  d            remove the selected queued scenario
-  r            run the selected scenario again (next in line)
-  s            stop the run: in-flight requests finish, the summary is written
-  q            quit (asks while a run is going; results are always kept)
-  ctrl+c       quit now: in-flight requests are recorded as cancelled
-  c            compare this run with another one under the results folder
-  ctrl+p       command palette: every action by name      ?  this help
-  [ ] e        replay only: move back / forward through the run, jump to the end
+[b]Keys[/b] (the mouse too: click a scenario, a tab or a request; the wheel scrolls)
+  up/down   move in the scenario queue (tab moves to the list below; t switches it
+            between Requests, Results, Ladder, Latency and Notices)
+  enter     run the selected scenario now: the current one stops sending and its
+            in-flight requests finish and are kept (on a request: its timeline and
+            full record; a click on the selected request opens it too)
+  w         charts over the last 1 min, 10 min or the whole run
+  n         next scenario now             space   pause / resume sending
+  a         add a scenario (built-in or a TOML file)
+  d         remove the selected queued scenario
+  r         run the selected scenario again (next in line)
+  s         stop the run: in-flight requests finish, the summary is written
+  q         quit (asks while a run is going; results are always kept)
+  ctrl+c    quit now: in-flight requests are recorded as cancelled
+  c         compare this run with another one under the results folder
+  ctrl+p    command palette: every action by name         ?   this help
+  [ ] e     replay only: back / forward through the run, jump to the end
 
 [b]Figures[/b] (the engine's own definitions; see README)
   TTFT   time to first token: request sent -> first chunk carrying a token
   TPOT   time per output token after the first: (E2E - TTFT) / (output tokens - 1)
-  ITL    gap between token-bearing chunks (table: all gaps pooled once a scenario ends;
-         while it runs, each request's mean gap)
+  ITL    gap between token-bearing chunks (table: all gaps pooled once a scenario
+         ends; while it runs, each request's mean gap)
   E2E    request sent -> last byte
-  Sparklines: one column per finished request, newest right; red = broke the SLO.
-  Throughput: tokens the server reported (usage), over the last 2 s.
+  Charts: time runs left to right over the span in the title (-1m ... now); the
+  number left of a chart is its top, 0 its bottom.
+  Latency: each column the worst request that ended in it, red where it broke that
+  metric's own SLO (TTFT and TPOT apart); p50/p99 above: the running scenario's
+  requests so far.
+  Throughput: each column the mean of the engine's 2 s rates; the rates line: the
+  last 10 s of the running scenario.
+  GPUs: bars and histories on fixed ranges (util 0-100 %, VRAM 0-installed, power
+  0-limit). CPU: the host in % of all cores; llmtop's engine and the server in % of
+  one core (llmtop over 80 % is CLIENT-BOUND: its timestamps may be late).
+  Results: each scenario's whole measured window (~ while it runs). Ladder: a
+  sweep's throughput and p99 against load, the knee once three steps are done.
   Latency rows marked ~live come from a bounded sample of the running scenario;
   they become exact when it ends. Everything is in the results folder.
 """
@@ -74,22 +84,6 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
-
-
-class RecordScreen(ModalScreen[None]):
-    """Every field of one request's record, as saved in requests.jsonl."""
-
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "close")]
-
-    def __init__(self, record: RequestRecord) -> None:
-        super().__init__()
-        self.record = record
-
-    def compose(self) -> ComposeResult:
-        text = json.dumps(self.record.model_dump(mode="json"), indent=2)
-        with VerticalScroll(id="dialog"):
-            yield Label(f"[b]{self.record.request_id}[/b] ({self.record.profile})")
-            yield Static(Text(text))
 
 
 class ProfilePicker(ModalScreen[Profile | None]):

@@ -1,4 +1,5 @@
-"""The recent-requests list: the newest requests, failures in red, Enter opens a record.
+"""The recent-requests list: the newest requests, failures in red, Enter (or a click on the
+selected one) opens a record; the mouse wheel moves the selection.
 
 Drawn as text, only the rows that fit: at a thousand requests a second a table widget that
 re-renders its rows on every repaint took most of a core and, sharing the GIL with the
@@ -10,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
+from engine.metrics.summary import Slo
 from engine.records import RequestRecord
 from tui.format import fmt_s
 from tui.live.state import LiveView
@@ -30,6 +33,8 @@ COLUMNS = (
 )
 """Header and width of each column, in cells, in display order."""
 DROP_ORDER = ("profile", "in", "E2E", "out")
+SCROLL_ROWS = 3
+"""Requests the selection moves per turn of the mouse wheel."""
 """Columns left out, in this order, when the list is too narrow for all of them."""
 
 
@@ -62,10 +67,15 @@ class RequestList(Widget, can_focus=True):
         self.records: tuple[RequestRecord, ...] = ()
         self.selected_id: str | None = None
         """The selected request, or ``None`` to follow the newest."""
+        self.slo = Slo()
+        """Each TTFT and TPOT cell is red over its own objective."""
+        self._first_shown: str | None = None
+        """The request drawn on the first row last time."""
 
     def paint(self, view: LiveView) -> None:
         if view.recent is not self.records:
             self.records = view.recent
+            self.slo = view.slo
             self.refresh()
 
     def clear(self) -> None:
@@ -106,15 +116,55 @@ class RequestList(Widget, can_focus=True):
         if record is not None:
             self.post_message(self.Opened(record))
 
-    def render(self) -> Text:
+    def on_click(self, event: events.Click) -> None:
+        """A click selects a request; a click on the selected one opens its record."""
+        start, end = self._window()
+        index = start + event.y - 1  # the first line is the header
+        if not start <= index < end:
+            return
+        if index == self._index():
+            self.action_open()
+            return
+        last = index == len(self.records) - 1
+        self.selected_id = None if last else self.records[index].request_id
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.action_move(-SCROLL_ROWS)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.action_move(SCROLL_ROWS)
+
+    def _window(self) -> tuple[int, int]:
+        """The records drawn now, ``records[start:end]``: the newest while following, else
+        where they were, scrolled only as far as keeps the selection in view (a row a person
+        clicked stays under the pointer)."""
         rows = max(1, (self.content_size.height or 10) - 1)
+        index, count = self._index(), len(self.records)
+        if self.selected_id is None:
+            start = count - rows
+        else:
+            shown = self._first_shown
+            start = self._first_index(shown, index - rows + 1)
+            start = min(max(start, index - rows + 1), index)
+        start = max(0, min(start, count - rows))
+        self._first_shown = self.records[start].request_id if count else None
+        return start, min(count, start + rows)
+
+    def _first_index(self, request_id: str | None, default: int) -> int:
+        """Where the request drawn first last time is now (records move as new ones come)."""
+        for i in range(len(self.records)):
+            if self.records[i].request_id == request_id:
+                return i
+        return default
+
+    def render(self) -> Text:
         columns = fit_columns(self.content_size.width or 80)
         index = self._index()
-        end = max(min(len(self.records), index + 1 + rows // 3), min(rows, len(self.records)))
-        start = max(0, end - rows)
+        start, end = self._window()
         lines = [Text("".join(f"{name:<{width}}" for name, width in columns), "bold")]
         for i in range(start, end):
-            line = _row(self.records[i], columns)
+            line = _row(self.records[i], columns, self.slo)
             if i == index:
                 line.stylize("reverse" if self.has_focus else "on grey30")
             lines.append(line)
@@ -133,7 +183,7 @@ def fit_columns(width: int) -> list[tuple[str, int]]:
     return columns
 
 
-def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
+def _row(r: RequestRecord, columns: list[tuple[str, int]], slo: Slo) -> Text:
     if r.ok:
         status = Text("warm-up" if r.warmup else "ok", "dim" if r.warmup else "green")
     else:
@@ -145,8 +195,8 @@ def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
         "status": status,
         "in": Text(_count(r.prompt_tokens), style),
         "out": Text(_count(r.completion_tokens), style),
-        "TTFT": Text(fmt_s(r.ttft_s), style),
-        "TPOT": Text(fmt_s(r.tpot_s), style),
+        "TTFT": Text(fmt_s(r.ttft_s), _over(r.ttft_s, slo.ttft_s) or style),
+        "TPOT": Text(fmt_s(r.tpot_s), _over(r.tpot_s, slo.tpot_s) or style),
         "E2E": Text(fmt_s(r.e2e_s), style),
     }
     line = Text(no_wrap=True, overflow="crop")
@@ -156,6 +206,11 @@ def _row(r: RequestRecord, columns: list[tuple[str, int]]) -> Text:
         line.append_text(cell)
         line.append(" " * (width - cell.cell_len))
     return line
+
+
+def _over(value: float | None, limit: float | None) -> str:
+    """The style of a figure over its SLO ("" when within it or when there is none)."""
+    return "bold red" if value is not None and limit is not None and value > limit else ""
 
 
 def _count(value: int | None) -> str:
