@@ -169,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--csv", type=Path, metavar="DIR", help="also write requests.csv and summary.csv into DIR"
     )
+    report.add_argument(
+        "--definitions",
+        metavar="PEERS",
+        help="also recompute TTFT, TPOT, ITL, E2E and throughputs as peers define them: all, "
+        "or any of vllm,sglang,aiperf,guidellm,llama-benchy (printed and in the HTML)",
+    )
+    report.add_argument(
+        "--in-summary",
+        action="store_true",
+        help="with --definitions: record them under peer_definitions in each summary.json",
+    )
     export = commands.add_parser(
         "export", help="write requests.csv and summary.csv of one or more runs"
     )

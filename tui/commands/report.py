@@ -9,15 +9,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.analysis.peers import SUMMARY_SECTION, record_in_summary, run_peer_figures
 from engine.errors import ExitCode
 from engine.results.export import export_csv
+from engine.results.layout import SUMMARY_FILE
 from engine.results.runs import RunInfo, load_runs
 from tui.commands.output import writable_file, writable_folder
 from tui.report.html import build_html
+from tui.report.peers import definitions_text
 
 
-def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Path | None) -> int:
-    """Resolve the runs, write the HTML (and CSV), print where they went."""
+def report_command(
+    refs: list[str],
+    root: Path,
+    output: Path | None,
+    csv_dir: Path | None,
+    definitions: tuple[str, ...] = (),
+    in_summary: bool = False,
+) -> int:
+    """Resolve the runs, write the HTML (and CSV), print where they went; with
+    ``definitions`` (peer keys), print and add the peers' definitions too, and with
+    ``in_summary`` record them in each run's summary.json."""
     runs = load_runs(refs, root)
     target = output or default_output(runs)
     writable_file(target, "--output" if output else "report")
@@ -25,7 +37,12 @@ def report_command(refs: list[str], root: Path, output: Path | None, csv_dir: Pa
         writable_folder(csv_dir, "--csv")
     target.parent.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    target.write_text(build_html(runs, notes), encoding="utf-8")
+    figures = [run_peer_figures(run, definitions, notes) for run in runs] if definitions else []
+    for run, run_figures in zip(runs, figures):
+        print(f"peers' definitions of {run.run_id}:\n{definitions_text(run_figures)}\n")
+        if in_summary and record_in_summary(run, run_figures, notes):
+            print(f"recorded under {SUMMARY_SECTION} in {Path(run.path) / SUMMARY_FILE}")
+    target.write_text(build_html(runs, notes, figures), encoding="utf-8")
     if csv_dir is not None:
         _print_csv(runs, csv_dir)
     for note in notes:
