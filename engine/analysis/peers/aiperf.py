@@ -4,10 +4,12 @@ they rely on, as installed by ``pip install aiperf==0.13.0``).
 AIPerf times *content responses*: SSE events whose parsed data is non-empty, i.e. that carry
 content or reasoning text (``common/models/record_models.py`` 1664, ``endpoints/openai_chat.py``
 326-360), so its TTFT is llmtop's. Its request latency ends at the last content response (the
-finish chunk, usage chunk and ``[DONE]`` after it are not in it), its ITL is a per-request
-average over the output length, and its throughputs run over the benchmark duration: first
-request start to last content response. Only successful requests are aggregated; AIPerf's
-separate ``adj_*`` percentiles that count failures as infinite are not recomputed.
+finish chunk, usage chunk and ``[DONE]`` after it are not in it) and its ITL is a per-request
+average over the output length. Its throughputs are over the profiling phase's window (phase
+start to the last request's return), *not* over the ``benchmark_duration`` it also reports
+(first request start to last content response): measured against AIPerf 0.13 itself, see
+bench/RESULTS.md. Only successful requests are aggregated; AIPerf's separate ``adj_*``
+percentiles that count failures as infinite are not recomputed.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from engine.analysis.peers.model import (
 )
 from engine.analysis.peers.stats import numpy_stats
 from engine.records import RequestRecord
-from engine.stats import NS
 
 TYPES = "aiperf/metrics/types"
+METRIC_DICTS = "aiperf/metrics/metric_dicts.py"
+RECORDS_MANAGER = "aiperf/records/records_manager.py"
 NO_SERVER_COUNT = (
     "OSL from usage, as with --use-server-token-count (by default AIPerf tokenizes the text)"
 )
@@ -41,7 +44,7 @@ class Aiperf(PeerDefinition):
     def values(self, requests: ProfileRequests) -> list[PeerValue]:
         """The six core metrics by this peer's definitions, then its own ones."""
         ok = requests.ok
-        window = duration_s(ok)
+        window = requests.window_s()
         return [
             # TTFT = content_responses[0].perf_ns - start_perf_ns: ttft_metric.py 49-56;
             # start_perf_ns is taken just before the request is written
@@ -83,9 +86,12 @@ class Aiperf(PeerDefinition):
                 source=f"{TYPES}/request_latency_metric.py:38-49",
                 **numpy_stats([span_s(r.sent_ns, r.last_token_ns) or 0.0 for r in ok]),
             ),
-            # output_token_throughput = total OSL / benchmark_duration
-            # (output_token_throughput_metrics.py 40-42); request_throughput = valid
-            # requests / benchmark_duration (request_throughput_metric.py 35-37).
+            # output_token_throughput = total OSL / observation duration
+            # (output_token_throughput_metrics.py 40-42), request_throughput = valid requests /
+            # the same (request_throughput_metric.py 35-37). The duration is the phase's window
+            # when it is set (metric_dicts.py 217-238), and the profile export sets it: from
+            # the profiling phase's start to its last request's return
+            # (records/records_manager.py 2073-2079, timing/phase/progress_tracker.py 253-255).
             rate_value(
                 "output_throughput",
                 "output_token_throughput",
@@ -93,8 +99,9 @@ class Aiperf(PeerDefinition):
                 sum(osl(r) for r in ok),
                 window,
                 count=len(ok),
-                formula="sum(OSL) / (max last_token_ns - min sent_ns)",
-                source=f"{TYPES}/output_token_throughput_metrics.py:40-42",
+                formula="sum(OSL) / (max end_ns - min scheduled_ns)",
+                source=f"{TYPES}/output_token_throughput_metrics.py:40-42; "
+                f"{METRIC_DICTS}:217-238; {RECORDS_MANAGER}:2073-2079",
                 note=_osl_note(ok),
             ),
             rate_value(
@@ -104,8 +111,9 @@ class Aiperf(PeerDefinition):
                 len(ok),
                 window,
                 count=len(ok),
-                formula="successful requests / (max last_token_ns - min sent_ns)",
-                source=f"{TYPES}/request_throughput_metric.py:35-37",
+                formula="successful requests / (max end_ns - min scheduled_ns)",
+                source=f"{TYPES}/request_throughput_metric.py:35-37; "
+                f"{METRIC_DICTS}:217-238; {RECORDS_MANAGER}:2073-2079",
             ),
             # inter_chunk_latency: gaps between consecutive content responses, pooled
             # (inter_chunk_latency_metric.py 56-74): llmtop's own ITL gaps.
@@ -130,19 +138,6 @@ def itl_s(r: RequestRecord) -> float | None:
     n = osl(r)
     decode = span_s(r.first_token_ns, r.last_token_ns)
     return decode / (n - 1) if n >= 2 and decode is not None else None
-
-
-def duration_s(ok: list[RequestRecord]) -> float | None:
-    """``benchmark_duration`` = max response timestamp - min request timestamp
-    (benchmark_duration_metric.py 38-46), the max response being each request's start plus
-    its request latency (max_response_metric.py 48), the min its start
-    (min_request_metric.py 42).
-    """
-    starts = [r.sent_ns for r in ok if r.sent_ns is not None]
-    ends = [r.last_token_ns for r in ok if r.last_token_ns is not None]
-    if not starts or not ends or max(ends) <= min(starts):
-        return None
-    return (max(ends) - min(starts)) / NS
 
 
 def _osl_note(ok: list[RequestRecord]) -> str:
