@@ -141,7 +141,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         from tui.commands.report import export_command
 
-        return export_command(args.runs, args.root, args.output)
+        return export_command(args.runs, args.root, args.output, trace=args.trace)
     from tui.commands.run import run_command
 
     return run_command(run_options(args))

@@ -181,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --definitions: record them under peer_definitions in each summary.json",
     )
     export = commands.add_parser(
-        "export", help="write requests.csv and summary.csv of one or more runs"
+        "export",
+        help="write requests.csv and summary.csv of one or more runs, or (--trace) a "
+        "Chrome/Perfetto trace of each",
     )
     export.add_argument(
         "runs", nargs="+", metavar="RUN", help="run folder, run id or unique id prefix under --root"
@@ -191,9 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "-o",
         type=Path,
-        required=True,
         metavar="DIR",
-        help="folder for requests.csv and summary.csv",
+        help="folder for requests.csv and summary.csv (required without --trace); with "
+        "--trace: for RUN_ID.trace.json (default: trace.json in each run folder)",
+    )
+    export.add_argument(
+        "--trace",
+        action="store_true",
+        help="write a trace (JSON trace events) to open in ui.perfetto.dev instead of CSV",
     )
     return parser
 

@@ -126,11 +126,25 @@ def test_report_with_peers_definitions_prints_them_adds_them_and_records_them(tm
     assert "Peers' definitions: A (" in text and "<h3>Formulas</h3>" in text
 
 
+def test_export_trace_into_the_run_folder_or_a_given_one(tmp_path, capsys):
+    import json
+
+    run = copy_run(BASE, tmp_path)
+    assert main(["export", BASE, "--root", str(tmp_path), "--trace"]) == 0
+    printed = capsys.readouterr().out
+    assert f"trace: {run / 'trace.json'} (11 requests, 22 token instants" in printed
+    assert "ui.perfetto.dev" in printed
+    assert json.loads((run / "trace.json").read_text())["traceEvents"]
+    out = tmp_path / "traces"
+    assert main(["export", BASE, LADDER, "--root", str(RUNS), "--trace", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{BASE}.trace.json", f"{LADDER}.trace.json"]
+    )
+
+
 def test_export_needs_an_output_folder(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["export", BASE])
-    assert exit_info.value.code == 2
-    assert "the following arguments are required: --output" in capsys.readouterr().err
+    assert main(["export", BASE, "--root", str(RUNS)]) == 2
+    assert "export needs --output DIR (or --trace)" in capsys.readouterr().err
 
 
 def test_timeline_conserves_tokens_and_counts_in_flight():

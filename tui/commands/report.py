@@ -1,4 +1,5 @@
-"""``llmtop report``: the HTML report of one or more runs; ``llmtop export``: their CSV.
+"""``llmtop report``: the HTML report of one or more runs; ``llmtop export``: their CSV, or
+their Chrome/Perfetto traces (``--trace``).
 
 The sub-commands' glue: resolve the runs, check the paths given, choose the output file,
 print where things went. The HTML itself is built by ``tui.report.html``.
@@ -10,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.analysis.peers import SUMMARY_SECTION, record_in_summary, run_peer_figures
-from engine.errors import ExitCode
+from engine.analysis.trace import TRACE_FILE, write_trace
+from engine.errors import ExitCode, InputError
 from engine.results.export import export_csv
 from engine.results.layout import SUMMARY_FILE
 from engine.results.runs import RunInfo, load_runs
@@ -51,10 +53,29 @@ def report_command(
     return ExitCode.OK
 
 
-def export_command(refs: list[str], root: Path, folder: Path) -> int:
-    """Write requests.csv and summary.csv of the runs into ``folder``."""
-    writable_folder(folder, "--output")
-    _print_csv(load_runs(refs, root), folder)
+def export_command(refs: list[str], root: Path, folder: Path | None, trace: bool = False) -> int:
+    """Write requests.csv and summary.csv of the runs into ``folder``; with ``trace``, a trace
+    of each run instead (into ``folder``, or into each run's folder)."""
+    if folder is None and not trace:
+        raise InputError("export needs --output DIR (or --trace)")
+    if folder is not None:
+        writable_folder(folder, "--output")
+    runs = load_runs(refs, root)
+    if not trace:
+        assert folder is not None
+        _print_csv(runs, folder)
+        return ExitCode.OK
+    for run in runs:
+        target = folder / f"{run.run_id}.trace.json" if folder else Path(run.path) / TRACE_FILE
+        notes: list[str] = []
+        written = write_trace(Path(run.path), target, notes)
+        for note in notes:
+            print(f"note: {run.run_id}: {note}")
+        size = target.stat().st_size / 1024
+        print(
+            f"trace: {target} ({written.requests} requests, {written.token_instants} token "
+            f"instants, {size:,.0f} KiB): open it in https://ui.perfetto.dev"
+        )
     return ExitCode.OK
 
 
