@@ -5,6 +5,7 @@ llmtop's own records (``engine/analysis/peers``).
 
     .venv/bin/python -m bench.peers_compare --server llama   # the embedded llama-server
     .venv/bin/python -m bench.peers_compare --server paced   # bench/paced_server.py
+    .venv/bin/python -m bench.peers_compare --server vllm    # vLLM 0.32 (CPU) serving the same
 
 The runs are separate (the peers cannot share llmtop's requests), so a difference is the
 definitions' error plus run-to-run noise; llmtop is run twice (first and last) and its own
@@ -38,7 +39,14 @@ HOME = Path.home()
 AIPERF = HOME / ".cache/llmtop-peers-aiperf/bin/aiperf"
 VLLM_PYTHON = HOME / ".cache/llmtop/vllm/venv/bin/python"
 TOKENIZER = HOME / ".cache/llmtop/vllm/gemma3-270m"
-MODELS = {"llama": "gemma-3-270m", "paced": "paced-model"}
+MODELS = {"llama": "gemma-3-270m", "paced": "paced-model", "vllm": "gemma3-270m"}
+VLLM_ENV = {
+    # The model is a local folder and this machine reaches no model hub.
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB: plenty for a few short requests
+}
 VLLM_BENCH = (
     "import sys; from vllm.benchmarks.serve import add_cli_args, main; "
     "from vllm.utils.argparse_utils import FlexibleArgumentParser; "
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out / time.strftime("%Y%m%d-%H%M%S")
         out.mkdir(parents=True)
         server = _server(args, out)
-        server.start(ready_timeout_s=120)
+        server.start(ready_timeout_s=600)
         try:
             first = _llmtop(args, server.url, out / "llmtop-1")
             aiperf = _aiperf(args, server.url, out / "aiperf")
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", choices=("llama", "paced"), default="llama")
+    parser.add_argument("--server", choices=("llama", "paced", "vllm"), default="llama")
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--input-tokens", type=int, default=64)
@@ -123,6 +131,17 @@ def _parser() -> argparse.ArgumentParser:
 def _server(args: argparse.Namespace, out: Path) -> ServerProcess:
     if args.server == "llama":
         return llama_server(out / "server.log", parallel=args.concurrency, ctx_size=4096)
+    if args.server == "vllm":
+        # vLLM's CPU build serving the same Gemma 3 270M (safetensors) from its set-up folder;
+        # eager mode starts in ~40 s instead of recompiling for ~95 s. `env` execs the server,
+        # so stopping its process group stops vLLM's workers too.
+        port = free_port()
+        argv = ["env", *(f"{k}={v}" for k, v in VLLM_ENV.items()), str(VLLM_PYTHON), "-m"]
+        argv += ["vllm.entrypoints.openai.api_server", "--model", str(TOKENIZER)]
+        argv += ["--served-model-name", MODELS["vllm"], "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--dtype", "bfloat16", "--max-model-len", "2048"]
+        argv += ["--max-num-seqs", str(max(4, args.concurrency)), "--enforce-eager"]
+        return ServerProcess(argv, f"http://127.0.0.1:{port}", out / "server.log")
     port = free_port()
     argv = [
         sys.executable,
