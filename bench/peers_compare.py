@@ -23,13 +23,17 @@ prompts of N tokens with it); none of them is a dependency of llmtop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from engine.analysis.peers import PeerFigures, run_peer_figures
 from engine.results.runs import RunInfo, load_run
@@ -89,13 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True)
         server = _server(args, out)
         server.start(ready_timeout_s=600)
+        own: dict[str, dict[str, float]] = {}
         try:
-            first = _llmtop(args, server.url, out / "llmtop-1")
-            aiperf = _aiperf(args, server.url, out / "aiperf")
-            vllm = _vllm(args, server.url, out / "vllm")
-            second = _llmtop(args, server.url, out / "llmtop-2")
+            with _server_own(server.url, own, "llmtop-1"):
+                first = _llmtop(args, server.url, out / "llmtop-1")
+            with _server_own(server.url, own, "aiperf"):
+                aiperf = _aiperf(args, server.url, out / "aiperf")
+            with _server_own(server.url, own, "vllm"):
+                vllm = _vllm(args, server.url, out / "vllm")
+            with _server_own(server.url, own, "llmtop-2"):
+                second = _llmtop(args, server.url, out / "llmtop-2")
         finally:
             server.stop()
+        (out / "server_own.json").write_text(json.dumps(own, indent=1))
     figures = {
         "llmtop": _peer(run_peer_figures(first, [], []), "llmtop"),
         "aiperf": _peer(run_peer_figures(first, ["aiperf"], []), "aiperf"),
@@ -103,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         "llmtop-2": {p: _peer(run_peer_figures(second, [p], []), p) for p in ("aiperf", "vllm")},
     }
     table = _table(figures, aiperf, vllm)
+    own_path = out / "server_own.json"
+    if own_path.is_file():
+        table += _own_table(json.loads(own_path.read_text()))
     (out / "comparison.md").write_text(table)
     (out / "raw.json").write_text(
         json.dumps({"args": vars(args), "aiperf": aiperf, "vllm": vllm}, default=str, indent=1)
@@ -222,6 +235,46 @@ def _run(cmd: list[str], log: Path) -> None:
         result = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({result.returncode}): see {log}")
+
+
+@contextlib.contextmanager
+def _server_own(url: str, into: dict[str, dict[str, float]], run: str) -> Iterator[None]:
+    """The server's own time per prompt and per generated token over one tool's run, from
+    llama.cpp's ``/metrics`` counters: how fast the server itself was while that tool ran (the
+    tools run one after the other, and on a shared machine the server's speed moves)."""
+    before = _counters(url)
+    yield
+    after = _counters(url)
+    delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    if delta.get("llamacpp:tokens_predicted_total"):
+        into[run] = {
+            "decode_ms_per_token": 1000
+            * delta["llamacpp:tokens_predicted_seconds_total"]
+            / delta["llamacpp:tokens_predicted_total"],
+            "prompt_ms_per_token": 1000
+            * delta["llamacpp:prompt_seconds_total"]
+            / max(delta["llamacpp:prompt_tokens_total"], 1),
+        }
+
+
+def _counters(url: str) -> dict[str, float]:
+    try:
+        text = httpx.get(url + "/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    pairs = (line.split() for line in text.splitlines() if line.startswith("llamacpp:"))
+    return {p[0]: float(p[1]) for p in pairs if len(p) == 2}
+
+
+def _own_table(own: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "",
+        "| run | server's decode time per token (ms) | server's prompt time per token (ms) |",
+        "|---|---|---|",
+    ]
+    for run, v in own.items():
+        lines.append(f"| {run} | {v['decode_ms_per_token']:.1f} | {v['prompt_ms_per_token']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _peer(figures: list[PeerFigures], peer: str) -> dict[tuple[str, str], float | None]:

@@ -107,8 +107,8 @@ class ProfileRequests:
     def window_s(self) -> float | None:
         """From the first request's scheduled time to the last one's end: the span of a
         benchmark loop that starts its clock before issuing the first request and stops it
-        after the last one returns (vLLM's and SGLang's ``benchmark_duration``, GuideLLM's
-        measure window).
+        after the last one returns (vLLM's and SGLang's ``benchmark_duration``, AIPerf's
+        profiling phase, GuideLLM's measure window).
         """
         if not self.records:
             return None
