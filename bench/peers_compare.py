@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -115,11 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     table = _table(figures, aiperf, vllm)
     own_path = out / "server_own.json"
     if own_path.is_file():
-        table += _own_table(json.loads(own_path.read_text()))
+        own = json.loads(own_path.read_text())
+        table += _own_table(own)
+        if all(v.get("decode_ms_per_token") for v in own.values()):
+            table += _normalised_table(figures, aiperf, vllm, own)
     (out / "comparison.md").write_text(table)
-    (out / "raw.json").write_text(
-        json.dumps({"args": vars(args), "aiperf": aiperf, "vllm": vllm}, default=str, indent=1)
-    )
+    if args.table_of is None:
+        raw = {"args": vars(args), "aiperf": aiperf, "vllm": vllm}
+        (out / "raw.json").write_text(json.dumps(raw, default=str, indent=1))
     print(table)
     print(f"\nfolders and raw figures: {out}")
     return 0
@@ -203,7 +207,10 @@ def _aiperf(args: argparse.Namespace, url: str, folder: Path) -> dict[str, Any]:
     cmd += ["--prompt-output-tokens-stddev", "0", "--extra-inputs", "ignore_eos:true"]
     cmd += ["--extra-inputs", f"min_tokens:{n}", "--use-server-token-count"]
     cmd += ["--tokenizer", str(TOKENIZER), "--ui-type", "none", "--artifact-dir", str(folder)]
-    cmd += ["--no-server-metrics", "--no-gpu-telemetry"]
+    # One worker and one record processor: on 2 cores every extra AIPerf process is CPU the
+    # server does not get (its default is min(concurrency, 0.75 * CPUs - 1) workers).
+    cmd += ["--no-server-metrics", "--no-gpu-telemetry", "--workers-max", "1"]
+    cmd += ["--record-processor-service-count", "1"]
     _run(cmd, folder.with_suffix(".log"))
     data: dict[str, Any] = json.loads((folder / "profile_export_aiperf.json").read_text())
     return data
@@ -242,12 +249,13 @@ def _server_own(url: str, into: dict[str, dict[str, float]], run: str) -> Iterat
     """The server's own time per prompt and per generated token over one tool's run, from
     llama.cpp's ``/metrics`` counters: how fast the server itself was while that tool ran (the
     tools run one after the other, and on a shared machine the server's speed moves)."""
-    before = _counters(url)
+    before, cpu_before = _counters(url), _children_cpu_s()
     yield
-    after = _counters(url)
+    after, cpu = _counters(url), _children_cpu_s() - cpu_before
     delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    into[run] = {"client_cpu_s": cpu}
     if delta.get("llamacpp:tokens_predicted_total"):
-        into[run] = {
+        into[run] |= {
             "decode_ms_per_token": 1000
             * delta["llamacpp:tokens_predicted_seconds_total"]
             / delta["llamacpp:tokens_predicted_total"],
@@ -255,6 +263,12 @@ def _server_own(url: str, into: dict[str, dict[str, float]], run: str) -> Iterat
             * delta["llamacpp:prompt_seconds_total"]
             / max(delta["llamacpp:prompt_tokens_total"], 1),
         }
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of the finished child processes: the tool just run."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _counters(url: str) -> dict[str, float]:
@@ -269,12 +283,48 @@ def _counters(url: str) -> dict[str, float]:
 def _own_table(own: dict[str, dict[str, float]]) -> str:
     lines = [
         "",
-        "| run | server's decode time per token (ms) | server's prompt time per token (ms) |",
-        "|---|---|---|",
+        "| run | the tool's CPU (s) | server's decode time per token (ms) | "
+        "server's prompt time per token (ms) |",
+        "|---|---|---|---|",
     ]
     for run, v in own.items():
-        lines.append(f"| {run} | {v['decode_ms_per_token']:.1f} | {v['prompt_ms_per_token']:.2f} |")
+        decode, prompt = v.get("decode_ms_per_token"), v.get("prompt_ms_per_token")
+        lines.append(f"| {run} | {v['client_cpu_s']:.1f} | {_f(decode)} | {_f(prompt)} |")
     return "\n".join(lines) + "\n"
+
+
+def _normalised_table(
+    figures: dict[str, Any],
+    aiperf: dict[str, Any],
+    vllm: dict[str, Any],
+    own: dict[str, dict[str, float]],
+) -> str:
+    """Per-token figures over the server's own decode time per token in the same run: the
+    server's speed moves between runs on a shared machine, a definition's ratio should not."""
+    decode = {run: v.get("decode_ms_per_token") for run, v in own.items()}
+    rows = [
+        ("aiperf", "itl", aiperf.get("inter_token_latency", {}).get("avg")),
+        ("vllm", "tpot", vllm.get("mean_tpot_ms")),
+        ("vllm", "itl", vllm.get("mean_itl_ms")),
+    ]
+    lines = [
+        "",
+        "| peer | metric (mean) | peer / server's own, peer's run | "
+        "llmtop (peer's definition) / server's own, llmtop runs 1 and 2 |",
+        "|---|---|---|---|",
+    ]
+    for peer, key, theirs in rows:
+        first = _ratio(figures[peer].get((key, "mean")), decode.get("llmtop-1"))
+        second = _ratio(figures["llmtop-2"][peer].get((key, "mean")), decode.get("llmtop-2"))
+        lines.append(
+            f"| {peer} | {key} | {_f(_ratio(theirs, decode.get(peer)))} | "
+            f"{_f(first)}, {_f(second)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return None if x is None or not y else x / y
 
 
 def _peer(figures: list[PeerFigures], peer: str) -> dict[tuple[str, str], float | None]:
