@@ -98,6 +98,12 @@ class RequestRecord(BaseModel):
     """When the response status line and headers arrived."""
     first_chunk_ns: int | None
     """When the first SSE event arrived (often a role-only chunk with no text)."""
+    first_choice_ns: int | None = None
+    """When the first SSE event with a non-empty ``choices`` list arrived (the role chunk on
+    vLLM and llama-server): where vLLM's TTFT and llama-benchy's time to first response end."""
+    last_choice_ns: int | None = None
+    """When the last event with a non-empty ``choices`` list arrived (usually the finish
+    chunk, before a usage-only chunk and ``[DONE]``): where vLLM's E2E ends."""
     first_token_ns: int | None
     """When the first generated token arrived: the first chunk with reasoning or content text."""
     first_content_ns: int | None
@@ -132,6 +138,9 @@ class RequestRecord(BaseModel):
     """The raw gaps in seconds, only when the run asked for them (``--save-itl``)."""
     token_chunks: int
     """Number of streamed chunks that carried reasoning or content text."""
+    choice_chunks: int | None = None
+    """Number of SSE events with a non-empty ``choices`` list (role, text and finish chunks):
+    vLLM counts an inter-token gap between each two (``None`` in runs recorded before it)."""
 
     prompt_tokens: int | None
     """Prompt length in tokens from the best source (see ``prompt_tokens_source``)."""

@@ -143,9 +143,19 @@ def dispatch(args: argparse.Namespace) -> int:
             ui=args.ui,
         )
     if args.command == "report":
+        from engine.analysis.peers import parse_peers
         from tui.commands.report import report_command
 
-        return report_command(args.runs, args.root, args.output, args.csv)
+        if args.in_summary and not args.definitions:
+            raise InputError("--in-summary needs --definitions")
+        return report_command(
+            args.runs,
+            args.root,
+            args.output,
+            args.csv,
+            definitions=parse_peers(args.definitions) if args.definitions else (),
+            in_summary=args.in_summary,
+        )
     if args.command == "clean":
         from tui.commands.clean import clean_command
 
@@ -153,7 +163,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         from tui.commands.report import export_command
 
-        return export_command(args.runs, args.root, args.output)
+        return export_command(args.runs, args.root, args.output, trace=args.trace)
     from tui.commands.run import run_command
 
     return run_command(run_options(args))

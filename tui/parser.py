@@ -193,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--csv", type=Path, metavar="DIR", help="also write requests.csv and summary.csv into DIR"
     )
+    report.add_argument(
+        "--definitions",
+        metavar="PEERS",
+        help="also recompute TTFT, TPOT, ITL, E2E and throughputs as peers define them: all, "
+        "or any of vllm,sglang,aiperf,guidellm,llama-benchy (printed and in the HTML)",
+    )
+    report.add_argument(
+        "--in-summary",
+        action="store_true",
+        help="with --definitions: record them under peer_definitions in each summary.json",
+    )
     clean = commands.add_parser(
         "clean",
         help="stop servers that an earlier llmtop started and left running",
@@ -209,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between SIGTERM and SIGKILL",
     )
     export = commands.add_parser(
-        "export", help="write requests.csv and summary.csv of one or more runs"
+        "export",
+        help="write requests.csv and summary.csv of one or more runs, or (--trace) a "
+        "Chrome/Perfetto trace of each",
     )
     export.add_argument(
         "runs", nargs="+", metavar="RUN", help="run folder, run id or unique id prefix under --root"
@@ -219,9 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "-o",
         type=Path,
-        required=True,
         metavar="DIR",
-        help="folder for requests.csv and summary.csv",
+        help="folder for requests.csv and summary.csv (required without --trace); with "
+        "--trace: for RUN_ID.trace.json (default: trace.json in each run folder)",
+    )
+    export.add_argument(
+        "--trace",
+        action="store_true",
+        help="write a trace (JSON trace events) to open in ui.perfetto.dev instead of CSV",
     )
     return parser
 

@@ -34,6 +34,9 @@ class Exchange:
         "reused_connection",
         "headers_ns",
         "first_chunk_ns",
+        "first_choice_ns",
+        "last_choice_ns",
+        "choice_chunks",
         "first_content_ns",
         "token_times",
         "end_ns",
@@ -75,6 +78,9 @@ class Exchange:
         self.reused_connection = False
         self.headers_ns: int | None = None
         self.first_chunk_ns: int | None = None
+        self.first_choice_ns: int | None = None
+        self.last_choice_ns: int | None = None
+        self.choice_chunks = 0
         self.first_content_ns: int | None = None
         self.token_times: list[int] = []
         self.end_ns = 0
@@ -116,6 +122,12 @@ class Exchange:
         try:
             choices = event.get("choices")
             if choices:
+                # Kept for peers' definitions (engine/analysis/peers): vLLM's TTFT ends at the
+                # first event with choices (a role-only chunk counts) and its E2E at the last.
+                if self.first_choice_ns is None:
+                    self.first_choice_ns = now_ns
+                self.last_choice_ns = now_ns
+                self.choice_chunks += 1
                 self._on_choice(choices[0], now_ns)
             elif event.get("error") is not None:
                 # ``"error": null`` (an optional field serialised as null) is not an error.
@@ -243,6 +255,8 @@ class Exchange:
             connection_ready_ns=rel(self.connection_ready_ns),
             headers_ns=rel(self.headers_ns),
             first_chunk_ns=rel(self.first_chunk_ns),
+            first_choice_ns=rel(self.first_choice_ns),
+            last_choice_ns=rel(self.last_choice_ns),
             first_token_ns=rel(first_token),
             first_content_ns=rel(self.first_content_ns),
             last_token_ns=rel(last_token),
@@ -258,6 +272,7 @@ class Exchange:
             itl=itl_stats(gaps),
             itl_s=gaps if save_itl else None,
             token_chunks=len(self.token_times),
+            choice_chunks=self.choice_chunks,
             prompt_tokens=tokens.prompt,
             prompt_tokens_source=tokens.prompt_source,
             completion_tokens=completion,

@@ -56,6 +56,15 @@ def test_llamacpp_role_only_first_chunk_is_not_the_first_token() -> None:
     assert rec.ttfc_s == pytest.approx(0.020)
 
 
+def test_events_with_choices_are_timed_and_counted_for_peers_definitions() -> None:
+    rec = replay_file("llamacpp_chat_usage.sse")
+    # role (payload 0), 24 tokens, finish (25) carry choices; the usage chunk (26) has
+    # ``choices: []`` and [DONE] (27) none.
+    assert rec.first_choice_ns == arrival(0) - ORIGIN
+    assert rec.last_choice_ns == arrival(25) - ORIGIN
+    assert rec.choice_chunks == 26
+
+
 def test_llamacpp_chat_latencies_from_synthetic_clock() -> None:
     rec = replay_file("llamacpp_chat_usage.sse")
     # 28 payloads: role, 24 tokens (payloads 1-24), finish, usage, [DONE] (payload 27).

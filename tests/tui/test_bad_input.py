@@ -174,7 +174,7 @@ BAD_INPUTS = [
     row(["run", *URL, "--bogus"], "unrecognized arguments: --bogus"),
     row(["run", *URL, "extra"], "unrecognized arguments: extra"),
     row(["replay"], "the following arguments are required: RUN"),
-    row(["export", "{run}"], "the following arguments are required: --output"),
+    row(["export", "{run}"], "export needs --output DIR (or --trace)"),
     row(["bogus"], "invalid choice: 'bogus'"),
 ]
 """(arguments, a piece of the one line llmtop must print): each exits 2."""

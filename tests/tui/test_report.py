@@ -92,6 +92,8 @@ def test_report_with_csv_and_export(tmp_path, capsys):
             ["export", BASE, "--output", str(RUNS / "README.md")],
             "README.md: it is a file, not a folder",
         ),
+        (["report", BASE, "--definitions", "vllm,genai-perf"], "--definitions takes all or any"),
+        (["report", BASE, "--in-summary"], "--in-summary needs --definitions"),
     ],
 )
 def test_report_bad_input(capsys, argv, message):
@@ -101,11 +103,48 @@ def test_report_bad_input(capsys, argv, message):
     assert not (RUNS / BASE / "report.html").exists()
 
 
+def test_report_with_peers_definitions_prints_them_adds_them_and_records_them(tmp_path, capsys):
+    import json
+
+    from engine.results.runs import load_run
+
+    run = copy_run(BASE, tmp_path)
+    copy_run(KILLED, tmp_path)
+    argv = ["report", BASE, KILLED, "--root", str(tmp_path), "--definitions", "all"]
+    assert main([*argv, "--in-summary", "-o", str(tmp_path / "r.html")]) == 0
+    printed = capsys.readouterr().out
+    header = "metric  stat  llmtop  vllm  sglang  aiperf  guidellm  llama-benchy"
+    assert " ".join(header.split()) in " ".join(printed.split())
+    assert "vllm 0.32.0 ttft (ttft_ms) = first_choice_ns - sent_ns" in printed
+    assert f"recorded under peer_definitions in {run / 'summary.json'}" in printed
+    assert f"note: {KILLED}: no readable summary.json to record the definitions in" in printed
+    section = json.loads((run / "summary.json").read_text())["peer_definitions"]
+    assert list(section["quick"]) == ["vllm", "sglang", "aiperf", "guidellm", "llama-benchy"]
+    assert section["quick"]["sglang"]["values"][0]["mean"] == pytest.approx(0.3565436187)
+    assert load_run(run).complete  # the summary still loads as it did
+    text = (tmp_path / "r.html").read_text()
+    assert "Peers' definitions: A (" in text and "<h3>Formulas</h3>" in text
+
+
+def test_export_trace_into_the_run_folder_or_a_given_one(tmp_path, capsys):
+    import json
+
+    run = copy_run(BASE, tmp_path)
+    assert main(["export", BASE, "--root", str(tmp_path), "--trace"]) == 0
+    printed = capsys.readouterr().out
+    assert f"trace: {run / 'trace.json'} (11 requests, 22 token instants" in printed
+    assert "ui.perfetto.dev" in printed
+    assert json.loads((run / "trace.json").read_text())["traceEvents"]
+    out = tmp_path / "traces"
+    assert main(["export", BASE, LADDER, "--root", str(RUNS), "--trace", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{BASE}.trace.json", f"{LADDER}.trace.json"]
+    )
+
+
 def test_export_needs_an_output_folder(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["export", BASE])
-    assert exit_info.value.code == 2
-    assert "the following arguments are required: --output" in capsys.readouterr().err
+    assert main(["export", BASE, "--root", str(RUNS)]) == 2
+    assert "export needs --output DIR (or --trace)" in capsys.readouterr().err
 
 
 def test_timeline_conserves_tokens_and_counts_in_flight():

@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.analysis.compare import Comparison, compare_loaded, run_labels
+from engine.analysis.peers import PeerFigures
 from engine.analysis.timeline import run_timeline
 from engine.analysis.wording import diff_text, interval_text, statement, value_text
 from engine.metrics.knee import Knee
 from engine.results.folder import latency_columns
 from engine.results.runs import RunInfo
 from tui.format import fmt_ms_cell, stat_s
+from tui.report.peers import definitions_html
 from tui.report.plots import RunPlotData, against_load, latency_distributions, over_time
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -30,8 +32,13 @@ svg{max-width:100%;height:auto}pre{font-size:13px;background:#f7f7f7;padding:.5e
 LATENCY_FIELDS = ("ttft_s", "tpot_s", "e2e_s")
 
 
-def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
-    """The whole report as one HTML string."""
+def build_html(
+    runs: Sequence[RunInfo],
+    notes: list[str],
+    definitions: Sequence[Sequence[PeerFigures]] = (),
+) -> str:
+    """The whole report as one HTML string; ``definitions`` (one list per run, when
+    ``--definitions`` asked) adds the peers' definitions after the profiles."""
     labels = run_labels(len(runs))
     data = [
         RunPlotData(
@@ -48,6 +55,10 @@ def build_html(runs: Sequence[RunInfo], notes: list[str]) -> str:
         f"<p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
         _runs_table(labels, runs),
         _profiles_table(labels, runs),
+    ]
+    parts += [
+        definitions_html(figures, f"{label} ({run.run_id})")
+        for label, run, figures in zip(labels, runs, definitions)
     ]
     if knees:
         parts.append("<h2>Knee</h2>" + "".join(_knee(label, knee) for label, _run, knee in knees))
