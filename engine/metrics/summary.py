@@ -366,6 +366,8 @@ class WorkerHealth(BaseModel):
     """Its number, 0-based (records carry it in ``worker``)."""
     host: str
     """The machine it ran on (records carry it in ``host``)."""
+    node: str | None = None
+    """The Ray node it ran on (``--ray``); ``None`` for a process of the parent's machine."""
     pid: int | None
     """Its process id on that machine."""
     cpu_pct: float | None
@@ -385,7 +387,8 @@ class WorkerHealth(BaseModel):
     """Its ``perf_counter_ns`` minus the parent's at the same instant (0 on one machine's
     monotonic clock; its records are already on the parent's clock)."""
     clock_error_ns: int
-    """How far that offset may be off: half the quickest round trip that measured it."""
+    """How far that offset may be off: on the parent's host, how long reading the two
+    clocks took; elsewhere half the quickest round trip that measured it."""
     saturated: bool
     """CPU above 90 % of a core, or loop or schedule lag p99 above 10 ms."""
     lost: str | None = None

@@ -9,6 +9,7 @@ phase before its end.
 
 from __future__ import annotations
 
+import time
 from array import array
 from dataclasses import dataclass
 from typing import Literal
@@ -88,6 +89,12 @@ class Hello:
     worker: int
     pid: int
     host: str
+    node: str | None
+    """The Ray node it runs on; ``None`` for a process of the parent's machine."""
+    perf_ns: int
+    wall_ns: int
+    """``perf_counter_ns`` and ``time_ns`` read together: on the parent's host the wall
+    clock is the same clock, which gives the perf counter's offset to the microsecond."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,11 @@ class Crashed:
     """The worker's loop raised: the text of the error (it then exits)."""
 
     error: str
+
+
+def clock_pair() -> tuple[int, int]:
+    """``(perf_counter_ns, time_ns)`` read back to back."""
+    return time.perf_counter_ns(), time.time_ns()
 
 
 Command = Ping | StartProfile | Measure | Control | Shutdown

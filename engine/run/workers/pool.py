@@ -6,11 +6,14 @@ a ``PooledProfileRun`` per profile, routes their reports, notices a worker that 
 the end tells them to exit and makes sure they did.
 
 Clocks: ``perf_counter_ns`` is per host and, in principle, per process (on Linux all
-processes share CLOCK_MONOTONIC, and the offset measures as 0). Each worker is pinged a few
-times; with the parent's send and receive times ``t0``, ``t1`` and the worker's reading
-``tw``, its offset is ``tw - (t0 + t1) / 2``, uncertain by half the round trip; the quickest
-round trip is kept. Workers then stamp their records from the parent's origin shifted by
-that offset, so every ``*_ns`` in the run folder is on the parent's clock.
+processes share CLOCK_MONOTONIC, and the offset measures as 0). A worker on the parent's host
+says ``(perf_counter_ns, time_ns)`` read together, and so does the parent: one wall clock, so
+the difference of the two pairs is the offset, to the time the reads took. A worker on another
+host (Ray) is pinged a few times instead; with the parent's send and receive times ``t0``,
+``t1`` and the worker's reading ``tw``, its offset is ``tw - (t0 + t1) / 2``, uncertain by half
+the round trip (the quickest is kept), and no trust in the hosts' wall clocks is needed.
+Workers then stamp their records from the parent's origin shifted by that offset, so every
+``*_ns`` in the run folder is on the parent's clock.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from time import perf_counter_ns
@@ -33,7 +37,16 @@ from engine.run.config import RunConfig
 from engine.run.ids import RequestIds
 from engine.run.profile_run import RunContext
 from engine.run.setup import make_client
-from engine.run.workers.messages import Bye, Crashed, Hello, Ping, Pong, Report, Shutdown
+from engine.run.workers.messages import (
+    Bye,
+    Crashed,
+    Hello,
+    Ping,
+    Pong,
+    Report,
+    Shutdown,
+    clock_pair,
+)
 from engine.run.workers.pooled_run import PooledProfileRun
 from engine.run.workers.state import Link, WorkerState
 from engine.workload.profile import Profile
@@ -71,6 +84,7 @@ class WorkerPool:
         self._waiting: dict[tuple[int, int], asyncio.Future[Any]] = {}
         self._notices_seen: set[str] = set()
         self._closing = False
+        self._host = socket.gethostname()
 
     # -- Senders --
 
@@ -135,6 +149,14 @@ class WorkerPool:
         return future
 
     async def _sync_clock(self, state: WorkerState) -> None:
+        hello = state.hello
+        if hello is not None and hello.host == self._host:
+            # One machine, one wall clock: the two pairs give the offset without a round trip.
+            before = perf_counter_ns()
+            perf, wall = clock_pair()
+            state.offset_ns = (hello.perf_ns - hello.wall_ns) - (perf - wall)
+            state.error_ns = perf_counter_ns() - before
+            return
         best: tuple[int, int] | None = None
         for _ in range(PINGS):
             t0 = perf_counter_ns()
@@ -227,6 +249,7 @@ class WorkerPool:
         state = self.workers[link.worker]
         if isinstance(report, Hello):
             link.pid, link.host = report.pid, report.host
+            state.hello = report
             self._resolve((link.worker, 0), report)
         elif isinstance(report, Pong):
             self._resolve((link.worker, report.sent_ns), report)

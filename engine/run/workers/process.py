@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.run.config import RunConfig
-from engine.run.workers.messages import Command, Crashed, Hello, Report
+from engine.run.workers.messages import Command, Crashed, Hello, Report, clock_pair
 from engine.run.workers.runtime import WorkerRuntime
 
 # -- the worker process ------------------------------------------------------------------
@@ -95,7 +95,7 @@ async def _serve(
     # SIGTERM (a service manager stopping everything) ends the worker as the parent would.
     loop.add_signal_handler(signal.SIGTERM, runtime.parent_gone)
     loop.add_reader(conn.fileno(), readable)
-    sender.send(Hello(worker, os.getpid(), host))
+    sender.send(Hello(worker, os.getpid(), host, None, *clock_pair()))
     await runtime.serve()
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import ray
 
 from engine.run.config import RunConfig
-from engine.run.workers.messages import Bye, Command, Hello, Report
+from engine.run.workers.messages import Bye, Command, Hello, Report, clock_pair
 from engine.run.workers.runtime import WorkerRuntime
 
 POLL_WAIT_S = 1.0
@@ -55,7 +55,8 @@ class RayWorker:
         """Serve until ``Shutdown``; says ``Hello`` first."""
         import os
 
-        self._emit(Hello(self._worker, os.getpid(), self._host))
+        node = ray.get_runtime_context().get_node_id()
+        self._emit(Hello(self._worker, os.getpid(), self._host, node, *clock_pair()))
         self._serving = asyncio.create_task(self._runtime.serve())
 
     async def command(self, seq: int, command: Command) -> None:

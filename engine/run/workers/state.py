@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.metrics.summary import WorkerHealth, is_saturated
-from engine.run.workers.messages import Command, Health
+from engine.run.workers.messages import Command, Health, Hello
 from engine.stats import percentile
 
 
@@ -47,6 +47,8 @@ class WorkerState:
     """Half the quickest round trip that measured ``offset_ns``: its uncertainty."""
     lost: str | None = None
     """Why it ended early (``killed by SIGKILL (9) at 12.3 s``); ``None`` while it serves."""
+    hello: Hello | None = None
+    """What it said when it started (pid, host, Ray node, clock pair)."""
     life: Health | None = None
     """Its health over its whole life, from its ``Bye``."""
     latest: Health | None = None
@@ -80,6 +82,7 @@ class WorkerState:
         return WorkerHealth(
             worker=self.number,
             host=self.link.host,
+            node=self.hello.node if self.hello else None,
             pid=self.link.pid,
             cpu_pct=cpu,
             loop_lag_p50_ms=lag[0],
