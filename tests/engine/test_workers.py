@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -133,13 +134,18 @@ def test_a_killed_worker_is_reported_and_its_records_kept(fake_server, run_engin
     bus = EventBus()
     bus.subscribe(Collect(notices, NoticeRaised))
 
+    killed_at: list[float] = []
+
     async def kill_worker_1(engine):
-        await asyncio.sleep(2.0)
+        # Once it has sent for a while (starting takes seconds on a busy machine).
+        while not engine._senders.workers or engine._senders.workers[-1].records < 10:
+            await asyncio.sleep(0.05)
         os.kill(engine._senders.workers[1].link.pid, signal.SIGKILL)
+        killed_at.append(time.perf_counter_ns() - engine.origin_ns)
 
     result = run_engine(
         fake_server.url,
-        make_profile(concurrency=4, requests=None, duration_s=4.0, max_tokens=20),
+        make_profile(concurrency=4, requests=None, duration_s=3.0, max_tokens=20),
         workers=2,
         bus=bus,
         during=kill_worker_1,
@@ -155,8 +161,9 @@ def test_a_killed_worker_is_reported_and_its_records_kept(fake_server, run_engin
     assert health[1].lost and "SIGKILL" in health[1].lost and health[0].lost is None
     from_1 = [r for r in result.records if r["worker"] == 1]
     assert from_1 and len(from_1) == health[1].requests  # what it finished is kept
-    assert max(r["end_ns"] for r in from_1) < 2.2e9  # and nothing after its death
-    assert max(r["end_ns"] for r in result.records if r["worker"] == 0) > 3.5e9
+    assert max(r["end_ns"] for r in from_1) < killed_at[0]  # and nothing after its death
+    last_0 = max(r["end_ns"] for r in result.records if r["worker"] == 0)
+    assert last_0 > killed_at[0] + 1e9  # the other worker went on
     assert _gone([health[0].pid])
 
 

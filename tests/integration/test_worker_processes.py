@@ -71,6 +71,7 @@ def test_a_run_with_workers_completes_and_says_so(tmp_path):
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.OK, out
     assert "2 worker processes send the load" in out
+    assert "worker 0 (" in out and "worker 1 (" in out  # each one's health
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["profiles"][0]["successes"] == 40
