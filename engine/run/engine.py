@@ -103,17 +103,22 @@ class Engine(QueueControls):
         """Tells a dead server from failed requests (engine/run/outage.py)."""
         self.server_info = config.server_process
         """Facts about a server process llmtop manages; copied into the summary."""
+        self._senders = senders_for(config, self.run_id, self.quirks, self.bus, self._ids)
+        """This process, or the worker processes that send every profile's share."""
         self.telemetry = (
             Telemetry(
-                self.bus, self._origin_ns, self.run_dir / SAMPLES_FILE, config.telemetry, gpu=gpu
+                self.bus,
+                self._origin_ns,
+                self.run_dir / SAMPLES_FILE,
+                config.telemetry,
+                gpu=gpu or self._senders.gpu_sampler(),
             )
             if config.telemetry is not None
             else None
         )
-        """Samples GPUs, the host and the server's metrics during the run."""
+        """Samples GPUs (with Ray, on the server's node), the host and the server's metrics
+        during the run, in this process only."""
         self._server_check = server_check
-        self._senders = senders_for(config, self.run_id, self.quirks, self.bus, self._ids)
-        """This process, or the worker processes that send every profile's share."""
         self._current: ProfileSender | None = None
         self._lag = LoopLagMonitor()
         self.queue = ScenarioQueue(config.profiles)

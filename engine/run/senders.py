@@ -17,6 +17,7 @@ from engine.run.config import RunConfig
 from engine.run.ids import RequestIds
 from engine.run.profile_run import ProfileRun, RunContext
 from engine.run.setup import ensure_open_files, make_client
+from engine.telemetry.gpu import GpuSampler
 from engine.workload.profile import Profile
 
 
@@ -64,6 +65,9 @@ class Senders(Protocol):
     def health(self) -> list[WorkerHealth]:
         """Per worker process: its CPU, loop lag and schedule lag (empty in this process)."""
 
+    def gpu_sampler(self) -> GpuSampler | None:
+        """Where the run's GPUs are read, when not on this machine (Ray: the server's node)."""
+
 
 class LocalSenders:
     """Profiles sent by this process's event loop: one ``StreamingClient`` and ``ProfileRun``
@@ -81,6 +85,9 @@ class LocalSenders:
 
     def health(self) -> list[WorkerHealth]:  # noqa: D102 - the run's own lag covers it
         return []
+
+    def gpu_sampler(self) -> GpuSampler | None:  # noqa: D102 - this machine's GPUs
+        return None
 
     @asynccontextmanager
     async def open(self, profile: Profile, ctx: RunContext) -> AsyncIterator[ProfileSender]:

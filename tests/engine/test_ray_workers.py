@@ -60,3 +60,33 @@ def test_ray_actors_against_the_real_server(two_nodes, real_server, run_engine):
     summary = _check_run(result)
     assert summary.profiles[0].successes == 8
     assert all(r["server_timings"] for r in result.records)
+
+
+def test_the_servers_node_is_found_by_address_or_name():
+    from engine.run.workers.ray_link import server_node
+
+    nodes = [
+        {"NodeID": "driver", "NodeManagerAddress": "10.0.0.1", "NodeManagerHostname": "head"},
+        {"NodeID": "gpu", "NodeManagerAddress": "10.0.0.7", "NodeManagerHostname": "gpu7"},
+        {"NodeID": "dead", "NodeManagerAddress": "10.0.0.9", "Alive": False},
+    ]
+    assert server_node("http://10.0.0.7:8000", nodes, "driver") == "gpu"
+    assert server_node("http://10.0.0.1:8000", nodes, "driver") is None  # the driver samples
+    assert server_node("http://127.0.0.1:8000", nodes, "driver") is None  # loopback: here
+    assert server_node("http://10.0.0.9:8000", nodes, "driver") is None  # not in the cluster
+    assert server_node("http://10.0.0.99:8000", nodes, "driver") is None
+
+
+def test_gpus_are_read_on_the_servers_node(two_nodes):
+    from engine.run.workers.ray_link import RemoteGpuSampler
+
+    driver = ray.get_runtime_context().get_node_id()
+    other = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] != driver)
+    sampler = RemoteGpuSampler(other)
+    try:
+        notice = sampler.open()
+        # No NVIDIA driver on these machines: the node's NVML says so, and where.
+        assert notice is not None and notice.startswith(f"on the server's node {other[:8]}: ")
+        assert sampler.sample() == () and not sampler.available
+    finally:
+        sampler.close()

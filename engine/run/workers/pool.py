@@ -49,6 +49,7 @@ from engine.run.workers.messages import (
 )
 from engine.run.workers.pooled_run import PooledProfileRun
 from engine.run.workers.state import Link, WorkerState
+from engine.telemetry.gpu import GpuSampler
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory
 from engine.workload.split import auto_workers
@@ -238,6 +239,16 @@ class WorkerPool:
             future.cancel()
         if self._ray is not None:
             self._ray.close()
+
+    def gpu_sampler(self) -> GpuSampler | None:
+        """With Ray, the GPUs of the node that runs the server, read there; else ``None``
+        (the parent samples its own machine's, as one process does).
+        """
+        if self.config.ray_address is None or self.config.telemetry is None:
+            return None
+        self._ray_cores()  # connects
+        sampler: GpuSampler | None = self._ray.gpu_sampler(self.config.url)
+        return sampler
 
     def health(self) -> list[WorkerHealth]:
         """Every worker's figures, for ``summary.json``."""

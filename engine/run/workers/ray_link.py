@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import ray
 
 from engine.run.config import RunConfig
 from engine.run.workers.messages import Bye, Command, Hello, Report, clock_pair
 from engine.run.workers.runtime import WorkerRuntime
+from engine.telemetry.gpu import GpuSample, GpuSampler
 
 POLL_WAIT_S = 1.0
 """Longest a ``reports()`` call waits for something to return (the flush is every 0.1 s)."""
@@ -107,6 +110,14 @@ class RayCluster:
             name=None, scheduling_strategy="SPREAD", max_restarts=0
         ).remote(worker, config, run_id)
 
+    def gpu_sampler(self, url: str) -> GpuSampler | None:
+        """A sampler of the GPUs of the node that runs the server at ``url``, when that is
+        another node of the cluster; ``None``: sample here, as without Ray.
+        """
+        driver = ray.get_runtime_context().get_node_id()
+        node = server_node(url, ray.nodes(), driver)  # type: ignore[no-untyped-call]
+        return RemoteGpuSampler(node) if node is not None else None
+
     def close(self) -> None:
         """Shut Ray down if llmtop started it."""
         if self._owned and ray.is_initialized():
@@ -175,3 +186,91 @@ class RayLink:
         if self._poller is not None:
             self._poller.cancel()
         self.kill()
+
+
+# -- GPU telemetry from the server's node ------------------------------------------------
+
+
+class GpuReader:
+    """An actor on the server's node that reads its GPUs (wrapped by ``ray.remote``)."""
+
+    def __init__(self) -> None:
+        self._gpu = GpuSampler()
+
+    def open(self) -> str | None:
+        """``GpuSampler.open`` there."""
+        return self._gpu.open()
+
+    def sample(self) -> tuple[GpuSample, ...]:
+        """``GpuSampler.sample`` there."""
+        return self._gpu.sample()
+
+    def close(self) -> None:
+        """``GpuSampler.close`` there."""
+        self._gpu.close()
+
+
+class RemoteGpuSampler(GpuSampler):
+    """The run's ``GpuSampler`` when the server runs on another node of the cluster: NVML is
+    read there, by a ``GpuReader`` actor pinned to that node (no CPU reserved: it reads a few
+    times a second), and the samples come back to the driver's telemetry, which stamps and
+    writes them as its own.
+    """
+
+    def __init__(self, node_id: str) -> None:  # noqa: D107 - NVML is the actor's, not ours
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
+        reader: Any = ray.remote(num_cpus=0)(GpuReader)
+        self.node_id = node_id
+        self._actor = reader.options(scheduling_strategy=strategy).remote()
+        self._count = 0
+
+    @property
+    def available(self) -> bool:  # noqa: D102 - as GpuSampler's
+        return self._count > 0
+
+    @property
+    def count(self) -> int:  # noqa: D102 - as GpuSampler's
+        return self._count
+
+    def open(self) -> str | None:
+        """Start NVML on the server's node; the notice says where when there is no GPU."""
+        notice: str | None = ray.get(self._actor.open.remote())
+        if notice is not None:
+            return f"on the server's node {self.node_id[:8]}: {notice}"
+        self._count = len(self.sample())
+        return None
+
+    def sample(self) -> tuple[GpuSample, ...]:
+        """One snapshot of that node's GPUs (blocks: the telemetry calls it from a thread)."""
+        samples: tuple[GpuSample, ...] = ray.get(self._actor.sample.remote())
+        return samples
+
+    def close(self) -> None:
+        """Shut NVML there and end the actor."""
+        with contextlib.suppress(Exception):
+            ray.get(self._actor.close.remote(), timeout=5)
+            ray.kill(self._actor)
+
+
+def server_node(url: str, nodes: list[dict[str, Any]], driver_node: str) -> str | None:
+    """The Ray node that runs the server at ``url``, when it is another node than the
+    driver's (``ray.nodes()`` entries); ``None`` when the server is on the driver's node, a
+    loopback address (the driver's), or on no node of the cluster.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        address = socket.gethostbyname(host)
+    except OSError:
+        return None
+    if ipaddress.ip_address(address).is_loopback:
+        return None
+    for node in nodes:
+        if not node.get("Alive", True):
+            continue
+        names = {node.get("NodeManagerAddress"), node.get("NodeManagerHostname")}
+        if address in names or host in names:
+            node_id = str(node["NodeID"])
+            return None if node_id == driver_node else node_id
+    return None
