@@ -189,3 +189,24 @@ def test_the_outage_rule_holds_every_worker(run_engine):
     # Sending held after 5 failures in a row: each worker may have had a few more in
     # flight or in its batch, but not thousands.
     assert 5 <= len(connect) < 40, len(connect)
+
+
+def test_auto_adds_a_worker_after_a_saturated_profile(fake_server, run_engine, monkeypatch):
+    import engine.run.workers.pool as pool
+    import engine.run.workers.pooled_run as pooled_run
+
+    monkeypatch.setattr(pool, "usable_cores", lambda: 8)
+    # Whatever this busy machine measures: every share counts as saturated.
+    monkeypatch.setattr(pooled_run, "is_saturated", lambda *_figures: True)
+    notices: list[NoticeRaised] = []
+    bus = EventBus()
+    bus.subscribe(Collect(notices, NoticeRaised))
+    first = make_profile(name="a", concurrency=2, requests=6)
+    second = make_profile(name="b", concurrency=2, requests=6)
+    result = run_engine(fake_server.url, [first, second], workers="auto", bus=bus)
+    assert result.summary.status == "completed"
+    by_profile = {p: {r["worker"] for r in result.records if r["profile"] == p} for p in "ab"}
+    assert by_profile == {"a": {0}, "b": {0, 1}}  # auto: 1 worker for c=2, then one more
+    texts = [n.message for n in notices]
+    assert any(t.startswith("worker 0 was saturated during 'a'") for t in texts)
+    assert "--workers auto added worker 1" in " ".join(texts)
