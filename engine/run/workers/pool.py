@@ -285,9 +285,7 @@ class WorkerPool:
         for key, future in list(self._waiting.items()):
             if key[0] == link.worker and not future.done():
                 future.set_exception(RunError(f"worker {link.worker} {reason} while starting"))
-        if self._current is not None:
-            self._current.worker_lost(state, reason)
-        else:
+        if self._current is None or not self._current.worker_lost(state, reason):
             self.bus.publish(
                 NoticeRaised("warning", f"worker {link.worker} ({link.host}) {reason}")
             )

@@ -255,16 +255,19 @@ class PooledProfileRun:
             )
         self._changed.set()
 
-    def worker_lost(self, state: WorkerState, reason: str) -> None:
-        """``state``'s worker died: keep what it sent, say what share of the load is gone."""
+    def worker_lost(self, state: WorkerState, reason: str) -> bool:
+        """``state``'s worker died: keep what it sent, say what share of the load is gone.
+        False when it had no part in this profile (or had finished it).
+        """
         worker = state.number
         if worker not in self._phase or self._phase[worker] == DONE:
-            return
+            return False
         self._phase[worker] = DONE
         for finished in self._order.retire(worker):
             self._publish(finished)
         self._settle(worker)
         self.ctx.bus.publish(NoticeRaised("warning", self._lost_words(state, reason)))
+        return True
 
     def _lost_words(self, state: WorkerState, reason: str) -> str:
         p, share = self.profile, self.shares[self._slot[state.number]]

@@ -168,7 +168,9 @@ class ProcessLink:
             self._process.kill()
 
     async def join(self, timeout_s: float) -> bool:
-        """Wait for the process to end; True when it has."""
+        """Wait for the process to end; True when it has (or never started)."""
+        if self.pid is None:
+            return True
         await asyncio.to_thread(self._process.join, timeout_s)
         return not self._process.is_alive()
 
