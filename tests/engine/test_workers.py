@@ -210,3 +210,36 @@ def test_auto_adds_a_worker_after_a_saturated_profile(fake_server, run_engine, m
     texts = [n.message for n in notices]
     assert any(t.startswith("worker 0 was saturated during 'a'") for t in texts)
     assert "--workers auto added worker 1" in " ".join(texts)
+
+
+def test_a_restarted_server_lets_every_worker_send_again(run_engine):
+    port = free_port()
+    server = ServerProcess(port, "--itl", "0.01").start()
+    restarted: list[float] = []
+
+    async def restart(engine) -> None:
+        while not engine._senders.workers or min(w.records for w in engine._senders.workers) < 5:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(server.kill)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(server.start)
+        restarted.append(time.perf_counter_ns() - engine.origin_ns)
+
+    try:
+        result = run_engine(
+            server.url,
+            make_profile(concurrency=4, requests=300, max_tokens=5),
+            workers=2,
+            during=restart,
+            outage_grace_s=10.0,
+            limit_s=60,
+        )
+    finally:
+        server.kill()
+    summary = result.summary
+    assert summary.status == "completed" and summary.exit_code == 0, summary.error
+    (outage,) = summary.outages
+    assert outage.ended_s is not None and outage.reason == "connection refused"
+    after = [r for r in result.records if r["ok"] and r["sent_ns"] > restarted[0]]
+    assert {r["worker"] for r in after} == {0, 1}  # both resumed, their own holds lifted
+    assert summary.profiles[0].successes + summary.profiles[0].failures == 300

@@ -23,7 +23,7 @@ from engine.metrics.summary import ProfileAggregate
 from engine.records import RequestRecord
 from engine.run.config import RunConfig
 from engine.run.loop_lag import LoopLagMonitor
-from engine.run.outage import CONNECTION_FAILURES
+from engine.run.outage import CONNECTION_FAILURES, FailureStreak
 from engine.run.profile_run import ProfileRun, RunContext
 from engine.run.setup import ensure_open_files, initial_quirks, make_client
 from engine.run.workers.messages import (
@@ -50,6 +50,10 @@ Emit = Callable[[Report], None]
 MIN_LAG_SAMPLES = 50
 """Loop-lag samples (10 ms apart) below which a span's percentiles are not stated: the p99 of
 a few samples is their worst one, and a share that lasted a blink would read saturated."""
+SELF_HOLD_S = 1.0
+"""After ``FAILURES_IN_A_ROW`` connection failures of its own, a worker holds its sending
+this long at most: the parent's outage rule, a round trip away, takes the hold over (and
+ends it), or, if the other workers' requests were answered meanwhile, lets it lapse."""
 MIN_SPAN_S = 0.5
 """Shortest span whose mean CPU is stated, for the same reason."""
 
@@ -70,6 +74,8 @@ class _Forwarding(ProfileAggregate):
             # The parent's outage rule counts these: a dead server fails requests in a
             # blink, and a batch held for 0.1 s would let hundreds more go before the hold.
             rt.flush()
+        if rt.streak.add(record):
+            rt.hold_self()
 
 
 class _Collector:
@@ -104,6 +110,9 @@ class WorkerRuntime:
         self._lag = LoopLagMonitor()
         self._done = asyncio.Event()
         self._life = (time.process_time(), perf_counter_ns(), 0)
+        self.streak = FailureStreak()
+        """This worker's own connection failures in a row (see ``hold_self``)."""
+        self._parent_holds = False
 
     # -- the transport's side --
 
@@ -170,6 +179,8 @@ class WorkerRuntime:
         """
         self._token = command.token
         self._origin_ns = command.origin_ns
+        self.streak = FailureStreak()
+        self._parent_holds = "outage" in command.holds
         share = command.share
         bus = EventBus()
         bus.subscribe(_Collector(self))
@@ -222,10 +233,28 @@ class WorkerRuntime:
             self._run = None
             self._emit(ShareDone(token, run.paused_ns, self._health_since(started)))
 
+    def hold_self(self) -> None:
+        """Hold sending now, as the parent's outage rule will a round trip later: a dead
+        server fails each of this worker's streams in a blink, hundreds a second.
+        """
+        run = self._run
+        if run is None:
+            return
+        run.pause_sending("outage")
+        asyncio.get_running_loop().call_later(SELF_HOLD_S, self._lapse, run)
+
+    def _lapse(self, run: ProfileRun) -> None:
+        if run is self._run and not self._parent_holds:
+            self.streak.reset()
+            run.resume_sending("outage")
+
     def _control(self, control: Control) -> None:
         run = self._run
         if run is None:
             return
+        if control.reason == "outage" and control.name in ("pause_sending", "resume_sending"):
+            self._parent_holds = control.name == "pause_sending"
+            self.streak.reset()
         waiting = self._measure_at is not None and not self._measure_at.done()
         if control.name in ("stop_sending", "cancel_all") and waiting:
             # A share waiting for the others' warm-up must not wait for a start now.
