@@ -309,13 +309,18 @@ def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
     return uvloop.new_event_loop(), "uvloop"
 
 
-async def serve(host: str, port: int, mode: str, itl_ms: float = 0.0) -> asyncio.Server:
-    """Start listening; returns the server (its socket tells the port)."""
+async def serve(
+    host: str, port: int, mode: str, itl_ms: float = 0.0, reuse_port: bool = False
+) -> asyncio.Server:
+    """Start listening; returns the server (its socket tells the port). ``reuse_port``: share
+    the port with other server processes (the kernel spreads connections between them)."""
     loop = asyncio.get_running_loop()
     responses = _Responses()
     ticker = _Ticker(loop, itl_ms / 1000)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return await loop.create_server(
         lambda: StreamProtocol(mode, responses, ticker), sock=sock, backlog=4096
@@ -333,13 +338,20 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="tick mode: milliseconds per decode step (0: one loop turn)",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share --port with other servers started the same way (bench.scale_out --servers)",
+    )
     args = parser.parse_args(argv)
     if args.itl_ms and args.mode != "tick":
         parser.error("--itl-ms needs --mode tick")
     _raise_nofile()
     loop, loop_name = new_event_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(serve(args.host, args.port, args.mode, args.itl_ms))
+    server = loop.run_until_complete(
+        serve(args.host, args.port, args.mode, args.itl_ms, args.reuse_port)
+    )
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port} {loop_name} {args.mode}", flush=True)
     try:

@@ -191,3 +191,9 @@ class RequestRecord(BaseModel):
     server_timings: dict[str, float | int] | None = None
     """llama.cpp's server-side ``timings`` object (prompt_n, prompt_ms, predicted_n,
     predicted_ms, predicted_per_second, cache_n, ...), when the server sent one."""
+    worker: int | None = None
+    """The worker process that sent it (``--workers``, ``--ray``), 0-based; ``None`` when the
+    engine's own process sent it."""
+    host: str | None = None
+    """The machine the sending worker ran on (its host name); ``None`` when the engine's own
+    process sent it."""

@@ -8,6 +8,7 @@ keyword arguments for the other commands); nothing below this module sees argpar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from typing import Any
@@ -207,11 +208,33 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         sample_hz=args.sample_hz,
         server_pid=args.server_pid,
         save_itl=args.save_itl,
+        **_scale_options(args),
         output=args.output,
         dry_run=args.dry_run,
         ui=not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty(),
         **_web_options(args),
     )
+
+
+MAX_WORKERS = 4096
+"""More worker processes than any machine or cluster here would hold."""
+
+
+def _scale_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--workers`` and ``--ray``: checked here, so a bad value is bad input (exit 2)."""
+    workers = args.workers
+    if isinstance(workers, int) and not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"--workers must be auto or 1 to {MAX_WORKERS} (got {workers})")
+    if args.ray is None:
+        return {"workers": workers or 1}
+    if not args.ray.strip():
+        raise InputError("--ray is empty: give auto, local, or the cluster's ray://host:port")
+    # Asked, not imported: importing Ray takes seconds, and the engine imports it anyway.
+    if importlib.util.find_spec("ray") is None:
+        raise InputError(
+            "--ray needs Ray: pip install 'llmtop[ray]' (on every node of the cluster too)"
+        )
+    return {"workers": workers or "auto", "ray_address": args.ray.strip()}
 
 
 def _url(given: str | None) -> str | None:

@@ -10,7 +10,7 @@ still load).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -81,6 +81,10 @@ class RunOptions(BaseModel):
     """Local server process to sample; ``None``: the one started, or the one on the port."""
     save_itl: bool = False
     """Store every request's raw inter-token gaps."""
+    workers: int | Literal["auto"] = 1
+    """Client processes sending the load together (``RunConfig.workers``)."""
+    ray_address: str | None = None
+    """Run the workers as Ray actors on this cluster (``RunConfig.ray_address``)."""
     output: Path = Path("llmtop-results")
     """Folder under which the run's results folder is created."""
     dry_run: bool = False

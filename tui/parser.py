@@ -36,6 +36,16 @@ def number(text: str) -> float:
     return value
 
 
+def workers(text: str) -> int | str:
+    """``auto`` or a whole number of worker processes (checked for range by the CLI)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of workers or auto") from None
+
+
 def length(text: str) -> int | list[int]:
     """``64`` or ``10-200`` (a uniform range)."""
     try:
@@ -426,6 +436,23 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--save-itl",
         action="store_true",
         help="store every request's raw inter-token gaps in requests.jsonl",
+    )
+    scale = run.add_argument_group(
+        "scale-out", "send the load from several client processes, or machines (Ray)"
+    )
+    scale.add_argument(
+        "--workers",
+        type=workers,
+        metavar="N|auto",
+        help="client processes that send the load together, the schedule split between "
+        "them (default 1: this process; auto: what the heaviest profile needs, at most one "
+        "per core but one; with --ray, per core of the cluster)",
+    )
+    scale.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the workers as Ray actors across a cluster's nodes: auto (a running "
+        "cluster, else a local one), local, or ray://head:10001; needs llmtop[ray]",
     )
     out = run.add_argument_group("output")
     out.add_argument(

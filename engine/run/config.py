@@ -7,7 +7,7 @@ Built once by a front end (the CLI turns its options into one), then handed whol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -67,6 +67,13 @@ class RunConfig(BaseModel):
     server_process: dict[str, Any] | None = None
     """Facts about a server process llmtop started (command, pid, start-up time); copied
     into the summary, with its exit code and log tail added if it exits during the run."""
+    workers: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = 1
+    """Client processes that send the load together (engine/workload/split.py): 1 sends from
+    the engine's own process; ``auto``: as many as the heaviest profile needs, at most one
+    per core but one."""
+    ray_address: str | None = None
+    """Place the workers as Ray actors on this cluster (``auto``, ``local`` or
+    ``ray://head:10001``) instead of processes on this machine; needs ``llmtop[ray]``."""
     run_meta: dict[str, Any] = Field(default_factory=dict)
     """Extra metadata for ``run.json`` (the options, detection, host)."""
 

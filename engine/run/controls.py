@@ -11,7 +11,7 @@ import asyncio
 from time import perf_counter_ns
 
 from engine.events import EventBus, QueueChanged, SendingPaused
-from engine.run.profile_run import ProfileRun
+from engine.run.senders import ProfileSender
 from engine.workload.profile import Profile
 from engine.workload.queue import EntryStatus, ScenarioQueue
 
@@ -21,7 +21,7 @@ class QueueControls:
 
     queue: ScenarioQueue
     bus: EventBus
-    _current: ProfileRun | None
+    _current: ProfileSender | None
     _origin_ns: int
     _paused: bool
     _ending: bool

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import itertools
 import time
 from collections.abc import Callable
 from time import perf_counter_ns
@@ -26,7 +25,6 @@ from engine.events import (
     RunFinished,
     RunStarted,
 )
-from engine.http.client import StreamingClient
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, all_failed_line
@@ -35,10 +33,12 @@ from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter
 from engine.run.config import RunConfig, run_meta
 from engine.run.controls import QueueControls
+from engine.run.ids import RequestIds
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.outage import CONNECTION_FAILURES, ServerWatch
-from engine.run.profile_run import ProfileRun, RunContext
-from engine.run.setup import ensure_open_files, initial_quirks
+from engine.run.profile_run import RunContext
+from engine.run.senders import ProfileSender, senders_for
+from engine.run.setup import initial_quirks
 from engine.stats import NS
 from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
@@ -74,7 +74,7 @@ class Engine(QueueControls):
         self.quirks = initial_quirks(config.server_kind, config.features)
         self._origin_ns = perf_counter_ns()
         self._origin_unix_ns = time.time_ns()
-        self._ids = itertools.count(1)
+        self._ids = RequestIds()
         self._context = RunContext(
             self.run_id,
             self._origin_ns,
@@ -103,16 +103,23 @@ class Engine(QueueControls):
         """Tells a dead server from failed requests (engine/run/outage.py)."""
         self.server_info = config.server_process
         """Facts about a server process llmtop manages; copied into the summary."""
+        self._senders = senders_for(config, self.run_id, self.quirks, self.bus, self._ids)
+        """This process, or the worker processes that send every profile's share."""
         self.telemetry = (
             Telemetry(
-                self.bus, self._origin_ns, self.run_dir / SAMPLES_FILE, config.telemetry, gpu=gpu
+                self.bus,
+                self._origin_ns,
+                self.run_dir / SAMPLES_FILE,
+                config.telemetry,
+                gpu=gpu or self._senders.gpu_sampler(),
             )
             if config.telemetry is not None
             else None
         )
-        """Samples GPUs, the host and the server's metrics during the run."""
+        """Samples GPUs (with Ray, on the server's node), the host and the server's metrics
+        during the run, in this process only."""
         self._server_check = server_check
-        self._current: ProfileRun | None = None
+        self._current: ProfileSender | None = None
         self._lag = LoopLagMonitor()
         self.queue = ScenarioQueue(config.profiles)
         """The profiles done, running and to come; changed by the control methods below."""
@@ -240,10 +247,12 @@ class Engine(QueueControls):
         lag_task = asyncio.create_task(self._lag.run())
         sampling = self._start_telemetry()
         try:
+            await self._senders.start()
             await self._run_queue(summaries)
         except Exception as exc:  # noqa: BLE001 - the summary of what finished is still written
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            await self._senders.aclose()
             self.queue.skip_pending()
             self.bus.publish(QueueChanged(self.queue.entries))
             self.check_server()
@@ -337,6 +346,7 @@ class Engine(QueueControls):
                 loop_lag_p99_ms=lag[1],
                 loop_lag_max_ms=lag[2],
                 sink_time_s=self.bus.sink_time_s,
+                workers=self._senders.health(),
             ),
             notices=list(self.bus.notices),
             error=error,
@@ -355,34 +365,19 @@ class Engine(QueueControls):
 
     async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
         self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
-        pool = profile.concurrency or profile.max_in_flight
-        problem = ensure_open_files(pool)
-        if problem:
-            self.bus.publish(NoticeRaised("warning", problem))
-        api_key, basic_auth = self.config.credentials()
-        client = StreamingClient(
-            self.config.url,
-            max_connections=pool,
-            api_key=api_key,
-            basic_auth=basic_auth,
-            connect_timeout_s=self.config.connect_timeout_s,
-            stall_timeout_s=self.config.stall_timeout_s,
-            quirks=self.quirks,
-            on_notice=lambda m: self.bus.publish(NoticeRaised("warning", m)),
-        )
-        run = ProfileRun(self._context, profile, client)
-        self._current = run
-        if self._paused:
-            run.pause_sending()
-        if self.watch.probing:
-            run.pause_sending("outage")
-        snapshots = asyncio.create_task(run.publish_snapshots(self.config.snapshot_interval_s))
-        try:
-            async with client:
+        async with self._senders.open(profile, self._context) as run:
+            self._current = run
+            if self._paused:
+                run.pause_sending()
+            if self.watch.probing:
+                run.pause_sending("outage")
+            interval = self.config.snapshot_interval_s
+            snapshots = asyncio.create_task(run.publish_snapshots(interval))
+            try:
                 await run.execute()
-        finally:
-            snapshots.cancel()
-            self._current = None
+            finally:
+                snapshots.cancel()
+                self._current = None
         status = (
             ProfileStatus.INTERRUPTED
             if self._interrupted

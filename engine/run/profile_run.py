@@ -15,14 +15,12 @@ stops at ``requests`` or ``duration_s``, whichever comes first.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 
 from engine.events import (
-    SNAPSHOT_WINDOW_S,
     EventBus,
     NoticeRaised,
     RequestFinished,
@@ -34,15 +32,11 @@ from engine.http.exchange import Exchange
 from engine.metrics.summary import ProfileAggregate, Slo
 from engine.records import ErrorKind, RequestRecord
 from engine.run.calibration import calibrate, learn_prompt_length
+from engine.run.live_figures import RateWindow, RecentLatencies
 from engine.stats import NS
-from engine.workload.arrivals import arrivals
 from engine.workload.profile import Profile
 from engine.workload.prompts import PromptFactory
-
-RECENT_TTFT_SAMPLES = 256
-"""Recent TTFT/TPOT values kept for the live medians in snapshots."""
-RATE_WINDOW_S = SNAPSHOT_WINDOW_S
-"""Window of the live rates in snapshots."""
+from engine.workload.split import Share, whole
 
 
 @dataclass(frozen=True)
@@ -73,13 +67,25 @@ class RunContext:
 class ProfileRun:
     """Sends one profile's requests and keeps its live state; the ``Engine`` runs one at a time."""
 
-    def __init__(self, ctx: RunContext, profile: Profile, client: StreamingClient) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        profile: Profile,
+        client: StreamingClient,
+        share: Share | None = None,
+        aggregate: ProfileAggregate | None = None,
+    ) -> None:
+        """``share``: the part of the profile this process sends (engine/workload/split.py),
+        the whole of it by default; ``aggregate``: where finished requests are counted (a
+        worker process hands them to its parent instead).
+        """
         self.ctx = ctx
         self.interrupted = False
         self.profile = profile
+        self.share = share or whole(profile)
         self.client = client
         self.factory = PromptFactory(profile, ctx.words)
-        self.aggregate = ProfileAggregate(profile, ctx.slo)
+        self.aggregate = aggregate or ProfileAggregate(profile, ctx.slo)
         self.stopping = False
         self.calibration: dict[str, Any] | None = None
         """The prompt-length calibration this profile measured, when it did."""
@@ -105,9 +111,8 @@ class ProfileRun:
         self._sent = self._finished = self._failed = 0
         self._warmup_finished = self._warmup_failed = 0
         self._out_tokens = self._in_tokens = 0
-        self._recent_ttft: deque[float] = deque(maxlen=RECENT_TTFT_SAMPLES)
-        self._recent_tpot: deque[float] = deque(maxlen=RECENT_TTFT_SAMPLES)
-        self._window: deque[tuple[int, int, int, int]] = deque()
+        self._recent = RecentLatencies()
+        self._window = RateWindow()
         self._started_ns = perf_counter_ns()
 
     # -- phases --
@@ -117,23 +122,36 @@ class ProfileRun:
         p = self.profile
         if self.ctx.calibrate_prompts and p.prompt_rep is None and p.prompt_file is None:
             self.calibration = await calibrate(self.factory, self.client, p, self.ctx.model)
-        if p.warmup_requests:
-            width = p.concurrency or min(p.warmup_requests, max(1, round(p.rate_rps or 1)))
-            await self._closed_loop(width, limit=p.warmup_requests)
+        await self.warm_up()
+        await self.measure()
+
+    async def warm_up(self) -> None:
+        """Send this share's warm-up requests (closed loop), if any."""
+        if self.share.warmup_requests:
+            await self._closed_loop(self.share.warmup_width, limit=self.share.warmup_requests)
         self.warmup_phase = False
+
+    async def measure(self, start_ns: int | None = None) -> None:
+        """The measured phase, until the stop rule says stop. ``start_ns``: when it begins
+        (``perf_counter_ns``), so that worker processes begin theirs together; now if None.
+        """
+        p, share = self.profile, self.share
         if self.interrupted or self.stopping:
             return
-        self._measured_start_ns = perf_counter_ns()
+        if start_ns is not None:
+            await self._sleep(max(0, start_ns - perf_counter_ns()) / NS)
+        self._measured_start_ns = perf_counter_ns() if start_ns is None else start_ns
         await self.ctx.on_measured_start()
         if p.duration_s:
             self._deadline_ns = self._measured_start_ns + int(p.duration_s * NS)
-        limit = p.warmup_requests + p.requests if p.requests else None
+        # `is not None`: a worker's share of a small profile may be 0 requests, not unbounded.
+        limit = share.warmup_requests + share.requests if share.requests is not None else None
         if p.rate_rps is not None:
             await self._open_loop(limit)
         elif p.round_pause_s:
             await self._rounds(limit)
         else:
-            await self._closed_loop(p.concurrency or 1, limit)
+            await self._closed_loop(share.width or 1, limit)
 
     def _take_index(self, limit: int | None) -> int | None:
         """The next request's index, or ``None`` when this phase must stop sending."""
@@ -151,7 +169,7 @@ class ProfileRun:
         await self._gather(worker() for _ in range(width))
 
     async def _rounds(self, limit: int | None) -> None:
-        width = self.profile.concurrency or 1
+        width = self.share.width or 1
         while await self._resumed():
             batch = [i for i in (self._take_index(limit) for _ in range(width)) if i is not None]
             if not batch:
@@ -248,14 +266,14 @@ class ProfileRun:
 
     async def _open_loop(self, limit: int | None) -> None:
         start = self._measured_start_ns or perf_counter_ns()
-        for offset_s in arrivals(self.profile):
+        for offset_s in self.share.arrivals(self.profile):
             due = await self._arrival(start + int(offset_s * NS))
             if self._deadline_ns is not None and due >= self._deadline_ns:
                 break
             index = self._take_index(limit)
             if index is None:
                 break
-            if len(self._in_flight) >= self.profile.max_in_flight:
+            if len(self._in_flight) >= self.share.max_in_flight:
                 self._not_sent(index, due)
                 continue
             self._spawn(self._one(index, due))
@@ -294,7 +312,7 @@ class ProfileRun:
     # -- one request --
 
     async def _one(self, index: int, scheduled_ns: int) -> None:
-        plan = self.factory.plan(index)
+        plan = self.factory.plan(self.share.global_index(index))
         exchange = Exchange(scheduled_ns)
         exchange.requested_input_tokens = plan.input_tokens
         exchange.requested_max_tokens = plan.max_tokens
@@ -366,11 +384,13 @@ class ProfileRun:
             self._failed += 1
             return record
         self._in_tokens += record.prompt_tokens or 0
-        if record.ttft_s is not None:
-            self._recent_ttft.append(record.ttft_s)
-        if record.tpot_s is not None:
-            self._recent_tpot.append(record.tpot_s)
+        self._recent.add(record)
         return record
+
+    @property
+    def paused_ns(self) -> int:
+        """Time left out of the measured window so far (idle pauses, round pauses)."""
+        return self._paused_ns
 
     def duration_s(self) -> float:
         """Measured window: first measured schedule to last measured end, minus pauses."""
@@ -398,15 +418,10 @@ class ProfileRun:
             for rid, ex in self._in_flight.items()
             if rid not in self._warmup_in_flight
         )
-        self._window.append((now, streamed, self._in_tokens, self._finished - self._failed))
-        while len(self._window) > 2 and now - self._window[0][0] > RATE_WINDOW_S * NS:
-            self._window.popleft()
-        t0, out0, in0, done0 = self._window[0]
-        span = (now - t0) / NS
-
-        def rate(delta: int) -> float:
-            return delta / span if span > 0 else 0.0
-
+        span, out_rate, in_rate, done_rate = self._window.rates(
+            now, streamed, self._in_tokens, self._finished - self._failed
+        )
+        ttft_p50, tpot_p50 = self._recent.medians()
         # In warm-up the measured phase's "0 of requests" looked stuck and named the wrong
         # total; ``_next`` is the warm-up requests sent (indices go to the warm-up first).
         warm = self.warmup_phase
@@ -420,11 +435,11 @@ class ProfileRun:
             finished_total=self._warmup_finished if warm else self._finished,
             failed_total=self._warmup_failed if warm else self._failed,
             planned_total=self.profile.warmup_requests if warm else self.profile.requests,
-            output_tokens_per_s=rate(streamed - out0),
-            input_tokens_per_s=rate(self._in_tokens - in0),
-            requests_per_s=rate(self._finished - self._failed - done0),
-            ttft_p50_s=_median(self._recent_ttft),
-            tpot_p50_s=_median(self._recent_tpot),
+            output_tokens_per_s=out_rate,
+            input_tokens_per_s=in_rate,
+            requests_per_s=done_rate,
+            ttft_p50_s=ttft_p50,
+            tpot_p50_s=tpot_p50,
             warmup=self.warmup_phase,
         )
 
@@ -432,10 +447,3 @@ class ProfileRun:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-def _median(values: deque[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]

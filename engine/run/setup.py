@@ -1,12 +1,15 @@
-"""What a run prepares before it sends: the open-file limit its connections need, and the
-request fields that make each kind of server generate exactly ``max_tokens`` tokens.
+"""What a run prepares before it sends: the open-file limit its connections need, the
+request fields that make each kind of server generate exactly ``max_tokens`` tokens, and the
+HTTP client itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.http.client import ServerQuirks
+from engine.events import EventBus, NoticeRaised
+from engine.http.client import ServerQuirks, StreamingClient
+from engine.run.config import RunConfig
 
 FD_HEADROOM = 256
 """Descriptors kept free beyond one socket per connection: results files, logs, the UI."""
@@ -62,3 +65,20 @@ def ensure_open_files(connections: int) -> str | None:
             f"raise it (ulimit -n) or lower the concurrency"
         )
     return None
+
+
+def make_client(
+    config: RunConfig, connections: int, quirks: ServerQuirks, bus: EventBus
+) -> StreamingClient:
+    """The run's HTTP client with ``connections`` pooled connections."""
+    api_key, basic_auth = config.credentials()
+    return StreamingClient(
+        config.url,
+        max_connections=connections,
+        api_key=api_key,
+        basic_auth=basic_auth,
+        connect_timeout_s=config.connect_timeout_s,
+        stall_timeout_s=config.stall_timeout_s,
+        quirks=quirks,
+        on_notice=lambda m: bus.publish(NoticeRaised("warning", m)),
+    )

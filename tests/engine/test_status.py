@@ -22,11 +22,15 @@ def test_a_recorded_summary_is_written_back_byte_for_byte(tmp_path, name):
     assert summary.status is RunStatus.COMPLETED
     assert {p.status for p in summary.profiles} == {ProfileStatus.COMPLETED}
     write_json_atomic(tmp_path / "summary.json", summary.model_dump())
-    # Recorded before summaries had ``knees``, ``outages`` and the profiles' failure fields:
-    # the only differences are those keys, at the ends, with their empty values.
+    # Recorded before summaries had ``knees``, ``outages``, the profiles' failure fields and
+    # the client's ``workers``: the only differences are those keys, at the ends, with their
+    # empty values.
     failure_fields = {"top_failure": None, "top_failure_count": 0, "error": None}
     profiles = [{**p, **failure_fields} for p in data["profiles"]]
-    expected = json.dumps({**data, "profiles": profiles, "knees": [], "outages": []}, indent=2)
+    client = {**data["client"], "workers": []}
+    expected = json.dumps(
+        {**data, "profiles": profiles, "client": client, "knees": [], "outages": []}, indent=2
+    )
     expected += "\n"
     assert (tmp_path / "summary.json").read_text() == expected
 

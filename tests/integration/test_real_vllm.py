@@ -27,8 +27,8 @@ from engine.telemetry.server_metrics import parse
 from tests.support import vllm_setup
 from tests.support.paths import ROOT
 from tests.support.real_vllm import MAX_NUM_SEQS, MODEL
-from tui.live.render import server_lines
 from tui.live.replay import state_at
+from tui.live.widgets.system import server_lines
 
 pytestmark = [pytest.mark.real_vllm, pytest.mark.timeout(240)]
 
@@ -160,7 +160,10 @@ def test_ttft_ends_at_the_first_content_token_not_the_role_chunk(real_vllm, tmp_
 def test_exact_output_holds_on_every_request(queued_run):
     for r in queued_run.records:
         assert r["ok"] and r["exact_output_requested"], r
-        assert r["completion_tokens_by_source"] == {"usage": 32, "chunks": 32}, r
+        # Usage is the count; under load vLLM packs two tokens into one chunk now and then
+        # (29 chunks for 32 tokens, seen at load 8), so chunks are a lower bound only.
+        assert r["completion_tokens"] == 32 and r["completion_tokens_source"] == "usage", r
+        assert 0 < r["completion_tokens_by_source"]["chunks"] <= 32, r
         assert r["exact_output_honoured"] is True and r["finish_reason"] == "length"
 
 
@@ -216,14 +219,17 @@ def test_running_waiting_and_kv_cache_reach_samples_and_screen(queued_run):
     # The Server pane at that moment, drawn from the recorded run as the screen draws it.
     recording = load_recorded_run(queued_run.folder)
     view = state_at(recording, busiest["t_s"]).view()
-    (line,) = (text.plain for text in server_lines(view))
+    (line,) = (text.plain for text in server_lines(view, 60.0, 80))  # 80 columns: no history
     kv = f"{busiest['kv_cache_usage_pct']:.0f} %"
     assert line.split() == [
+        "/metrics",
+        "(vllm)",
         "running",
         "4",
         "waiting",
         f"{busiest['waiting']:.0f}",
         "KV",
+        "cache",
         *kv.split(),
     ]
 

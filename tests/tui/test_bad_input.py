@@ -129,6 +129,10 @@ BAD_INPUTS = [
     row(["run", *URL, "--stall-timeout", "0"], "--stall-timeout must be a positive number"),
     row(["run", *URL, "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
     row(["run", *URL, "--sample-hz", "0"], "--sample-hz must be a positive number of samples per"),
+    # -- scale-out --
+    row(["run", *URL, "--workers", "0"], "--workers must be auto or 1 to 4096 (got 0)"),
+    row(["run", *URL, "--workers", "many"], "'many' is not a number of workers or auto"),
+    row(["run", *URL, "--ray", " "], "--ray is empty"),
     # -- where results go: checked before any request is sent --
     row(["run", *URL, "--output", "/proc/llmtop-x"], "--output /proc/llmtop-x: cannot write"),
     row(["run", *URL, "--output", "{d}/file.txt"], "--output {d}/file.txt: it is a file"),

@@ -81,6 +81,8 @@ def measure(
             ollama=info.kind == "ollama",
         ),
         server_process=process,
+        workers=options.workers,
+        ray_address=options.ray_address,
     )
     if options.ui:
         from tui.live.engine_process import EngineJob

@@ -25,7 +25,7 @@ from engine.events import (
     RunStarted,
     SnapshotTaken,
 )
-from engine.metrics.summary import Distribution, ProfileSummary, RunSummary
+from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, WorkerHealth
 from tui.format import fmt_ms, fmt_ms_cell, fmt_ms_limit, stat_s
 
 PLAIN_PROGRESS_EVERY_S = 5.0
@@ -225,16 +225,19 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         console.print(table)
     c = summary.client
     if c.loop_lag_p99_ms is not None:
+        who = "parent (merges, writes; times nothing)" if c.workers else "client"
         console.print(
-            f"client: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
+            f"{who}: event-loop lag p50 {c.loop_lag_p50_ms:.2f} ms, p99 "
             f"{c.loop_lag_p99_ms:.2f} ms, max {c.loop_lag_max_ms:.1f} ms"
         )
-        if c.loop_lag_p99_ms > LAG_WARN_MS:
+        if c.loop_lag_p99_ms > LAG_WARN_MS and not c.workers:
             console.print(
                 f"[yellow]warning:[/] llmtop itself was saturated: chunk timestamps "
                 f"may be late by up to {c.loop_lag_p99_ms:.0f} ms (p99). Use fewer "
                 "streams per llmtop process or a less loaded machine."
             )
+    for line in worker_lines(c.workers):
+        console.print(line, highlight=False)
     if len(summary.profiles) != 1:
         for line in telemetry_lines(summary.telemetry):
             console.print(line)
@@ -384,3 +387,30 @@ def telemetry_lines(telemetry: dict[str, Any] | None) -> list[str]:
 
 def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def worker_lines(workers: list[WorkerHealth]) -> list[str]:
+    """One line per worker process: where it ran, its CPU and lags, what it sent; saturated
+    and lost ones marked (``--workers``, ``--ray``)."""
+    lines = []
+    for w in workers:
+        where = f"{w.host}" + (f" node {w.node[:8]}" if w.node else "") + f", pid {w.pid}"
+        figures = ", ".join(
+            part
+            for part in (
+                f"CPU {w.cpu_pct:.0f} %" if w.cpu_pct is not None else None,
+                f"loop lag p99 {w.loop_lag_p99_ms:.1f} ms"
+                if w.loop_lag_p99_ms is not None
+                else None,
+                f"schedule lag p99 {w.schedule_lag_p99_ms:.1f} ms"
+                if w.schedule_lag_p99_ms is not None
+                else None,
+                f"{w.requests} requests",
+                f"clock {w.clock_offset_ns / 1e3:+.0f}±{w.clock_error_ns / 1e3:.0f} us",
+            )
+            if part
+        )
+        mark = " [yellow]saturated[/]" if w.saturated else ""
+        lost = f" [red]lost: {w.lost}[/]" if w.lost else ""
+        lines.append(f"worker {w.worker} ({where}): {figures}{mark}{lost}")
+    return lines

@@ -33,7 +33,7 @@ WIDE_GPU_LINE = 100
 def system_lines(view: LiveView, span: Span, width: int, max_lines: int) -> list[Text]:
     """Every line the pane would like, trimmed to ``max_lines`` by folding the GPUs."""
     span_s = span.resolve(view.chart_now_s)
-    tail = [*_host_lines(view, span_s, width), *_server_lines(view, span_s, width)]
+    tail = [*_host_lines(view, span_s, width), *server_lines(view, span_s, width)]
     if not view.gpus:
         reason = view.gpu_notice or "waiting for the first sample"
         # Prose, so it wraps (two lines at most) rather than being cut at the edge.
@@ -205,7 +205,8 @@ def _host_lines(view: LiveView, span_s: float, width: int) -> list[Text]:
     return _pack(parts, width)
 
 
-def _server_lines(view: LiveView, span_s: float, width: int) -> list[Text]:
+def server_lines(view: LiveView, span_s: float, width: int) -> list[Text]:
+    """The server's own /metrics: running, waiting and KV cache, each with its history."""
     m = view.server_metrics
     if m is None:
         return []
