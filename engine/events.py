@@ -22,6 +22,7 @@ from engine.errors import WriteFailed
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
+    from engine.metrics.validity import ValidityRule
     from engine.records import RequestRecord
     from engine.telemetry.samples import Sample, SampleKind
     from engine.workload.profile import Profile
@@ -137,6 +138,22 @@ class NoticeRaised:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidityWarned:
+    """A validity rule broke for the first time in this profile (engine/run/validity.py):
+    the figures from here on are suspect for the reason ``message`` gives. Later breaches of
+    the same rule in the same profile are only counted (``summary.json`` ``validity``).
+    """
+
+    rule: ValidityRule
+    profile: str | None
+    message: str
+    value: float
+    """The value that broke the rule, in the rule's unit."""
+    threshold: float
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueChanged:
     """The scenario queue changed (an entry started, ended, was added, moved or removed)."""
 
@@ -161,6 +178,7 @@ Event = (
     | ProfileFinished
     | RunFinished
     | NoticeRaised
+    | ValidityWarned
     | QueueChanged
     | SendingPaused
 )

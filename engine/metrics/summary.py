@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from engine.metrics.knee import Knee
+from engine.metrics.validity import ValidityIssue
 from engine.records import ErrorKind, RequestRecord
 from engine.stats import mean, percentile
 from engine.status import FinalRunStatus, ProfileStatus
@@ -394,3 +395,7 @@ class RunSummary(BaseModel):
     outages: list[Outage] = []
     """Spans during which the server stopped answering and llmtop sent nothing (README "When
     the server dies"); the last one has no end when the run failed because of it."""
+    validity: list[ValidityIssue] = []
+    """Rules the run broke that make its figures suspect (README "When the numbers are
+    suspect"), one entry per rule and profile with its first time, count and worst value;
+    empty when none broke (and in folders written before the rules existed)."""

@@ -39,6 +39,7 @@ from engine.run.loop_lag import LoopLagMonitor
 from engine.run.outage import CONNECTION_FAILURES, ServerWatch
 from engine.run.profile_run import ProfileRun, RunContext
 from engine.run.setup import ensure_open_files, initial_quirks
+from engine.run.validity_monitor import ValidityMonitor
 from engine.stats import NS
 from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
@@ -113,7 +114,14 @@ class Engine(QueueControls):
         """Samples GPUs, the host and the server's metrics during the run."""
         self._server_check = server_check
         self._current: ProfileRun | None = None
-        self._lag = LoopLagMonitor()
+        self.validity = ValidityMonitor(
+            self.bus,
+            self._origin_ns,
+            gpu_interval_s=1.0 / config.telemetry.rate_hz if config.telemetry else None,
+        )
+        """Says when the run's figures are suspect, as it happens (engine/run/validity.py)."""
+        self.bus.subscribe(self.validity)
+        self._lag = LoopLagMonitor(on_sample=self.validity.add_loop_lag)
         self.queue = ScenarioQueue(config.profiles)
         """The profiles done, running and to come; changed by the control methods below."""
         self._paused = False
@@ -345,6 +353,7 @@ class Engine(QueueControls):
             telemetry=self.telemetry.run_figures() if self.telemetry else None,
             outages=list(self.watch.outages),
             knees=find_knees(profiles, self.config.profiles, self.config.slo),
+            validity=self.validity.issues(),
         )
 
     def _exit_code(self, error: str | None) -> ExitCode:

@@ -139,6 +139,10 @@ class Profile(BaseModel):
     pause this long. Pauses are excluded from the measured duration. 0 = continuous."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Extra JSON fields merged into every request body (``top_p``, ``chat_template_kwargs``)."""
+    goal: Literal["latency", "throughput"] = "latency"
+    """What the load is for: ``latency`` (what a user would see; llmtop warns when the server's
+    /metrics show requests waiting throughout) or ``throughput`` (a saturating load, where
+    queueing is expected)."""
 
     @field_validator("input_tokens", "max_tokens", mode="before")
     @classmethod

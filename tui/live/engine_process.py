@@ -42,6 +42,7 @@ from engine.events import (
     RunStarted,
     SendingPaused,
     SnapshotTaken,
+    ValidityWarned,
 )
 from engine.metrics.summary import RunSummary
 from engine.records import RequestRecord
@@ -63,6 +64,7 @@ FORWARDED = (
     QueueChanged,
     SendingPaused,
     SnapshotTaken,
+    ValidityWarned,
 )
 """Events sent over the pipe; records and samples are read from the results folder."""
 CONTROLS = (
