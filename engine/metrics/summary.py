@@ -180,6 +180,9 @@ class ProfileSummary(BaseModel):
     error: str | None = None
     """Why the profile failed when every measured request did (``all 24 requests failed: HTTP
     401 invalid api key``); ``None`` otherwise."""
+    saturation_stop: str | None = None
+    """Why the over-saturation stop ended this step early (``stopped at concurrency 128: TTFT
+    grew 4.1x in 20 s ...``; README "When the server falls over"); ``None`` otherwise."""
 
 
 LATENCY_FIELDS = ("ttft_s", "ttfc_s", "tpot_s", "e2e_s", "e2e_from_scheduled_s")

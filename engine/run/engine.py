@@ -38,6 +38,7 @@ from engine.run.controls import QueueControls
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.outage import CONNECTION_FAILURES, ServerWatch
 from engine.run.profile_run import ProfileRun, RunContext
+from engine.run.saturation_stop import saturation_stop_for, skip_later_steps
 from engine.run.setup import ensure_open_files, initial_quirks
 from engine.run.validity_monitor import ValidityMonitor
 from engine.stats import NS
@@ -304,7 +305,7 @@ class Engine(QueueControls):
                 await self._queue_changed.wait()
                 continue
             self.bus.publish(QueueChanged(self.queue.entries))
-            summary = await self._run_profile(entry.profile, len(summaries))
+            summary = await self._run_profile(entry.profile, summaries)
             summaries.append(summary)
             self.queue.finish(entry.entry_id, summary.status, summary.requests, summary.failures)
             self.bus.publish(QueueChanged(self.queue.entries))
@@ -356,6 +357,16 @@ class Engine(QueueControls):
             validity=self.validity.issues(),
         )
 
+    def _skip_later_steps(self, profile: Profile) -> None:
+        skipped = skip_later_steps(self.queue, profile)
+        if skipped:
+            self.bus.publish(
+                NoticeRaised(
+                    "warning",
+                    f"skipped {', '.join(skipped)}: {profile.name} found the server over-saturated",
+                )
+            )
+
     def _exit_code(self, error: str | None) -> ExitCode:
         if self._write_error is not None:
             return ExitCode.WRITE_FAILED
@@ -363,8 +374,8 @@ class Engine(QueueControls):
             return ExitCode.INTERRUPTED
         return ExitCode.FAILED if error else ExitCode.OK
 
-    async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
-        self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
+    async def _run_profile(self, profile: Profile, done: list[ProfileSummary]) -> ProfileSummary:
+        self.bus.publish(ProfileStarted(profile, len(done), len(self.queue.entries)))
         pool = profile.concurrency or profile.max_in_flight
         problem = ensure_open_files(pool)
         if problem:
@@ -380,6 +391,7 @@ class Engine(QueueControls):
         )
         run = ProfileRun(self._context, profile, client)
         self._current = run
+        saturation = saturation_stop_for(profile, self.queue, done, run, self.bus)
         if self._paused:
             run.pause_sending()
         if self.watch.probing:
@@ -391,6 +403,9 @@ class Engine(QueueControls):
         finally:
             snapshots.cancel()
             self._current = None
+            if saturation is not None:
+                saturation.close()
+                self.bus.sinks.remove(saturation)
         status = (
             ProfileStatus.INTERRUPTED
             if self._interrupted
@@ -402,6 +417,9 @@ class Engine(QueueControls):
         )
         summary = run.aggregate.summarize(run.duration_s(), status)
         update: dict[str, Any] = {"prompt_calibration": run.calibration}
+        if saturation is not None and saturation.reason is not None:
+            update["saturation_stop"] = saturation.reason
+            self._skip_later_steps(profile)
         failed = all_failed_line(summary)
         if failed and status in (ProfileStatus.COMPLETED, ProfileStatus.STOPPED):
             update.update(status=ProfileStatus.FAILED, error=failed)
