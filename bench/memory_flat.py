@@ -161,6 +161,8 @@ def measure(
                 time.sleep(SAMPLE_S)
                 rss, count = tree_rss_mib(process.pid)
                 records = counter.update()
+                if rss <= 0:  # gone (a zombie reads as nothing): the run ended
+                    break
                 samples.append(
                     MemorySample(round(time.monotonic() - started, 1), records, rss, count)
                 )
@@ -178,9 +180,14 @@ def measure(
     return samples
 
 
+CHECKPOINT_SLACK = 0.99
+"""A checkpoint is read from the first sample with 99 % of its records: the last sample of a
+run is taken a moment before the process exits, with its last records still in flight."""
+
+
 def at(samples: list[MemorySample], records: int) -> MemorySample | None:
-    """The first sample taken with at least ``records`` records on disk."""
-    return next((s for s in samples if s.records >= records), None)
+    """The first sample taken with (nearly) ``records`` records on disk."""
+    return next((s for s in samples if s.records >= records * CHECKPOINT_SLACK), None)
 
 
 def report(samples: list[MemorySample], label: str) -> dict[str, Any]:

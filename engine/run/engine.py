@@ -29,6 +29,7 @@ from engine.events import (
 from engine.http.client import StreamingClient
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
+from engine.metrics.sketch import preload as preload_sketch
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, all_failed_line
 from engine.records import RequestRecord
 from engine.results.layout import SAMPLES_FILE, new_run_id
@@ -237,6 +238,7 @@ class Engine(QueueControls):
         summaries: list[ProfileSummary] = []
         error: str | None = None
         await self._measure_vocabulary()
+        preload_sketch()
         # A full garbage collection stalls the loop for tens of milliseconds once many objects
         # exist, and every chunk arriving meanwhile is stamped late. Objects alive at the start
         # are frozen out of collection for the run.

@@ -110,3 +110,15 @@ def test_old_summaries_without_the_flag_read_as_exact():
     )
     assert d.exact
     assert ProfileAggregate(make_profile(), Slo()).summarize(1.0, "completed").ttft_s is None
+
+
+def test_the_loop_lag_of_a_run_of_any_length_is_reported_whole():
+    from engine.run.loop_lag import LoopLagMonitor
+
+    lag = LoopLagMonitor()
+    for i in range(150_000):  # 25 minutes of 10 ms readings: the last third lag 30 ms
+        lag.samples.add(30.0 if i >= 100_000 else 0.5)
+    p50, p99, worst = lag.percentiles_ms()
+    assert lag.samples.values is None and len(lag.samples_ms) == 0
+    assert p50 == pytest.approx(0.5, rel=RELATIVE_ACCURACY)
+    assert p99 == pytest.approx(30.0, rel=RELATIVE_ACCURACY) and worst == 30.0
