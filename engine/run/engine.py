@@ -407,7 +407,8 @@ class Engine(QueueControls):
             self._current = None
             if saturation is not None:
                 saturation.close()
-                self.bus.sinks.remove(saturation)
+                if saturation in self.bus.sinks:  # the bus detaches a sink that raised
+                    self.bus.sinks.remove(saturation)
         status = (
             ProfileStatus.INTERRUPTED
             if self._interrupted
