@@ -58,6 +58,9 @@ class MemorySample:
     records: int
     rss_mib: float
     processes: int
+    by_role: dict[str, float]
+    """RSS per process: ``llmtop`` (the command: the screen, or the whole headless run),
+    ``engine`` (the engine's child under the screen), ``other``."""
 
 
 class RecordCounter:
@@ -83,18 +86,26 @@ class RecordCounter:
             self._file.close()
 
 
-def tree_rss_mib(pid: int) -> tuple[float, int]:
-    """RSS of a process and its children (MiB), and how many processes were counted."""
+def tree_rss_mib(pid: int) -> tuple[float, int, dict[str, float]]:
+    """RSS of a process and its children (MiB), how many processes were counted, and RSS by
+    role (``llmtop``, ``engine``, ``other``)."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0, 0
-    total = 0
+        return 0.0, 0, {}
+    by_role: dict[str, float] = {}
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
-    return total / MIB, len(processes)
+            role = "llmtop" if process.pid == pid else _role(process.cmdline())
+            by_role[role] = by_role.get(role, 0.0) + process.memory_info().rss / MIB
+    return sum(by_role.values()), len(processes), by_role
+
+
+def _role(cmdline: list[str]) -> str:
+    # The engine is a spawned multiprocessing child; its resource tracker is another one.
+    text = " ".join(cmdline)
+    return "engine" if "spawn_main" in text else "other"
 
 
 def command(url: str, requests: int, concurrency: int, output: Path, screen: bool) -> list[str]:
@@ -159,12 +170,12 @@ def measure(
         try:
             while time.monotonic() - started < timeout_s:
                 time.sleep(SAMPLE_S)
-                rss, count = tree_rss_mib(process.pid)
+                rss, count, by_role = tree_rss_mib(process.pid)
                 records = counter.update()
                 if rss <= 0:  # gone (a zombie reads as nothing): the run ended
                     break
                 samples.append(
-                    MemorySample(round(time.monotonic() - started, 1), records, rss, count)
+                    MemorySample(round(time.monotonic() - started, 1), records, rss, count, by_role)
                 )
                 if records >= requests or process.poll() is not None:
                     break
@@ -196,7 +207,8 @@ def report(samples: list[MemorySample], label: str) -> dict[str, Any]:
     last = samples[-1] if samples else None
     print(f"{label}: {last.records if last else 0} records in {last.t_s if last else 0:.0f} s")
     for n, s in points.items():
-        print(f"  {n:>9,} records: RSS {s.rss_mib:7.1f} MiB at {s.t_s:6.0f} s")
+        roles = ", ".join(f"{k} {v:.1f}" for k, v in sorted(s.by_role.items()))
+        print(f"  {n:>9,} records: RSS {s.rss_mib:7.1f} MiB at {s.t_s:6.0f} s ({roles})")
     growth = None
     if len(points) >= 2:
         first, final = points[min(points)], points[max(points)]
