@@ -22,6 +22,7 @@ from engine.errors import WriteFailed
 
 if TYPE_CHECKING:
     from engine.metrics.summary import ProfileSummary, RunSummary
+    from engine.metrics.validity import ValidityRule
     from engine.records import RequestRecord
     from engine.telemetry.samples import Sample, SampleKind
     from engine.workload.profile import Profile
@@ -142,6 +143,22 @@ class NoticeRaised:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidityWarned:
+    """A validity rule broke for the first time in this profile (engine/run/validity.py):
+    the figures from here on are suspect for the reason ``message`` gives. Later breaches of
+    the same rule in the same profile are only counted (``summary.json`` ``validity``).
+    """
+
+    rule: ValidityRule
+    profile: str | None
+    message: str
+    value: float
+    """The value that broke the rule, in the rule's unit."""
+    threshold: float
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueChanged:
     """The scenario queue changed (an entry started, ended, was added, moved or removed)."""
 
@@ -166,6 +183,7 @@ Event = (
     | ProfileFinished
     | RunFinished
     | NoticeRaised
+    | ValidityWarned
     | QueueChanged
     | SendingPaused
 )
@@ -178,6 +196,7 @@ LOW_RATE_EVENTS = (
     QueueChanged,
     SendingPaused,
     SnapshotTaken,
+    ValidityWarned,
 )
 """Events published a few times a second at most: what a screen in another process is sent.
 It reads per-request records and telemetry samples from the results folder instead, which

@@ -40,6 +40,7 @@ AD_HOC_FIELDS = {
     "seed": "seed",
     "round_pause": "round_pause_s",
     "max_in_flight": "max_in_flight",
+    "stop_when_saturated": "stop_when_saturated",
 }
 """Command-line destinations of the ad-hoc scenario options and the profile field each sets."""
 POSITIVE = {

@@ -387,6 +387,13 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     load.add_argument(
         "--max-in-flight", type=int, metavar="N", help="open loop: cap on in-flight requests"
     )
+    load.add_argument(
+        "--stop-when-saturated",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop a step when the server is over-saturated and skip the later steps of its "
+        "ladder (default: on for ladders and sweeps; thresholds: the profile's saturation)",
+    )
     measure = run.add_argument_group("measurement")
     measure.add_argument("--slo-ttft", type=number, metavar="S", help="TTFT objective for goodput")
     measure.add_argument(

@@ -18,6 +18,11 @@ Two answers per sweep, each with the numbers that decided it:
   ``100 * (T_i - T_{i-1}) / T_{i-1}``, per step (not per doubling: a ladder's steps need not
   double). Throughput stops growing at step *i-1*, where *i* is the first step whose gain is
   below ``gain_threshold_pct`` (default 10 %). Absent when every step gains at least that.
+
+A step the over-saturation stop ended (``ProfileSummary.saturation_stop``, README "When the
+server falls over") marks the knee: ``stopped_load`` and ``stop_reason`` name it, and when the
+gains alone found no saturation point, the step before it is the saturation point. Such a
+sweep needs only two steps (the later ones were skipped).
 """
 
 from __future__ import annotations
@@ -104,6 +109,10 @@ class Knee(BaseModel):
     """Load at which throughput stops growing."""
     saturation_reason: str
     """The numbers that decided the saturation point."""
+    stopped_load: float | None = None
+    """The step the over-saturation stop ended early (later steps were skipped)."""
+    stop_reason: str | None = None
+    """Why it stopped: ``stopped at concurrency 128: TTFT grew 4.1x in 20 s ...``."""
 
     def label(self, load: float | None) -> str:
         """``c=8`` or ``4 rps``."""
@@ -113,12 +122,15 @@ class Knee(BaseModel):
 
     def lines(self) -> list[str]:
         """Plain-text statement of both answers, for consoles and reports."""
-        return [
+        lines = [
             f"knee of {self.group} ({len(self.steps)} steps, "
             f"{self.label(self.steps[0].load)} .. {self.label(self.steps[-1].load)}):",
             f"  SLO knee: {self.label(self.slo_knee_load)}: {self.slo_reason}",
             f"  saturation: {self.label(self.saturation_load)}: {self.saturation_reason}",
         ]
+        if self.stop_reason:
+            lines.append(f"  over-saturated: {self.stop_reason}; later steps skipped")
+        return lines
 
 
 def find_knees(
@@ -140,7 +152,7 @@ def find_knees(
         One ``Knee`` per sweep of at least ``MIN_STEPS`` distinct loads; empty if none.
 
     """
-    keys = {d["name"]: _group_key(d) for d in map(_as_dict, definitions)}
+    keys = {d["name"]: sweep_key(d) for d in map(_as_dict, definitions)}
     groups: dict[tuple[LoadKind, str], list[ProfileSummary]] = {}
     for s in summaries:
         kind: LoadKind = "concurrency" if s.concurrency is not None else "rate_rps"
@@ -148,7 +160,8 @@ def find_knees(
         groups.setdefault((kind, key), []).append(s)
     knees = []
     for (kind, _key), members in groups.items():
-        if len({_load(s) for s in members}) >= MIN_STEPS:
+        stopped = any(s.saturation_stop for s in members)
+        if len({_load(s) for s in members}) >= (2 if stopped else MIN_STEPS):
             members = sorted(members, key=_load)
             knees.append(_knee(members, kind, slo or members[0].slo, gain_threshold_pct))
     return knees
@@ -158,9 +171,14 @@ def _as_dict(definition: Profile | Mapping[str, Any]) -> Mapping[str, Any]:
     return definition if isinstance(definition, Mapping) else definition.model_dump(mode="json")
 
 
-def _group_key(definition: Mapping[str, Any]) -> str:
-    rest = {k: v for k, v in definition.items() if k not in LOAD_FIELDS}
-    return json.dumps(rest, sort_keys=True, default=str)
+def sweep_key(definition: Profile | Mapping[str, Any]) -> str:
+    """What the steps of one sweep share: the definition without its load fields (and the
+    load kind, since a closed-loop and an open-loop version of a profile are two sweeps).
+    """
+    data = _as_dict(definition)
+    rest = {k: v for k, v in data.items() if k not in LOAD_FIELDS}
+    kind = "concurrency" if data.get("concurrency") is not None else "rate_rps"
+    return kind + json.dumps(rest, sort_keys=True, default=str)
 
 
 def _load(s: ProfileSummary) -> float:
@@ -192,12 +210,23 @@ def _knee(members: list[ProfileSummary], kind: LoadKind, slo: Slo, threshold: fl
     )
     slo_load, slo_reason = _slo_knee(draft)
     sat_load, sat_reason = _saturation(draft)
+    stopped = next((i for i, s in enumerate(members) if s.saturation_stop), None)
+    marks: dict[str, Any] = {}
+    if stopped is not None:
+        marks = {
+            "stopped_load": steps[stopped].load,
+            "stop_reason": members[stopped].saturation_stop,
+        }
+        if sat_load is None:
+            sat_load = steps[max(stopped - 1, 0)].load
+            sat_reason = f"the step after it fell over: {members[stopped].saturation_stop}"
     return draft.model_copy(
         update={
             "slo_knee_load": slo_load,
             "slo_reason": slo_reason,
             "saturation_load": sat_load,
             "saturation_reason": sat_reason,
+            **marks,
         }
     )
 

@@ -8,21 +8,24 @@ Warm-up requests never enter an aggregate. Definitions (also in README.md):
 * input_tokens_per_s = sum of prompt tokens of successful requests / duration_s;
   output_tokens_per_s likewise with completion tokens; total = input + output.
 * Latency distributions are over successful requests (ITL: over every gap of every successful
-  request, pooled). Percentiles interpolate linearly between closest ranks (NumPy's default).
+  request, pooled). Percentiles interpolate linearly between closest ranks (NumPy's default);
+  exact up to ``EXACT_SAMPLES`` (100,000) values per figure, from a sketch within 0.5 % beyond
+  (``Distribution.exact``; engine/metrics/sketch.py), so memory stays flat in run length.
 * goodput: successful requests meeting every SLO (TTFT <= slo_ttft_s when set, TPOT <= slo_tpot_s;
   a request with one token has no TPOT and meets that SLO), per second of duration_s.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.metrics.knee import Knee
+from engine.metrics.sketch import EXACT_SAMPLES, StreamingDistribution
+from engine.metrics.validity import ValidityIssue
 from engine.records import ErrorKind, RequestRecord
 from engine.stats import mean, percentile
 from engine.status import FinalRunStatus, ProfileStatus
@@ -48,6 +51,10 @@ class Distribution(BaseModel):
     """99th percentile."""
     max: float
     """Largest sample."""
+    exact: bool = True
+    """False when the percentiles come from a sketch (more than ``EXACT_SAMPLES`` values,
+    engine/metrics/sketch.py): each within 0.5 % of a value of its rank; count, mean and max
+    stay exact. ``engine.results.runs.exact_distributions`` recomputes them from the records."""
 
     @classmethod
     def of(cls, values: Iterable[float]) -> Distribution | None:
@@ -63,6 +70,23 @@ class Distribution(BaseModel):
             p95=percentile(ordered, 95),
             p99=percentile(ordered, 99),
             max=ordered[-1],
+        )
+
+    @classmethod
+    def of_stream(cls, values: StreamingDistribution) -> Distribution | None:
+        """Summarise a streaming distribution: exact while it kept every value."""
+        if values.values is not None:
+            return cls.of(values.values)
+        p50, p90, p95, p99 = values.percentiles((50, 90, 95, 99))
+        return cls(
+            count=values.count,
+            mean=values.total / values.count,
+            p50=p50,
+            p90=p90,
+            p95=p95,
+            p99=p99,
+            max=values.high,
+            exact=False,
         )
 
 
@@ -179,6 +203,9 @@ class ProfileSummary(BaseModel):
     error: str | None = None
     """Why the profile failed when every measured request did (``all 24 requests failed: HTTP
     401 invalid api key``); ``None`` otherwise."""
+    saturation_stop: str | None = None
+    """Why the over-saturation stop ended this step early (``stopped at concurrency 128: TTFT
+    grew 4.1x in 20 s ...``; README "When the server falls over"); ``None`` otherwise."""
 
 
 LATENCY_FIELDS = ("ttft_s", "ttfc_s", "tpot_s", "e2e_s", "e2e_from_scheduled_s")
@@ -190,11 +217,13 @@ CLIENT_FIELDS = ("client_queue_wait_s", "schedule_lag_s")
 class ProfileAggregate:
     """Collects a profile's records into its ``ProfileSummary``.
 
-    Keeps one float per request per latency and one per token gap (8 bytes each) plus
-    counters, never the records themselves: those are on disk in ``requests.jsonl``.
+    Keeps one float per request per latency and one per token gap (8 bytes each) up to
+    ``exact_limit`` values each, then a sketch of bounded size (engine/metrics/sketch.py), plus
+    counters; never the records themselves: those are on disk in ``requests.jsonl``.
+    ``exact_limit`` ``None`` keeps every value (figures read back from disk).
     """
 
-    def __init__(self, profile: Profile, slo: Slo) -> None:
+    def __init__(self, profile: Profile, slo: Slo, exact_limit: int | None = EXACT_SAMPLES) -> None:
         self.profile = profile
         self.slo = slo
         self.requests = self.warmup = self.successes = self.good = 0
@@ -203,11 +232,13 @@ class ProfileAggregate:
         self.failure_texts: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
         self.mismatches = self.exact_requested = self.exact_honoured = self.retries = 0
-        self._values = {name: array("d") for name in (*LATENCY_FIELDS, *CLIENT_FIELDS)}
-        self._gaps = array("d")
-        self._length_error = array("d")
+        self._values = {
+            name: StreamingDistribution(exact_limit) for name in (*LATENCY_FIELDS, *CLIENT_FIELDS)
+        }
+        self._gaps = StreamingDistribution(exact_limit)
+        self._length_error = StreamingDistribution(exact_limit)
 
-    def add(self, record: RequestRecord, gaps: Iterable[float] = ()) -> None:
+    def add(self, record: RequestRecord, gaps: Sequence[float] = ()) -> None:
         """Count a finished request (warm-up ones only as a number)."""
         if record.warmup:
             self.warmup += 1
@@ -229,7 +260,7 @@ class ProfileAggregate:
         self.tokens_out += record.completion_tokens or 0
         self.sources[str(record.completion_tokens_source)] += 1
         if record.requested_input_tokens and record.prompt_tokens is not None:
-            self._length_error.append(
+            self._length_error.add(
                 100.0
                 * (record.prompt_tokens - record.requested_input_tokens)
                 / record.requested_input_tokens
@@ -241,7 +272,7 @@ class ProfileAggregate:
         for name in names:
             value = getattr(record, name)
             if value is not None:
-                self._values[name].append(value)
+                self._values[name].add(value)
 
     def summarize(self, duration_s: float, status: ProfileStatus) -> ProfileSummary:
         """Aggregate what was recorded over ``duration_s`` seconds."""
@@ -249,7 +280,7 @@ class ProfileAggregate:
         def per_s(n: float) -> float:
             return n / duration_s if duration_s > 0 else 0.0
 
-        dist = {name: Distribution.of(values) for name, values in self._values.items()}
+        dist = {name: Distribution.of_stream(values) for name, values in self._values.items()}
         ok = self.successes
         top = self.failure_texts.most_common(1)
         return ProfileSummary(
@@ -276,7 +307,7 @@ class ProfileAggregate:
             ttft_s=dist["ttft_s"],
             ttfc_s=dist["ttfc_s"],
             tpot_s=dist["tpot_s"],
-            itl_s=Distribution.of(self._gaps),
+            itl_s=Distribution.of_stream(self._gaps),
             e2e_s=dist["e2e_s"],
             e2e_from_scheduled_s=dist["e2e_from_scheduled_s"],
             slo=self.slo,
@@ -289,7 +320,7 @@ class ProfileAggregate:
             retries=self.retries,
             top_failure=top[0][0] if top else None,
             top_failure_count=top[0][1] if top else 0,
-            input_length_error_pct=Distribution.of(self._length_error),
+            input_length_error_pct=Distribution.of_stream(self._length_error),
             client_queue_wait_p99_s=_p99(dist["client_queue_wait_s"]),
             schedule_lag_p99_s=_p99(dist["schedule_lag_s"]),
         )
@@ -455,3 +486,7 @@ class RunSummary(BaseModel):
     outages: list[Outage] = []
     """Spans during which the server stopped answering and llmtop sent nothing (README "When
     the server dies"); the last one has no end when the run failed because of it."""
+    validity: list[ValidityIssue] = []
+    """Rules the run broke that make its figures suspect (README "When the numbers are
+    suspect"), one entry per rule and profile with its first time, count and worst value;
+    empty when none broke (and in folders written before the rules existed)."""

@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from engine.metrics.knee import Knee, find_knees
-from engine.metrics.summary import ProfileAggregate, ProfileSummary, RunSummary, Slo
+from engine.metrics.summary import (
+    LATENCY_FIELDS,
+    Distribution,
+    ProfileAggregate,
+    ProfileSummary,
+    RunSummary,
+    Slo,
+)
 from engine.records import RequestRecord
 from engine.results.folder import RunFolderError, is_run_dir, iter_records, read_json
 from engine.results.layout import RUN_FILE, SUMMARY_FILE
@@ -213,6 +220,36 @@ def _rebuild(
         for n, agg in aggregates.items()
     ]
     return done + rebuilt, list(aggregates), (last_end_ns / NS if last_end_ns else None)
+
+
+EXACT_FIELDS = (*LATENCY_FIELDS, "itl_s", "input_length_error_pct")
+"""The distributions ``exact_distributions`` recomputes."""
+
+
+def exact_distributions(path: Path) -> dict[str, dict[str, Distribution | None]]:
+    """Each profile's latency distributions recomputed exactly from ``requests.jsonl``.
+
+    A live run keeps ``EXACT_SAMPLES`` values per figure and sketches the rest
+    (``Distribution.exact`` false, percentiles within 0.5 %); this reads every record again
+    and keeps every value (memory grows with the run: 8 bytes per value). ITL is pooled from
+    the raw gaps, so it is there only where the run saved them (``--save-itl``).
+
+    Raises:
+        RunFolderError: ``path`` is not a run folder.
+
+    """
+    if not is_run_dir(path):
+        raise RunFolderError(f"{path} is not a run folder")
+    meta = read_json(path / RUN_FILE, []) or {}
+    definitions = [d for d in meta.get("profiles") or [] if isinstance(d, dict)]
+    aggregates: dict[str, ProfileAggregate] = {}
+    for record in iter_records(path, []):
+        if record.profile not in aggregates:
+            profile = _profile(record, definitions)
+            aggregates[record.profile] = ProfileAggregate(profile, Slo(), exact_limit=None)
+        aggregates[record.profile].add(record, record.itl_s or ())
+    summaries = {n: a.summarize(1.0, ProfileStatus.INCOMPLETE) for n, a in aggregates.items()}
+    return {n: {f: getattr(s, f) for f in EXACT_FIELDS} for n, s in summaries.items()}
 
 
 def _profile(record: RequestRecord, definitions: list[dict[str, Any]]) -> Profile:

@@ -27,6 +27,7 @@ from engine.events import (
 )
 from engine.http.vocabulary import single_token_words
 from engine.metrics.knee import find_knees
+from engine.metrics.sketch import preload as preload_sketch
 from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, all_failed_line
 from engine.records import RequestRecord
 from engine.results.layout import SAMPLES_FILE, new_run_id
@@ -37,8 +38,10 @@ from engine.run.ids import RequestIds
 from engine.run.loop_lag import LoopLagMonitor
 from engine.run.outage import CONNECTION_FAILURES, ServerWatch
 from engine.run.profile_run import RunContext
+from engine.run.saturation_stop import saturation_stop_for, skip_later_steps
 from engine.run.senders import ProfileSender, senders_for
 from engine.run.setup import initial_quirks
+from engine.run.validity_monitor import ValidityMonitor
 from engine.stats import NS
 from engine.status import FinalRunStatus, ProfileStatus, RunStatus
 from engine.telemetry.gpu import GpuSampler
@@ -120,7 +123,14 @@ class Engine(QueueControls):
         during the run, in this process only."""
         self._server_check = server_check
         self._current: ProfileSender | None = None
-        self._lag = LoopLagMonitor()
+        self.validity = ValidityMonitor(
+            self.bus,
+            self._origin_ns,
+            gpu_interval_s=1.0 / config.telemetry.rate_hz if config.telemetry else None,
+        )
+        """Says when the run's figures are suspect, as it happens (engine/run/validity.py)."""
+        self.bus.subscribe(self.validity)
+        self._lag = LoopLagMonitor(on_sample=self.validity.add_loop_lag)
         self.queue = ScenarioQueue(config.profiles)
         """The profiles done, running and to come; changed by the control methods below."""
         self._paused = False
@@ -235,6 +245,7 @@ class Engine(QueueControls):
         summaries: list[ProfileSummary] = []
         error: str | None = None
         await self._measure_vocabulary()
+        preload_sketch()
         # A full garbage collection stalls the loop for tens of milliseconds once many objects
         # exist, and every chunk arriving meanwhile is stamped late. Objects alive at the start
         # are frozen out of collection for the run.
@@ -304,7 +315,7 @@ class Engine(QueueControls):
                 await self._queue_changed.wait()
                 continue
             self.bus.publish(QueueChanged(self.queue.entries))
-            summary = await self._run_profile(entry.profile, len(summaries))
+            summary = await self._run_profile(entry.profile, summaries)
             summaries.append(summary)
             self.queue.finish(entry.entry_id, summary.status, summary.requests, summary.failures)
             self.bus.publish(QueueChanged(self.queue.entries))
@@ -354,7 +365,18 @@ class Engine(QueueControls):
             telemetry=self.telemetry.run_figures() if self.telemetry else None,
             outages=list(self.watch.outages),
             knees=find_knees(profiles, self.config.profiles, self.config.slo),
+            validity=self.validity.issues(),
         )
+
+    def _skip_later_steps(self, profile: Profile) -> None:
+        skipped = skip_later_steps(self.queue, profile)
+        if skipped:
+            self.bus.publish(
+                NoticeRaised(
+                    "warning",
+                    f"skipped {', '.join(skipped)}: {profile.name} found the server over-saturated",
+                )
+            )
 
     def _exit_code(self, error: str | None) -> ExitCode:
         if self._write_error is not None:
@@ -363,10 +385,11 @@ class Engine(QueueControls):
             return ExitCode.INTERRUPTED
         return ExitCode.FAILED if error else ExitCode.OK
 
-    async def _run_profile(self, profile: Profile, index: int) -> ProfileSummary:
-        self.bus.publish(ProfileStarted(profile, index, len(self.queue.entries)))
+    async def _run_profile(self, profile: Profile, done: list[ProfileSummary]) -> ProfileSummary:
+        self.bus.publish(ProfileStarted(profile, len(done), len(self.queue.entries)))
         async with self._senders.open(profile, self._context) as run:
             self._current = run
+            saturation = saturation_stop_for(profile, self.queue, done, run, self.bus)
             if self._paused:
                 run.pause_sending()
             if self.watch.probing:
@@ -378,6 +401,10 @@ class Engine(QueueControls):
             finally:
                 snapshots.cancel()
                 self._current = None
+                if saturation is not None:
+                    saturation.close()
+                    if saturation in self.bus.sinks:  # the bus detaches a sink that raised
+                        self.bus.sinks.remove(saturation)
         status = (
             ProfileStatus.INTERRUPTED
             if self._interrupted
@@ -389,6 +416,9 @@ class Engine(QueueControls):
         )
         summary = run.aggregate.summarize(run.duration_s(), status)
         update: dict[str, Any] = {"prompt_calibration": run.calibration}
+        if saturation is not None and saturation.reason is not None:
+            update["saturation_stop"] = saturation.reason
+            self._skip_later_steps(profile)
         failed = all_failed_line(summary)
         if failed and status in (ProfileStatus.COMPLETED, ProfileStatus.STOPPED):
             update.update(status=ProfileStatus.FAILED, error=failed)

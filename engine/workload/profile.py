@@ -27,6 +27,7 @@ from pydantic import (
 from engine.errors import InputError
 from engine.records import Endpoint
 from engine.workload.files import read_text
+from engine.workload.saturation import SaturationThresholds
 
 PROFILE_DIR: Traversable = resources.files("engine.workload.builtin")
 """The built-in profiles (suites in its ``suites/``), read through ``importlib.resources`` so
@@ -145,6 +146,16 @@ class Profile(BaseModel):
     pause this long. Pauses are excluded from the measured duration. 0 = continuous."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Extra JSON fields merged into every request body (``top_p``, ``chat_template_kwargs``)."""
+    stop_when_saturated: bool | None = None
+    """Stop this step when the server is over-saturated and skip the later steps of its ladder
+    (README "When the server falls over"); ``None``: on for ladders and sweeps, off otherwise."""
+    saturation: SaturationThresholds = SaturationThresholds()
+    """Thresholds of that stop: ``window_s``, ``min_duration_s``, ``min_requests``,
+    ``ttft_growth``, ``latency_growth``, ``throughput_gain_pct``, ``error_rate_pct``."""
+    goal: Literal["latency", "throughput"] = "latency"
+    """What the load is for: ``latency`` (what a user would see; llmtop warns when the server's
+    /metrics show requests waiting throughout) or ``throughput`` (a saturating load, where
+    queueing is expected)."""
 
     @field_validator("input_tokens", "max_tokens", mode="before")
     @classmethod

@@ -32,7 +32,8 @@ class EntryStatus(StrEnum):
     FAILED = "failed"
     """Ended by a failure (the server died, the engine raised)."""
     SKIPPED = "skipped"
-    """Never ran: the run ended (stopped, interrupted or failed) before its turn."""
+    """Never ran: the run ended (stopped, interrupted or failed) before its turn, or an
+    earlier step of its ladder found the server over-saturated."""
 
 
 def final_status(profile_status: ProfileStatus) -> EntryStatus:
@@ -116,6 +117,14 @@ class ScenarioQueue:
             finished=finished,
             failed=failed,
         )
+
+    def skip(self, entry_id: int) -> bool:
+        """Mark one queued entry skipped (it will not run); others are left as they are."""
+        entry = self.get(entry_id)
+        if entry is None or entry.status is not EntryStatus.QUEUED:
+            return False
+        self._set(entry_id, status=EntryStatus.SKIPPED)
+        return True
 
     def skip_pending(self) -> None:
         """The run is ending: every queued entry is marked skipped."""

@@ -31,3 +31,46 @@ def test_warm_up_progress_counts_the_warm_up_requests(fake_server, run_engine):
     out = io.StringIO()
     ConsoleReporter(Console(file=out, width=200)).handle(warm[-1])
     assert f"warm-up {warm[-1].finished_total}/4 done" in out.getvalue()
+
+
+def test_the_console_says_suspect_at_once_and_lists_each_breach_at_the_end():
+    from engine.events import ValidityWarned
+    from engine.metrics.summary import ClientHealth, RunSummary
+    from engine.metrics.validity import ValidityIssue, ValidityRule
+    from tui.console.reporter import print_run_summary
+
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    ConsoleReporter(console).handle(
+        ValidityWarned(ValidityRule.CLIENT_CPU, "p", "llmtop used 97 % of a core", 97, 85, 0)
+    )
+    issue = ValidityIssue(
+        rule=ValidityRule.CLIENT_CPU,
+        profile="p",
+        first_s=5.0,
+        count=3,
+        worst=99.0,
+        threshold=85.0,
+        unit="%",
+        message="llmtop used 97 % of a core",
+    )
+    summary = RunSummary(
+        run_id="r",
+        status="completed",
+        exit_code=0,
+        started_unix_s=0,
+        duration_s=1,
+        profiles=[],
+        client=ClientHealth(
+            loop_lag_p50_ms=None, loop_lag_p99_ms=None, loop_lag_max_ms=None, sink_time_s=0
+        ),
+        notices=[],
+        validity=[issue],
+    )
+    print_run_summary(console, summary)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "suspect: llmtop used 97 % of a core"
+    assert (
+        "suspect: p: client_cpu x3, worst 99.0 % (limit 85 %); first: llmtop used 97 % of a core"
+        in lines
+    )

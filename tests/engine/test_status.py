@@ -22,17 +22,35 @@ def test_a_recorded_summary_is_written_back_byte_for_byte(tmp_path, name):
     assert summary.status is RunStatus.COMPLETED
     assert {p.status for p in summary.profiles} == {ProfileStatus.COMPLETED}
     write_json_atomic(tmp_path / "summary.json", summary.model_dump())
-    # Recorded before summaries had ``knees``, ``outages``, the profiles' failure fields and
-    # the client's ``workers``: the only differences are those keys, at the ends, with their
-    # empty values.
+    # Recorded before summaries had ``knees``, ``outages``, ``validity``, the profiles' failure
+    # and saturation fields, the distributions' ``exact`` and the client's ``workers``: the
+    # only differences are those keys, at the ends, with their empty (or, for ``exact``,
+    # true) values.
     failure_fields = {"top_failure": None, "top_failure_count": 0, "error": None}
-    profiles = [{**p, **failure_fields} for p in data["profiles"]]
+    profiles = [{**_exact(p), **failure_fields, "saturation_stop": None} for p in data["profiles"]]
     client = {**data["client"], "workers": []}
     expected = json.dumps(
-        {**data, "profiles": profiles, "client": client, "knees": [], "outages": []}, indent=2
+        {
+            **data,
+            "profiles": profiles,
+            "client": client,
+            "knees": [],
+            "outages": [],
+            "validity": [],
+        },
+        indent=2,
     )
     expected += "\n"
     assert (tmp_path / "summary.json").read_text() == expected
+
+
+def _exact(profile: dict) -> dict:
+    """The profile with ``exact: true`` added to each of its distributions."""
+    shape = {"count", "mean", "p50", "p90", "p95", "p99", "max"}
+    return {
+        k: {**v, "exact": True} if isinstance(v, dict) and set(v) == shape else v
+        for k, v in profile.items()
+    }
 
 
 def test_statuses_read_back_are_members_and_equal_their_strings():

@@ -8,7 +8,10 @@ advertising keep-alive (llama-server), HTTP errors with JSON or HTML bodies, an 
 mid-stream, a dropped connection mid-stream, and stalls (before the headers or mid-stream).
 Hostile ones too: an ``event: error`` mid-stream, a 20 MB SSE line, redirects, answers
 compressed although the client asked for none, malformed HTTP written straight to the socket,
-and keep-alive answers to a client that asked for ``Connection: close``.
+and keep-alive answers to a client that asked for ``Connection: close``. Lies and limits for
+the validity and saturation rules: usage that claims another token count or cache hits, and a
+capacity (at most N requests generate at once, the rest wait) shown on a vLLM-style
+``/metrics``.
 
 ``Behaviour.per_request`` varies the answer by request number (1-based, in arrival order): it
 returns field overrides for that request, e.g. ``lambda n: {"status": 500} if n % 3 == 0 else {}``.
@@ -18,12 +21,13 @@ Every request body is appended to ``Behaviour.requests`` and its headers to ``Be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import socket
 import threading
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +97,15 @@ class Behaviour:
     prompt_tokens_rule: tuple[float, int] | None = None
     """``(tokens_per_word, overhead)``: report usage.prompt_tokens as a tokenizer would;
     ``None`` reports 7 whatever the prompt."""
+    usage_claims_tokens: int | None = None
+    """Report this completion count in ``usage`` whatever was sent (a server that lies)."""
+    cached_tokens: int | None = None
+    """Report this many prompt tokens as served from the cache (``prompt_tokens_details``)."""
+    capacity: int | None = None
+    """At most this many requests generate at once (set before the first request); the
+    others wait after their headers, counted as waiting on ``/metrics``."""
+    metrics: bool = False
+    """Answer ``GET /metrics`` with vLLM's running and waiting gauges (else 404)."""
     per_request: Callable[[int], dict[str, Any]] | None = None
     """Overrides of the fields above for request number ``n`` (1-based)."""
     requests: list[dict] = field(default_factory=list)
@@ -130,6 +143,8 @@ class FakeServer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self.running = self.waiting = 0
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -149,6 +164,7 @@ class FakeServer:
         app.router.add_post("/v1/completions", self._complete)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         self.add_routes(app)
         # Handlers are cancelled when their client goes away (an interrupted or timed-out
         # request must not keep the server busy), and shutdown never waits long for them.
@@ -178,6 +194,37 @@ class FakeServer:
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        if not self.behaviour.metrics:
+            return web.Response(status=404)
+        text = (
+            "# TYPE vllm:num_requests_running gauge\n"
+            f"vllm:num_requests_running {self.running}\n"
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f"vllm:num_requests_waiting {self.waiting}\n"
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, b: Behaviour) -> AsyncIterator[None]:
+        """Hold a generation slot when the server has a capacity (waiting for one counts)."""
+        if b.capacity is None:
+            yield
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(b.capacity)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         b = self.behaviour
@@ -256,66 +303,73 @@ class FakeServer:
                 b'data: {"id":"x","choices":[{"index":0,"delta":'
                 b'{"role":"assistant"},"finish_reason":null}]}\n\n'
             )
-        parts: list[bytes] = []
-        for i in range(n):
-            delay = b.ttft_s if i == 0 else b.itl_s
-            if delay and not b.batch_all:
-                await asyncio.sleep(delay)
-            if b.stall_after_tokens is not None and i == b.stall_after_tokens:
-                await asyncio.sleep(b.stall_s)
-            if b.drop_after_tokens is not None and i >= b.drop_after_tokens:
-                request.transport.close()
-                return response
-            if b.error_after_tokens is not None and i >= b.error_after_tokens:
-                field = f"event: {b.in_stream_error_event}\n" if b.in_stream_error_event else ""
-                await write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
-                return response
-            thinking = (
-                b.thinks
-                and (body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
-                and i < n // 2
-            )
-            chunk = _reasoning_chunk(b.token_text) if thinking else _chunk(endpoint, b.token_text)
-            if b.batch_all:
-                parts.append(chunk)
-            else:
-                await write(chunk)
-            if i == 0 and b.long_line_bytes:
-                await _write_long_line(write, b.long_line_bytes)
-        finish = "length" if n == max_tokens else "stop"
-        tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
-        if not b.send_finish:
-            tail = []
-        if b.usage or b.timings:
-            extra: dict = {"id": "x", "choices": []}
-            if b.usage and "stream_options" in body:
-                prompt = _prompt_tokens(body, b.prompt_tokens_rule)
-                extra["usage"] = {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": n,
-                    "total_tokens": n + prompt,
-                }
-            if b.timings:
-                extra["timings"] = {
-                    "prompt_n": 7,
-                    "prompt_ms": 1.0,
-                    "predicted_n": n,
-                    "predicted_ms": 2.0,
-                    "predicted_per_second": 500.0,
-                }
-            if len(extra) > 2:
-                tail.append(b"data: " + json.dumps(extra).encode() + b"\n\n")
-        if b.send_done:
-            tail.append(b"data: [DONE]\n\n")
-        await response.write(encode(b"".join(parts + tail), last=True))
-        await response.write_eof()
-        if b.close_after_stream and request.transport is not None:
-            # From now on the connection belongs to a protocol that closes it on the next
-            # request's first byte, before aiohttp's parser sees it (the parser would answer a
-            # request after "Connection: close" with its own 400).
-            closer = _ClosesOnNextRequest(self.behaviour, request.transport)
-            request.transport.set_protocol(closer)
-        return response
+        async with self._slot(b):
+            parts: list[bytes] = []
+            for i in range(n):
+                delay = b.ttft_s if i == 0 else b.itl_s
+                if delay and not b.batch_all:
+                    await asyncio.sleep(delay)
+                if b.stall_after_tokens is not None and i == b.stall_after_tokens:
+                    await asyncio.sleep(b.stall_s)
+                if b.drop_after_tokens is not None and i >= b.drop_after_tokens:
+                    request.transport.close()
+                    return response
+                if b.error_after_tokens is not None and i >= b.error_after_tokens:
+                    field = f"event: {b.in_stream_error_event}\n" if b.in_stream_error_event else ""
+                    await write(field.encode() + b"data: " + b.in_stream_error + b"\n\n")
+                    return response
+                thinking = (
+                    b.thinks
+                    and (body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
+                    and i < n // 2
+                )
+                chunk = (
+                    _reasoning_chunk(b.token_text) if thinking else _chunk(endpoint, b.token_text)
+                )
+                if b.batch_all:
+                    parts.append(chunk)
+                else:
+                    await write(chunk)
+                if i == 0 and b.long_line_bytes:
+                    await _write_long_line(write, b.long_line_bytes)
+            finish = "length" if n == max_tokens else "stop"
+            tail = [_chunk(endpoint, None if endpoint == "chat" else "", finish)]
+            if not b.send_finish:
+                tail = []
+            if b.usage or b.timings:
+                extra: dict = {"id": "x", "choices": []}
+                if b.usage and "stream_options" in body:
+                    prompt = _prompt_tokens(body, b.prompt_tokens_rule)
+                    claimed = n if b.usage_claims_tokens is None else b.usage_claims_tokens
+                    extra["usage"] = {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": claimed,
+                        "total_tokens": claimed + prompt,
+                    }
+                    if b.cached_tokens is not None:
+                        details = {"cached_tokens": b.cached_tokens}
+                        extra["usage"]["prompt_tokens_details"] = details
+                if b.timings:
+                    extra["timings"] = {
+                        "prompt_n": 7,
+                        "prompt_ms": 1.0,
+                        "predicted_n": n,
+                        "predicted_ms": 2.0,
+                        "predicted_per_second": 500.0,
+                    }
+                if len(extra) > 2:
+                    tail.append(b"data: " + json.dumps(extra).encode() + b"\n\n")
+            if b.send_done:
+                tail.append(b"data: [DONE]\n\n")
+            await response.write(encode(b"".join(parts + tail), last=True))
+            await response.write_eof()
+            if b.close_after_stream and request.transport is not None:
+                # From now on the connection belongs to a protocol that closes it on the next
+                # request's first byte, before aiohttp's parser sees it (the parser would answer a
+                # request after "Connection: close" with its own 400).
+                closer = _ClosesOnNextRequest(self.behaviour, request.transport)
+                request.transport.set_protocol(closer)
+            return response
 
 
 Write = Callable[[bytes], Awaitable[None]]

@@ -80,3 +80,17 @@ def test_an_open_loop_run_by_duration_sends_every_arrival_in_it(tmp_path: Path, 
 def test_dry_run_says_what_stops_the_run(argv: list[str], says: str, capsys):
     assert main(["run", "--dry-run", *argv]) == 0
     assert says in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [([], None), (["--stop-when-saturated"], True), (["--no-stop-when-saturated"], False)],
+)
+def test_the_saturation_stop_flag_sets_every_profile_of_a_ladder(flag, value):
+    from tui.cli import run_options
+    from tui.parser import build_parser
+
+    args = build_parser().parse_args(["run", "--suite", "ladder", *flag])
+    profiles = resolve_profiles(run_options(args))
+    assert len(profiles) == 7
+    assert {p.stop_when_saturated for p in profiles} == {value}

@@ -160,3 +160,13 @@ def test_a_profile_whose_requests_all_failed_is_a_notice_at_once():
         "error",
         "p: all 24 requests failed: HTTP 401 invalid api key",
     )
+
+
+def test_a_validity_warning_is_a_warning_notice_naming_the_profile():
+    from engine.events import ValidityWarned
+    from engine.metrics.validity import ValidityRule
+
+    state = LiveState()
+    _started(state)
+    state.apply(ValidityWarned(ValidityRule.LOOP_LAG, "p", "llmtop's event loop lagged", 43, 20, 0))
+    assert state.view().notices[-1] == ("warning", "suspect: p: llmtop's event loop lagged")

@@ -49,9 +49,11 @@ def test_failed_run(snap_compare, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_replay_mid_run(snap_compare, size):
+def test_replay_mid_run(snap_compare, size, monkeypatch):
     """Scrubbed back to the middle: the queue, the charts and the badge say where it is."""
-    recording = load_recorded_run(H200_RUN)
+    # The header shows the folder as given: relative, so the picture is the same in any clone.
+    monkeypatch.chdir(ROOT)
+    recording = load_recorded_run(H200_RUN.relative_to(ROOT))
     app = make_app(state_at(recording, recording.duration_s), ReadOnly(), recording=recording)
     back = ["left_square_bracket"] * (app.SCRUB_STEPS // 2)
     assert snap_compare(app, terminal_size=size, press=back, run_before=_settle)

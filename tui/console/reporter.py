@@ -24,6 +24,7 @@ from engine.events import (
     RunFinished,
     RunStarted,
     SnapshotTaken,
+    ValidityWarned,
 )
 from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, WorkerHealth
 from tui.format import fmt_ms, fmt_ms_cell, fmt_ms_limit, stat_s
@@ -43,6 +44,8 @@ LATENCY_ROWS = (
 
 NOTICE_LABEL = {"info": "[dim]note:[/]", "warning": "[yellow]note:[/]", "error": "[red]error:[/]"}
 """How each notice level starts its console line."""
+SUSPECT_LABEL = "[yellow]suspect:[/]"
+"""How a validity warning (the run's figures are suspect) starts its console line."""
 
 
 class ConsoleReporter:
@@ -95,6 +98,8 @@ class ConsoleReporter:
                 self.console.print(line)
         elif isinstance(event, NoticeRaised):
             self.console.print(f"{NOTICE_LABEL[event.level]} {event.message}", highlight=False)
+        elif isinstance(event, ValidityWarned):
+            self.console.print(f"{SUSPECT_LABEL} {event.message}", highlight=False)
         elif isinstance(event, RunFinished):
             self._stop_live()
             print_run_summary(self.console, event.summary)
@@ -254,6 +259,14 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         console.print(
             f"[yellow]server outage:[/] from {outage.started_s:.1f} s ({outage.failures} "
             f"connection failures in a row, {outage.reason}): {gap}",
+            highlight=False,
+        )
+    for issue in summary.validity:
+        where = f"{issue.profile}: " if issue.profile else ""
+        console.print(
+            f"{SUSPECT_LABEL} {where}{issue.rule} x{issue.count}, worst "
+            f"{issue.worst:,.1f} {issue.unit} (limit {issue.threshold:g} {issue.unit}); first: "
+            f"{issue.message}",
             highlight=False,
         )
     for notice in summary.notices:

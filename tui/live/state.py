@@ -33,6 +33,7 @@ from engine.events import (
     SendingPaused,
     SnapshotTaken,
     TelemetrySampled,
+    ValidityWarned,
 )
 from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, Slo
 from engine.records import RequestRecord
@@ -310,6 +311,12 @@ class LiveState:
         if e.message.endswith(NO_GPU):
             self._gpu_notice = e.message
 
+    def _validity(self, e: ValidityWarned) -> None:
+        # Shown as a warning notice for now (the panes are being rewritten elsewhere): the
+        # Notices tab lists it and a warning pops up as a notification.
+        where = f"{e.profile}: " if e.profile else ""
+        self._notice(NoticeRaised("warning", f"suspect: {where}{e.message}"))
+
     def _queue_changed(self, e: QueueChanged) -> None:
         self._queue = e.entries
 
@@ -408,6 +415,7 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     TelemetrySampled: LiveState._telemetry,
     ProfileFinished: LiveState._profile_finished,
     NoticeRaised: LiveState._notice,
+    ValidityWarned: LiveState._validity,
     QueueChanged: LiveState._queue_changed,
     SendingPaused: LiveState._paused,
     RunFinished: LiveState._run_finished,

@@ -226,6 +226,7 @@ def _mark(axes: Sequence[Axes], knee: Knee, color: str) -> None:
     for load, name, style in (
         (knee.slo_knee_load, "SLO knee", "--"),
         (knee.saturation_load, "saturation", ":"),
+        (knee.stopped_load, "over-saturated", "-."),
     ):
         if load is not None:
             for ax in axes:
