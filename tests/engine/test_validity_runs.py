@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import engine.run.engine as engine_module
+import engine.run.setup as run_setup
 import engine.telemetry.sampler as sampler_module
 from engine.events import EventBus, RequestStarted, SnapshotTaken, ValidityWarned
 from engine.http.client import StreamingClient
@@ -87,7 +87,8 @@ def test_open_loop_arrivals_sent_late_break_the_schedule_rule(fake_server, run_e
 def test_a_client_short_of_connections_breaks_the_pool_rule(fake_server, run_engine, monkeypatch):
     fake_server.behaviour.itl_s = 0.005
     # One pooled connection for four requests in flight: each waits for the one before.
-    monkeypatch.setattr(engine_module, "StreamingClient", partial(_one_connection, StreamingClient))
+    # The run's client is built in engine/run/setup.py (make_client), for in-process runs.
+    monkeypatch.setattr(run_setup, "StreamingClient", partial(_one_connection, StreamingClient))
     result = run_engine(
         fake_server.url, make_profile(concurrency=4, duration_s=2.0, requests=None, max_tokens=5)
     )
