@@ -31,7 +31,7 @@ governs, yet every run stays bounded by a request count too."""
 class Spec:
     """One measurement, run in its own client process."""
 
-    kind: str  # "engine", "engine-ui", "client", "aiohttp" or "raw"
+    kind: str  # "engine", "engine-ui", "client", "aiohttp", "raw" or "raw-sse"
     level: int
     seconds: float
     loop: str  # "uvloop" or "asyncio"
@@ -420,6 +420,46 @@ async def _run_aiohttp(spec: Spec) -> dict[str, Any]:
         return await _closed_loop(spec, one)
 
 
+async def _run_raw_sse(spec: Spec) -> dict[str, Any]:
+    """The raw client of ../shared/MEASURED.md and issue 15: plain aiohttp (uvloop when the spec
+    says so), its own SSE split, ``orjson`` per event, a timestamp per content token. What a
+    hand-written benchmark script does, and the reference llmtop's one process is held to.
+    """
+    import aiohttp
+    import orjson
+
+    content = orjson.dumps(_body())
+    headers = {"content-type": "application/json", "accept": "text/event-stream"}
+    url = spec.url + "/v1/chat/completions"
+    connector = aiohttp.TCPConnector(limit=spec.level, limit_per_host=spec.level)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+
+        async def one() -> int:
+            stamps: list[int] = []
+            usage = None
+            buffer = b""
+            async with session.post(url, data=content, headers=headers) as response:
+                async for chunk in response.content.iter_any():
+                    now = perf_counter_ns()
+                    buffer += chunk
+                    *events, buffer = buffer.split(b"\n\n")
+                    for event in events:
+                        if not event.startswith(b"data: ") or event == b"data: [DONE]":
+                            continue
+                        data = orjson.loads(event[6:])
+                        if data.get("usage"):
+                            usage = data["usage"]
+                        for choice in data.get("choices") or ():
+                            if (choice.get("delta") or {}).get("content"):
+                                stamps.append(now)
+            tokens = (usage or {}).get("completion_tokens", 0)
+            if len(stamps) != MAX_TOKENS or tokens != MAX_TOKENS:
+                raise ValueError(f"got {len(stamps)} token events, usage {tokens}")
+            return tokens
+
+        return await _closed_loop(spec, one)
+
+
 async def _run_client(spec: Spec) -> dict[str, Any]:
     """The engine's StreamingClient and Exchange (SSE split, JSON parse), no records."""
     from engine.http.client import RequestSpec, StreamingClient
@@ -445,6 +485,7 @@ RUNNERS = {
     "raw": _run_raw,
     "client": _run_client,
     "aiohttp": _run_aiohttp,
+    "raw-sse": _run_raw_sse,
 }
 
 

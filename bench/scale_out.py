@@ -8,13 +8,17 @@ not what limits the client. ``--ray local`` adds the same runs with the workers 
 actors on a local Ray instance, for the Ray-against-processes comparison.
 
     python -m bench.scale_out --workers 1,2 --servers 1              # 2 shared cores
-    python -m bench.scale_out --workers 1,2,4,8 --servers 4          # the 16-core GPU box
+    python -m bench.scale_out --workers 1,2,4,8 --servers 6 --per-worker 64   # 16 cores
     python -m bench.scale_out --workers 2 --ray local --mode tick --itl-ms 20 \\
         --concurrency 16 --requests 800                              # Ray against processes
 
-Per run: output tokens/s and requests/s of the measured window, TTFT p50/p99, and the client
-health (per worker CPU % of a core and loop-lag p99; the parent's lag). ``--json FILE`` keeps
-every result with the machine's description.
+Per run: output tokens/s and requests/s of the measured window, TTFT p50/p99, the client
+health (per worker CPU % of a core and loop-lag p99; the parent's lag) and the servers' CPU
+(sum over their processes, in cores: when it nears their count, the servers are the limit, not
+the client). ``--per-worker N`` gives every worker count the same load per worker (N streams
+each) and ends with the two scaling verdicts of issue 15: tokens/s against linear (target
+>= 80 % up to 8 workers) and the merged TTFT p50 against one worker's (target within 2 %).
+``--json FILE`` keeps every result with the machine's description.
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ class Servers:
             port = int(line[1])
         self.url = f"http://127.0.0.1:{port}"
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server processes have used so far."""
+        import psutil
+
+        total = 0.0
+        for proc in self._procs:
+            times = psutil.Process(proc.pid).cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         for proc in self._procs:
             proc.terminate()
@@ -87,9 +101,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             workers=spec["workers"],
             ray_address=spec["ray"],
         )
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         summary = asyncio.run(Engine(config).run())
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
     p = summary.profiles[0]
     return {
         **spec,
@@ -102,12 +116,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "ttft_p50_ms": p.ttft_s.p50 * 1e3 if p.ttft_s else None,
         "ttft_p99_ms": p.ttft_s.p99 * 1e3 if p.ttft_s else None,
         "parent_lag_p99_ms": summary.client.loop_lag_p99_ms,
+        "parent_cpu_pct": 100 * cpu / wall,
         "workers_health": [w.model_dump() for w in summary.client.workers],
     }
 
 
-def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """``child(spec)`` in a fresh process."""
+def measure(spec: dict[str, Any], servers: Servers) -> dict[str, Any]:
+    """``child(spec)`` in a fresh process, with the servers' CPU over its whole run."""
+    cpu0, t0 = servers.cpu_s(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bench.scale_out", "--child", json.dumps(spec)],
         cwd=ROOT,
@@ -119,6 +135,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"measurement failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
+    result["server_cores"] = (servers.cpu_s() - cpu0) / (time.perf_counter() - t0)
     return result
 
 
@@ -133,15 +150,47 @@ def row(r: dict[str, Any]) -> str:
         f"| {'ray' if r['ray'] else 'processes'} | {r['workers']} | {r['concurrency']} | "
         f"{r['requests_done']} | {r['tok_s']:,.0f} | {r['req_s']:,.1f} | "
         f"{r['ttft_p50_ms']:.2f} | {r['ttft_p99_ms']:.2f} | {cpu} | {lag or '-'} | "
-        f"{parent:.1f} | {r['failures']} |"
+        f"{parent:.1f} | {r.get('parent_cpu_pct', 0):.0f} | {r.get('server_cores', 0):.1f} | "
+        f"{r['failures']} |"
     )
 
 
 HEADER = (
     "| workers as | workers | streams | requests | out tok/s | req/s | TTFT p50 ms | "
-    "TTFT p99 ms | worker CPU % | worker lag p99 ms | parent lag p99 ms | failures |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "TTFT p99 ms | worker CPU % | worker lag p99 ms | parent lag p99 ms | parent CPU % | "
+    "server cores | failures |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
+TARGET_OF_LINEAR = 0.80
+TARGET_TTFT_CHANGE = 0.02
+
+
+def verdicts(results: list[dict[str, Any]]) -> list[str]:
+    """Scaling against one worker: tokens/s against linear, TTFT p50 against one worker's
+    (medians over the repeats; equal load per worker assumed, i.e. ``--per-worker``)."""
+    import statistics
+
+    by_workers: dict[int, list[dict[str, Any]]] = {}
+    for r in results:
+        if not r["ray"]:
+            by_workers.setdefault(r["workers"], []).append(r)
+    if 1 not in by_workers:
+        return ["no one-worker run to compare with"]
+    one_tok = statistics.median(r["tok_s"] for r in by_workers[1])
+    one_ttft = statistics.median(r["ttft_p50_ms"] for r in by_workers[1])
+    lines = []
+    for workers, rs in sorted(by_workers.items()):
+        tok = statistics.median(r["tok_s"] for r in rs)
+        ttft = statistics.median(r["ttft_p50_ms"] for r in rs)
+        of_linear = tok / (workers * one_tok)
+        change = ttft / one_ttft - 1
+        lines.append(
+            f"{workers} worker(s): {tok:,.0f} tok/s = {of_linear:.0%} of linear "
+            f"({'MET' if of_linear >= TARGET_OF_LINEAR else 'NOT MET'}); TTFT p50 "
+            f"{ttft:.2f} ms, {change:+.1%} against one worker "
+            f"({'MET' if abs(change) <= TARGET_TTFT_CHANGE else 'NOT MET'})"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--servers", type=int, default=1, help="server processes (one port)")
     parser.add_argument("--concurrency", type=int, default=64, help="closed-loop streams")
+    parser.add_argument(
+        "--per-worker",
+        type=int,
+        help="streams per worker instead of --concurrency (equal load per worker)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--requests", type=int, help="a request count instead of --seconds")
     parser.add_argument("--repeats", type=int, default=2, help="runs per configuration")
@@ -187,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                         "mode": args.mode,
                         "itl_ms": args.itl_ms,
                     }
-                    result = measure(spec)
+                    if args.per_worker:
+                        spec["concurrency"] = args.per_worker * workers
+                    result = measure(spec, servers)
                     results.append(result)
                     print(row(result), file=sys.stderr)
     finally:
@@ -195,8 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for result in results:
         print(row(result))
+    if args.per_worker:
+        print("\n".join(verdicts(results)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"machine": machine, "args": vars(args), "results": results}, indent=2)
+        )
     return 0
 
 

@@ -1,8 +1,13 @@
-"""Streaming HTTP client for OpenAI-compatible chat and completions endpoints.
+"""Streaming HTTP client for OpenAI-compatible chat and completions endpoints, on aiohttp.
 
-The API is ``httpx.AsyncClient``; the transport underneath is aiohttp (``httpx-aiohttp``),
-because httpx's own transport caps out near 13k streamed tokens/s on two cores while the
-aiohttp transport sustains ~75k (../shared/MEASURED.md).
+The client talks to ``aiohttp.ClientSession`` directly. httpx's own transport caps out near
+13k streamed tokens/s on two cores (../shared/MEASURED.md); its API over an aiohttp transport
+(``httpx-aiohttp``) still cost ~200 us per request and three async-generator layers per read
+(a py-spy profile of one process at 64 flat-out streams: 31 % of its time in
+``httpx.AsyncClient.stream``, of which aiohttp's own request was 13 %; cookies, URL merging
+and header copies the rest; bench/RESULTS.md, "One process against the raw client"). The
+rest of llmtop keeps httpx for its few plain requests (detection, /metrics, health probes),
+where that cost does not matter.
 
 Timing-relevant choices:
 
@@ -11,6 +16,10 @@ Timing-relevant choices:
   (``client_queue_wait_s``).
 * No overall timeout: a long generation is never cut. A dead server is caught by the connect
   timeout, by connection errors, and by the stall timeout (longest silence between two reads).
+* Each read takes everything the connection has buffered (``readany``) and stamps it once:
+  bytes that arrived together were seen together, and a stream never waits on its own
+  backlog. Parsing yields to the loop every ``YIELD_EVERY_EVENTS`` events, so 256 streams
+  each holding a whole response cannot make everyone else's timestamps late.
 * A request that fails before any response byte on a *reused* keep-alive connection is sent
   once more on a fresh one: llama-server closes the connection after every stream while
   advertising keep-alive, so the next request on it would otherwise fail spuriously. From then
@@ -18,7 +27,8 @@ Timing-relevant choices:
   its response: a ``Connection: close`` header alone still left the connection pooled whenever
   the server answered ``keep-alive`` to it, and each later request was re-sent once more.
 * Answers are asked for uncompressed (``Accept-Encoding: identity``); one compressed anyway is
-  inflated read by read (``engine.http.encoding`` says why and how).
+  inflated read by read (``engine.http.encoding`` says why and how). Redirects are not
+  followed, cookies are not kept: llmtop measures the URL it was given.
 """
 
 from __future__ import annotations
@@ -31,9 +41,8 @@ from time import perf_counter_ns
 from typing import Any
 
 import aiohttp
-import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
 from engine.http.auth import auth_headers
 from engine.http.encoding import inflated, inflater_for
@@ -54,6 +63,7 @@ YIELD_EVERY_EVENTS = 4
 """While parsing one network read, let other streams run after this many events: a read can
 hold a whole response, and 256 streams parsing whole responses back to back made the loop
 ~200 ms late stamping everyone else's chunks (bench/RESULTS.md)."""
+_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 MAX_STALE_RETRIES = 2
 """Re-sends after a reused connection turned out closed (the retry may get another one)."""
 MAX_RETRIES = 5
@@ -65,7 +75,7 @@ _STALE, _FIELD = "stale connection", "rejected field"
 _HEADERS = {
     "content-type": "application/json",
     "accept": "text/event-stream",
-    # httpx asks for "gzip, deflate" by default: a compressing proxy could then buffer tokens.
+    # aiohttp asks for "gzip, deflate" by default: a compressing proxy could then buffer tokens.
     "accept-encoding": "identity",
 }
 _CLOSE_HEADERS = {**_HEADERS, "connection": "close"}
@@ -121,14 +131,17 @@ class StreamingClient:
         headers = auth_headers(api_key, basic_auth)
         self._session_args = (max_connections, headers)
         # No per-read timeout: aiohttp re-arms that timer on every network read, ~10 % of the
-        # client's CPU per token. One watchdog task enforces the stall timeout instead.
-        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None, pool=None)
+        # client's CPU per token. One watchdog task enforces the stall timeout instead. The
+        # pool never makes a request wait (it holds every in-flight request), so only the
+        # socket connect is timed.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s)
         self._stall_ns = int(stall_timeout_s * 1e9)
         self._active: dict[asyncio.Task[Any], Exchange] = {}
         self._watchdog: asyncio.Task[None] | None = None
-        self._base_url = base_url.rstrip("/")
-        self._pooled: httpx.AsyncClient | None = None
-        self._fresh: httpx.AsyncClient | None = None
+        base = base_url.rstrip("/")
+        self._urls = {endpoint: URL(base + path) for endpoint, path in _PATHS.items()}
+        self._pooled: aiohttp.ClientSession | None = None
+        self._fresh: aiohttp.ClientSession | None = None
         """Opens a connection per request; made when ``quirks.close_connections`` first
         applies, and used for every request from then on."""
 
@@ -137,7 +150,7 @@ class StreamingClient:
         self._watchdog = asyncio.create_task(self._watch())
         return self
 
-    def _make_http(self, *, force_close: bool) -> httpx.AsyncClient:
+    def _make_http(self, *, force_close: bool) -> aiohttp.ClientSession:
         max_connections, headers = self._session_args
         connector = aiohttp.TCPConnector(
             limit=max_connections,
@@ -145,17 +158,16 @@ class StreamingClient:
             ttl_dns_cache=300,
             force_close=force_close,
         )
-        session = aiohttp.ClientSession(
-            connector=connector, trace_configs=[_trace_config()], auto_decompress=False
-        )
-        return httpx.AsyncClient(
-            base_url=self._base_url,
+        return aiohttp.ClientSession(
+            connector=connector,
             headers=headers,
             timeout=self._timeout,
-            transport=AiohttpTransport(client=session),
+            trace_configs=[_trace_config()],
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    def _http_for_next_request(self) -> tuple[httpx.AsyncClient, dict[str, str]]:
+    def _http_for_next_request(self) -> tuple[aiohttp.ClientSession, dict[str, str]]:
         """The client and headers for a request sent now."""
         assert self._pooled is not None, "use StreamingClient as an async context manager"
         if not self.quirks.close_connections:
@@ -182,7 +194,7 @@ class StreamingClient:
             self._watchdog.cancel()
         for http in (self._pooled, self._fresh):
             if http is not None:
-                await http.aclose()
+                await http.close()
 
     async def execute(self, spec: RequestSpec, exchange: Exchange) -> None:
         """Send ``spec`` and stream the answer into ``exchange``.
@@ -213,7 +225,7 @@ class StreamingClient:
 
     async def _attempt(self, spec: RequestSpec, ex: Exchange) -> str | None:
         """One send; returns why it should be re-sent (``_STALE``, ``_FIELD``), else ``None``."""
-        path = "/v1/chat/completions" if spec.endpoint == "chat" else "/v1/completions"
+        url = self._urls[spec.endpoint]
         body = self._body(spec)
         content = orjson.dumps(body)
         http, headers = self._http_for_next_request()
@@ -223,18 +235,15 @@ class StreamingClient:
         assert task is not None
         self._active[task] = ex
         try:
-            async with http.stream(
-                "POST",
-                path,
-                content=content,
-                headers=headers,
+            async with http.post(
+                url, data=content, headers=headers, allow_redirects=False
             ) as response:
                 ex.headers_ns = perf_counter_ns()
-                ex.http_status = response.status_code
-                if 300 <= response.status_code < 400:
+                ex.http_status = response.status
+                if 300 <= response.status < 400:
                     location = response.headers.get("location")
-                    ex.fail(ErrorKind.REDIRECT, redirect_message(response.status_code, location))
-                elif response.status_code != 200:
+                    ex.fail(ErrorKind.REDIRECT, redirect_message(response.status, location))
+                elif response.status != 200:
                     return await self._on_http_error(response, ex, body)
                 else:
                     await _read_stream(response, ex)
@@ -275,14 +284,14 @@ class StreamingClient:
         return body
 
     async def _on_http_error(
-        self, response: httpx.Response, ex: Exchange, sent: dict[str, Any]
+        self, response: aiohttp.ClientResponse, ex: Exchange, sent: dict[str, Any]
     ) -> str | None:
         try:
             message = error_message_from_body(await _read_capped(response))
         except StreamError as exc:  # a body compressed in a way llmtop cannot read
             message = str(exc)
         ex.end_ns = perf_counter_ns()
-        status = response.status_code
+        status = response.status
         kind = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         ex.fail(kind, f"HTTP {status}: {message}")
         if status in (400, 422) and self._drop_rejected_field(message, sent):
@@ -319,7 +328,7 @@ class StreamingClient:
         self._on_notice(message)
 
 
-async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
+async def _read_stream(response: aiohttp.ClientResponse, ex: Exchange) -> None:
     content_type = response.headers.get("content-type", "")
     if "json" in content_type and "event-stream" not in content_type:
         body = await _read_capped(response)
@@ -336,9 +345,8 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
                 await asyncio.sleep(0)
         if decoder.error is not None:
             raise error_event(decoder.error)
-        # aiohttp hands over already-buffered data without yielding to the loop: yield here so
-        # one busy stream cannot hold every other stream's timestamps back.
-        await asyncio.sleep(0)
+        # No yield needed here: each read drained the connection's buffer, so the next one
+        # waits for the network (and lets the loop run) unless the body has ended.
     now = perf_counter_ns()
     for payload in decoder.close():
         on_payload(payload, now)
@@ -350,13 +358,16 @@ async def _read_stream(response: httpx.Response, ex: Exchange) -> None:
         ex.fail(kind, "stream ended without a finish reason or [DONE]")
 
 
-def _reads(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it is read, inflated when a server compressed it anyway."""
+def _reads(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it is read (all that is buffered at each read), inflated when a server
+    compressed it anyway.
+    """
     inflater = inflater_for(response.headers.get("content-encoding"))
-    return response.aiter_raw() if inflater is None else inflated(response.aiter_raw(), inflater)
+    reads = response.content.iter_any()
+    return reads if inflater is None else inflated(reads, inflater)
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     parts: list[bytes] = []
     size = 0
     async for chunk in _reads(response):

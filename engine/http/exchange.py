@@ -151,7 +151,11 @@ class Exchange:
         delta = choice.get("delta")
         if delta is not None:
             text = delta.get("content")
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            # Most deltas hold the text alone: two lookups saved per token.
+            if text and len(delta) == 1:
+                reasoning = None
+            else:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         else:
             text = choice.get("text")
             reasoning = None

@@ -2,7 +2,7 @@
 
 Three sources: an HTTP error body (JSON in its several shapes, an HTML page, plain text), an
 error reported inside a 200 stream (an ``error`` object or an SSE ``event: error``), and a
-transport exception as httpx-aiohttp wraps it.
+transport exception as aiohttp raises it (or any wrapping of it).
 """
 
 from __future__ import annotations
@@ -107,12 +107,13 @@ def cause_chain(exc: BaseException) -> list[BaseException]:
 
 def classify_exception(exc: BaseException, ex: Exchange) -> tuple[ErrorKind, str]:
     """Map a transport exception to an error kind and a message that says what the server or
-    the network did, looking through httpx's wrapping.
+    the network did, looking through any wrapping.
 
-    httpx-aiohttp re-raises aiohttp errors as httpx ones (a dropped connection becomes
-    ``ConnectTimeout``), so the original aiohttp error in the cause chain decides. Messages
-    leave out exception class names and aiohttp's ``400, message:`` framing (that 400 is
-    aiohttp's own code for a malformed response, not the server's status).
+    The original aiohttp or OS error in the cause chain decides, whatever wraps it
+    (httpx-aiohttp, which the client used until 2026-12, re-raised a dropped connection as
+    ``ConnectTimeout``). Messages leave out exception class names and aiohttp's
+    ``400, message:`` framing (that 400 is aiohttp's own code for a malformed response, not the
+    server's status).
     """
     chain = cause_chain(exc)
     for e in chain:
