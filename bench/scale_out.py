@@ -102,7 +102,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             ray_address=spec["ray"],
         )
         started, cpu0 = time.perf_counter(), time.process_time()
-        summary = asyncio.run(Engine(config).run())
+        summary = _run_loop(Engine(config).run())
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
     p = summary.profiles[0]
     return {
@@ -119,6 +119,15 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "parent_cpu_pct": 100 * cpu / wall,
         "workers_health": [w.model_dump() for w in summary.client.workers],
     }
+
+
+def _run_loop(main: Any) -> Any:
+    """Run on uvloop where it is installed, as ``llmtop run`` does."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def measure(spec: dict[str, Any], servers: Servers) -> dict[str, Any]:
