@@ -58,7 +58,8 @@ def run_engine(tmp_path: Path) -> RunEngine:
     """Run the engine synchronously: ``run_engine(url, profile_or_profiles, **RunConfig fields)``.
 
     ``bus`` passes an ``EventBus``; ``during`` is an async callable given the engine and run
-    beside it (for interrupts). The run is bounded by ``limit_s`` (default 30 s).
+    beside it (for interrupts). The run is bounded by ``limit_s`` (default 30 s). ``uvloop``
+    runs it on uvloop, as ``llmtop run`` does (the default loop otherwise).
     """
 
     def run(
@@ -68,6 +69,7 @@ def run_engine(tmp_path: Path) -> RunEngine:
         bus: EventBus | None = None,
         during: Callable[[Engine], Awaitable[None]] | None = None,
         limit_s: float = 30.0,
+        uvloop: bool = False,
         **config: Any,
     ) -> RunResult:
         cfg = RunConfig(
@@ -94,7 +96,12 @@ def run_engine(tmp_path: Path) -> RunEngine:
         gc.freeze()
         started = time.perf_counter()
         try:
-            summary = asyncio.run(main())
+            if uvloop:  # as llmtop run drives the engine
+                import uvloop as uv
+
+                summary = uv.run(main())
+            else:
+                summary = asyncio.run(main())
         finally:
             wall = time.perf_counter() - started
             gc.unfreeze()

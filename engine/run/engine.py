@@ -88,6 +88,7 @@ class Engine(QueueControls):
             self._ids,
             self._request_finished,
             self._measured_start,
+            on_failure=self.fail,
             calibrate_prompts=config.calibrate_prompts,
         )
         self._interrupted = False

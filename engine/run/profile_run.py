@@ -58,6 +58,9 @@ class RunContext:
     a row) and stop sending rather than fail every later request."""
     on_measured_start: Callable[[], Awaitable[None]]
     """Called when the measured phase begins (telemetry opens the profile's window)."""
+    on_failure: Callable[[str], None] | None = None
+    """Ends the run as failed with this reason (``Engine.fail``): for what only the senders
+    can see, such as every worker process lost."""
     calibrate_prompts: bool = False
     """Measure prompt tokens per word with two tiny requests before each profile."""
     words: tuple[str, ...] | None = None

@@ -243,3 +243,40 @@ def test_a_restarted_server_lets_every_worker_send_again(run_engine):
     after = [r for r in result.records if r["ok"] and r["sent_ns"] > restarted[0]]
     assert {r["worker"] for r in after} == {0, 1}  # both resumed, their own holds lifted
     assert summary.profiles[0].successes + summary.profiles[0].failures == 300
+
+
+def test_reports_larger_than_the_pipe_arrive_whole_on_uvloop(fake_server, run_engine):
+    # llmtop runs the engine on uvloop, whose add_reader made the pipe non-blocking: a report
+    # larger than the socket buffer (here each ~20k-token record with its gaps, ~400 KB)
+    # then failed half-read, every worker "stopped answering" and the run still completed.
+    profile = make_profile(concurrency=2, requests=4, warmup_requests=0, max_tokens=20_000)
+    result = run_engine(fake_server.url, profile, workers=2, save_itl=True, uvloop=True)
+
+    assert result.summary.status == "completed"
+    assert [w.lost for w in result.summary.client.workers] == [None, None]
+    assert len(result.records) == 4
+    assert all(r["ok"] and len(r["itl_s"]) == 19_999 for r in result.records)
+
+
+def test_a_run_whose_every_worker_is_lost_fails(fake_server, run_engine):
+    fake_server.behaviour.itl_s = 0.005
+
+    async def kill_every_worker(engine):
+        while not engine._senders.workers or engine._senders.workers[-1].records < 4:
+            await asyncio.sleep(0.05)
+        for state in engine._senders.workers:
+            os.kill(state.link.pid, signal.SIGKILL)
+
+    result = run_engine(
+        fake_server.url,
+        make_profile(concurrency=4, requests=None, duration_s=20.0, max_tokens=20),
+        workers=2,
+        during=kill_every_worker,
+        uvloop=True,
+    )
+    summary = result.summary
+    assert summary.status == "failed" and summary.exit_code == 1
+    assert "every worker of" in (summary.error or "") and "was lost" in (summary.error or "")
+    assert result.wall_s < 15  # it ended when nobody was left, not at the 20 s duration
+    assert all(w.lost and "SIGKILL" in w.lost for w in summary.client.workers)
+    assert result.records  # what they finished is kept

@@ -267,6 +267,12 @@ class PooledProfileRun:
             self._publish(finished)
         self._settle(worker)
         self.ctx.bus.publish(NoticeRaised("warning", self._lost_words(state, reason)))
+        if all(w.lost is not None for w in self.workers) and self.ctx.on_failure is not None:
+            # Nobody is left to send: the profile did not run as asked, whatever was kept.
+            self.ctx.on_failure(
+                f"every worker of '{self.profile.name}' was lost (the last {reason}): "
+                "nothing was sending any more"
+            )
         return True
 
     def _lost_words(self, state: WorkerState, reason: str) -> str:

@@ -5,6 +5,14 @@ Spawned, not forked: the parent has threads (sinks, telemetry) that a fork would
 mid-state. A worker ignores Ctrl+C (the terminal sends it to the whole process group; the
 parent decides what it means and tells the workers), and exits when its pipe closes, so a
 parent killed with ``kill -9`` leaves no worker behind.
+
+Each end reads its pipe in a thread of its own and hands what it read to its event loop, and
+writes from a thread too (the worker) or in small messages (the parent's commands). The pipe
+is never registered with the loop: uvloop's ``add_reader`` switches the descriptor to
+non-blocking, and ``Connection.recv`` of a message larger than the socket buffer then failed
+half-way with ``EAGAIN``, which read as the worker gone (every worker "stopped answering" at
+64 flat-out streams each, and the run still said completed), while the worker's sending
+thread met the same error on a full pipe and stopped reporting.
 """
 
 from __future__ import annotations
@@ -52,8 +60,38 @@ class _Sender:
         while (item := self._queue.get()) is not self._CLOSE:
             try:
                 self._conn.send(item)
-            except OSError:  # the parent is gone; the loop notices its end of the pipe
+            except OSError:  # the parent is gone; the listener notices its end of the pipe
                 return
+
+
+def listen(
+    conn: Connection,
+    loop: asyncio.AbstractEventLoop,
+    deliver: Callable[[Any], None],
+    gone: Callable[[], None],
+    name: str,
+) -> threading.Thread:
+    """Read ``conn`` in a thread: each message goes to ``deliver`` on ``loop``, and the end of
+    the pipe (EOF or an error) to ``gone``. Blocking reads: a message larger than the pipe's
+    buffer is read whole, never seen half-way.
+    """
+
+    def run() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            try:
+                loop.call_soon_threadsafe(deliver, message)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(gone)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def process_main(worker: int, config: RunConfig, run_id: str, conn: Connection) -> None:
@@ -83,18 +121,9 @@ async def _serve(
     loop = asyncio.get_running_loop()
     host = socket.gethostname()
     runtime = WorkerRuntime(worker, config, run_id, host, sender.send)
-
-    def readable() -> None:
-        try:
-            while conn.poll():
-                runtime.handle(conn.recv())
-        except (EOFError, OSError):
-            loop.remove_reader(conn.fileno())
-            runtime.parent_gone()
-
     # SIGTERM (a service manager stopping everything) ends the worker as the parent would.
     loop.add_signal_handler(signal.SIGTERM, runtime.parent_gone)
-    loop.add_reader(conn.fileno(), readable)
+    listen(conn, loop, runtime.handle, runtime.parent_gone, "llmtop-commands")
     sender.send(Hello(worker, os.getpid(), host, None, *clock_pair()))
     await runtime.serve()
 
@@ -130,6 +159,8 @@ class ProcessLink:
             daemon=True,
         )
         self._closed = False
+        """Set once the pipe ended or ``close`` was called: no report or exit after that."""
+        self._exit_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Spawn the process and listen to it."""
@@ -137,26 +168,23 @@ class ProcessLink:
             self._process.start()
         self.pid = self._process.pid
         self._child.close()
-        asyncio.get_running_loop().add_reader(self._conn.fileno(), self._readable)
+        loop = asyncio.get_running_loop()
+        listen(self._conn, loop, self._report, self._gone, f"llmtop-reports-{self.worker}")
 
     def send(self, command: Command) -> None:
         """Hand the worker a command (a gone worker's are dropped: its exit is reported)."""
         with contextlib.suppress(OSError):
             self._conn.send(command)
 
-    def _readable(self) -> None:
-        try:
-            while self._conn.poll():
-                self._on_report(self, self._conn.recv())
-        except (EOFError, OSError):
-            self._stop_reading()
-            asyncio.get_running_loop().create_task(self._exited())
+    def _report(self, report: Report) -> None:
+        if not self._closed:
+            self._on_report(self, report)
 
-    def _stop_reading(self) -> None:
+    def _gone(self) -> None:
+        """The pipe ended: the worker exited (or is about to); find out how."""
         if not self._closed:
             self._closed = True
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._conn.fileno())
+            self._exit_task = asyncio.get_running_loop().create_task(self._exited())
 
     async def _exited(self) -> None:
         await asyncio.to_thread(self._process.join, 5)
@@ -176,7 +204,7 @@ class ProcessLink:
 
     def close(self) -> None:
         """Stop listening and close the pipe (after the process ended)."""
-        self._stop_reading()
+        self._closed = True
         self._conn.close()
 
 
