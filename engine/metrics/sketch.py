@@ -17,6 +17,8 @@ sketches with the same ``a`` merge by adding their bucket counts.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,11 +34,33 @@ MIN_MAGNITUDE = 1e-12
 """Values closer to zero than this are counted as zero (a zero-length gap)."""
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What NumPy's BLAS reads, once, when it loads, to size its thread pool."""
+
+
 def preload() -> None:
     """Import NumPy now, before a run's clock matters: the first fold would otherwise stall
     the engine's loop for the import (~150 ms on 2 cores) in the middle of a measurement.
+
+    With one BLAS thread: llmtop's NumPy work is element-wise (no BLAS), while OpenBLAS starts
+    a thread per core at load and they spin for a while (0.1 s of CPU each here: ~1.5 s of
+    CPU on a 16-core box, in the load generator's own process). The variables are set only
+    for the import (a value the user set wins) and then put back, so a server llmtop starts
+    later keeps its own threading.
     """
-    import numpy  # noqa: F401
+    if "numpy" in sys.modules:
+        return
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        import numpy  # noqa: F401
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class LogSketch:

@@ -3,8 +3,12 @@ within 0.5 % beyond, and the exact figures still computable from requests.jsonl.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +126,21 @@ def test_the_loop_lag_of_a_run_of_any_length_is_reported_whole():
     assert lag.samples.values is None and len(lag.samples_ms) == 0
     assert p50 == pytest.approx(0.5, rel=RELATIVE_ACCURACY)
     assert p99 == pytest.approx(30.0, rel=RELATIVE_ACCURACY) and worst == 30.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="threads listed by /proc")
+def test_numpy_is_loaded_without_a_blas_thread_per_core_and_the_environment_is_kept() -> None:
+    # OpenBLAS starts a thread per core when NumPy loads and they spin for a while: on the
+    # 16-core device that was ~1.5 s of CPU inside the load generator's process. A server
+    # llmtop starts afterwards must still see the environment as it was.
+    code = (
+        "import os; from engine.metrics.sketch import preload; preload(); import numpy; "
+        "print(len(os.listdir('/proc/self/task')), 'OPENBLAS_NUM_THREADS' in os.environ, "
+        "os.environ.get('OMP_NUM_THREADS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "3"  # the user's own value is put back as it was
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["1", "False", "3"]
