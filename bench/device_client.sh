@@ -11,8 +11,9 @@
 #    flat-out streams (bench.per_process);
 # 2. 1, 2, 4, 8 workers at 64 flat-out streams each against 6 server processes: tokens/s
 #    against linear;
-# 3. the same worker counts at 64 paced streams each (one token per stream every 20 ms):
-#    merged TTFT p50 against one worker's at equal load per worker.
+# 3. the same worker counts at 64 paced streams each (one token per stream every 20 ms,
+#    16 tokens a request, so ~30 requests per stream): merged TTFT p50 against one
+#    worker's at equal load per worker.
 set -uo pipefail
 out="${OUT:-./device-out}"
 mkdir -p "$out"
@@ -29,6 +30,6 @@ py="${PYTHON:-python3}"
     | tee "$out/per_process.txt"
 "$py" -m bench.scale_out --workers 1,2,4,8 --servers 6 --per-worker 64 --seconds 6 \
     --repeats 2 --json "$out/scale_flat.json" 2>&1 | tee "$out/scale_flat.txt"
-"$py" -m bench.scale_out --workers 1,2,4,8 --servers 4 --per-worker 64 --seconds 6 \
-    --repeats 2 --mode tick --itl-ms 20 --json "$out/scale_paced.json" 2>&1 \
+"$py" -m bench.scale_out --workers 1,2,4,8 --servers 4 --per-worker 64 --seconds 8 \
+    --repeats 3 --max-tokens 16 --mode tick --itl-ms 20 --json "$out/scale_paced.json" 2>&1 \
     | tee "$out/scale_paced.txt"

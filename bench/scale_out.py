@@ -90,7 +90,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         duration_s=spec["seconds"] if spec["requests"] is None else None,
         warmup_requests=spec["concurrency"],
         input_tokens=64,
-        max_tokens=64,
+        max_tokens=spec.get("max_tokens", 64),
     )
     with tempfile.TemporaryDirectory() as folder:
         config = RunConfig(
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--requests", type=int, help="a request count instead of --seconds")
+    parser.add_argument(
+        "--max-tokens", type=int, default=64, help="output tokens per request (default 64)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="runs per configuration")
     parser.add_argument("--mode", default="chunked", choices=("chunked", "burst", "tick"))
     parser.add_argument("--itl-ms", type=float, default=0.0, help="tick mode: ms per step")
@@ -249,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                         "servers": args.servers,
                         "mode": args.mode,
                         "itl_ms": args.itl_ms,
+                        "max_tokens": args.max_tokens,
                     }
                     if args.per_worker:
                         spec["concurrency"] = args.per_worker * workers
