@@ -181,7 +181,11 @@ def plan(args: argparse.Namespace) -> list[Config]:
         if level == 64 and not args.ui:
             configs.append(Config("engine", "asyncio", level))
         if args.layers:
-            configs += [Config("client", "uvloop", level), Config("aiohttp", "uvloop", level)]
+            configs += [
+                Config("client", "uvloop", level),
+                Config("raw-sse", "uvloop", level),
+                Config("aiohttp", "uvloop", level),
+            ]
         if not args.no_raw:
             configs.append(Config("raw", "uvloop", level))
     if not args.no_nofile and levels and max(levels) >= 1000:
@@ -451,8 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--layers",
         action="store_true",
-        help="also run StreamingClient+Exchange without the engine, and "
-        "plain aiohttp without httpx",
+        help="also run StreamingClient+Exchange without the engine, the raw client "
+        "(plain aiohttp, own SSE split, orjson) and plain aiohttp counting bytes",
     )
     parser.add_argument(
         "--no-nofile",
