@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.metrics.client_health import ClientHealth
+from engine.metrics.failures import Outage, describe_failure
 from engine.metrics.knee import Knee
 from engine.metrics.sketch import EXACT_SAMPLES, StreamingDistribution
 from engine.metrics.validity import ValidityIssue
@@ -326,131 +328,8 @@ class ProfileAggregate:
         )
 
 
-FAILURE_TEXT_CHARS = 160
-"""Longest server message kept in a failure's description."""
-
-
-def describe_failure(record: RequestRecord) -> str:
-    """A failed request's cause as a person reads it: ``HTTP 401 invalid api key``."""
-    message = " ".join((record.error_message or "").split())[:FAILURE_TEXT_CHARS]
-    if record.http_status is not None and record.http_status >= 300:
-        head = f"HTTP {record.http_status}"
-        message = message.removeprefix(f"{head}:").strip()  # the client's own prefix
-    else:
-        head = str(record.error_kind)
-    if not message:
-        return head
-    return f"{head} {message}" if head.startswith("HTTP") else f"{head}: {message}"
-
-
-def all_failed_line(summary: ProfileSummary) -> str | None:
-    """``all 24 requests failed: HTTP 401 invalid api key`` when no measured request succeeded
-    and at least one failed for a reason other than being cancelled; else ``None``.
-    """
-    if summary.successes or summary.top_failure is None:
-        return None
-    n = summary.requests
-    if summary.top_failure_count == n:
-        return f"all {n} requests failed: {summary.top_failure}"
-    return f"all {n} requests failed; {summary.top_failure_count} of them: {summary.top_failure}"
-
-
 def _p99(dist: Distribution | None) -> float | None:
     return dist.p99 if dist else None
-
-
-class Outage(BaseModel):
-    """A span during which the server did not answer and llmtop sent nothing."""
-
-    model_config = ConfigDict(frozen=True)
-
-    started_s: float
-    """Run time (seconds from the run's clock origin) of the failure that started the probe."""
-    ended_s: float | None
-    """Run time the server answered again; ``None`` when it never did (the run failed)."""
-    reason: str
-    """What the probes got: ``connection refused``, ``HTTP 503``, ``no answer in 2 s``."""
-    failures: int
-    """Connection failures in a row that started the probe."""
-
-    @property
-    def gap_s(self) -> float | None:
-        """Seconds without an answering server."""
-        return None if self.ended_s is None else self.ended_s - self.started_s
-
-
-LAG_SATURATED_MS = 10.0
-"""Event-loop lag p99 above which a client process's timestamps may be late (the console's
-warning for the run, and a worker's ``saturated``)."""
-CPU_SATURATED_PCT = 90.0
-"""Mean CPU of one core above which a worker process has no room left."""
-SCHEDULE_LAG_SATURATED_MS = 10.0
-"""Schedule lag p99 above which a worker sends its requests late."""
-
-
-class WorkerHealth(BaseModel):
-    """One worker process (``--workers``, ``--ray``): if it was saturated, its requests were
-    sent late or timed late, and more workers would have made the load more faithfully.
-    """
-
-    worker: int
-    """Its number, 0-based (records carry it in ``worker``)."""
-    host: str
-    """The machine it ran on (records carry it in ``host``)."""
-    node: str | None = None
-    """The Ray node it ran on (``--ray``); ``None`` for a process of the parent's machine."""
-    pid: int | None
-    """Its process id on that machine."""
-    cpu_pct: float | None
-    """Mean CPU over its life, percent of one core (a worker is one Python loop: 100 % is
-    all it can take)."""
-    loop_lag_p50_ms: float | None
-    """Median lag of its event loop (how late a 10 ms timer fired)."""
-    loop_lag_p99_ms: float | None
-    """99th percentile lag of its event loop."""
-    loop_lag_max_ms: float | None
-    """Worst lag of its event loop."""
-    schedule_lag_p99_ms: float | None
-    """p99 of ``schedule_lag_s`` over its measured requests: how late it sent them."""
-    requests: int
-    """Records it sent to the parent (warm-up included)."""
-    clock_offset_ns: int
-    """Its ``perf_counter_ns`` minus the parent's at the same instant (0 on one machine's
-    monotonic clock; its records are already on the parent's clock)."""
-    clock_error_ns: int
-    """How far that offset may be off: on the parent's host, how long reading the two
-    clocks took; elsewhere half the quickest round trip that measured it."""
-    saturated: bool
-    """CPU above 90 % of a core, or loop or schedule lag p99 above 10 ms."""
-    lost: str | None = None
-    """Why it ended before the run did (``killed by signal 9 at 12.3 s``); ``None`` if not."""
-
-
-def is_saturated(
-    cpu_pct: float | None, lag_p99_ms: float | None, sched_p99_ms: float | None
-) -> bool:
-    """The saturation rule of ``WorkerHealth.saturated``."""
-    return (
-        (cpu_pct or 0.0) > CPU_SATURATED_PCT
-        or (lag_p99_ms or 0.0) > LAG_SATURATED_MS
-        or (sched_p99_ms or 0.0) > SCHEDULE_LAG_SATURATED_MS
-    )
-
-
-class ClientHealth(BaseModel):
-    """Signals about llmtop itself: if these are bad, its latencies are suspect."""
-
-    loop_lag_p50_ms: float | None
-    """Median event-loop lag (how late a 10 ms timer fired)."""
-    loop_lag_p99_ms: float | None
-    """99th percentile event-loop lag."""
-    loop_lag_max_ms: float | None
-    """Worst event-loop lag."""
-    sink_time_s: float
-    """Time spent in event consumers (writer, console, UI) on the engine's loop."""
-    workers: list[WorkerHealth] = []
-    """Per worker process when the load was sent by several (``--workers``, ``--ray``); the
-    lag above is then the parent's, which merges and writes but times nothing."""
 
 
 class RunSummary(BaseModel):

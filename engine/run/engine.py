@@ -26,9 +26,11 @@ from engine.events import (
     RunStarted,
 )
 from engine.http.vocabulary import single_token_words
+from engine.metrics.client_health import ClientHealth
+from engine.metrics.failures import all_failed_line
 from engine.metrics.knee import find_knees
 from engine.metrics.sketch import preload as preload_sketch
-from engine.metrics.summary import ClientHealth, ProfileSummary, RunSummary, all_failed_line
+from engine.metrics.summary import ProfileSummary, RunSummary
 from engine.records import RequestRecord
 from engine.results.layout import SAMPLES_FILE, new_run_id
 from engine.results.writer import ResultsWriter

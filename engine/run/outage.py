@@ -6,7 +6,7 @@ server may be gone. The run then stops sending and probes the server (a TCP conn
 ``GET /v1/models``) every ``PROBE_INTERVAL_S`` for up to ``grace_s`` seconds:
 
 * it answers (any HTTP status below 500): sending resumes and the gap is recorded as an
-  ``Outage`` (engine/metrics/summary.py) in the summary;
+  ``Outage`` (engine/metrics/failures.py) in the summary;
 * it does not: the run fails with "server at URL stopped answering at 12.3 s: connection
   refused", keeping every record written so far.
 
@@ -25,7 +25,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from engine.events import EventBus, NoticeRaised
-from engine.metrics.summary import Outage
+from engine.metrics.failures import Outage
 from engine.records import ErrorKind, RequestRecord
 from engine.stats import NS
 

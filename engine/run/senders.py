@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from engine.events import EventBus, NoticeRaised
 from engine.http.client import ServerQuirks
-from engine.metrics.summary import ProfileAggregate, WorkerHealth
+from engine.metrics.client_health import WorkerHealth
+from engine.metrics.summary import ProfileAggregate
 from engine.run.config import RunConfig
 from engine.run.ids import RequestIds
 from engine.run.profile_run import ProfileRun, RunContext

@@ -35,7 +35,8 @@ def test_warm_up_progress_counts_the_warm_up_requests(fake_server, run_engine):
 
 def test_the_console_says_suspect_at_once_and_lists_each_breach_at_the_end():
     from engine.events import ValidityWarned
-    from engine.metrics.summary import ClientHealth, RunSummary
+    from engine.metrics.client_health import ClientHealth
+    from engine.metrics.summary import RunSummary
     from engine.metrics.validity import ValidityIssue, ValidityRule
     from tui.console.reporter import print_run_summary
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 
-from engine.metrics.summary import WorkerHealth, is_saturated
+from engine.metrics.client_health import WorkerHealth, is_saturated
 from engine.run.workers.messages import Health
 from engine.run.workers.state import WorkerState
 from tui.console.reporter import worker_lines

@@ -16,7 +16,8 @@ from engine.events import (
     SnapshotTaken,
     TelemetrySampled,
 )
-from engine.metrics.summary import ClientHealth, ProfileAggregate, RunSummary, Slo
+from engine.metrics.client_health import ClientHealth
+from engine.metrics.summary import ProfileAggregate, RunSummary, Slo
 from engine.records import ErrorKind, ItlStats, RequestRecord
 from engine.telemetry.gpu import GpuSample
 from engine.telemetry.host import HostSample

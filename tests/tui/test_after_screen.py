@@ -8,8 +8,9 @@ import random
 from rich.console import Console
 
 from engine.events import ProfileFinished, RunFinished
+from engine.metrics.client_health import ClientHealth
 from engine.metrics.knee import find_knees
-from engine.metrics.summary import ClientHealth, ProfileAggregate, RunSummary, Slo
+from engine.metrics.summary import ProfileAggregate, RunSummary, Slo
 from tests.support.tui_data import ladder_profiles, record
 from tui.console.reporter import ConsoleReporter, print_after_screen
 

@@ -10,7 +10,8 @@ import functools
 import pytest
 
 from engine.events import RunFinished, SendingPaused
-from engine.metrics.summary import ClientHealth, RunSummary
+from engine.metrics.client_health import ClientHealth
+from engine.metrics.summary import RunSummary
 from engine.workload.queue import EntryStatus
 from tests.support.tui_data import FrozenClock, SeededRun
 from tui.live.app import make_app

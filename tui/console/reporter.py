@@ -26,7 +26,8 @@ from engine.events import (
     SnapshotTaken,
     ValidityWarned,
 )
-from engine.metrics.summary import Distribution, ProfileSummary, RunSummary, WorkerHealth
+from engine.metrics.client_health import WorkerHealth
+from engine.metrics.summary import Distribution, ProfileSummary, RunSummary
 from tui.format import fmt_ms, fmt_ms_cell, fmt_ms_limit, stat_s
 
 PLAIN_PROGRESS_EVERY_S = 5.0

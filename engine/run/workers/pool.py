@@ -31,7 +31,7 @@ from typing import Any
 from engine.errors import RunError
 from engine.events import EventBus, NoticeRaised
 from engine.http.client import ServerQuirks
-from engine.metrics.summary import WorkerHealth
+from engine.metrics.client_health import WorkerHealth
 from engine.run.calibration import calibrate
 from engine.run.config import RunConfig
 from engine.run.ids import RequestIds

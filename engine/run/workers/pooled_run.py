@@ -18,7 +18,8 @@ from time import perf_counter_ns
 from typing import Any
 
 from engine.events import NoticeRaised, RequestFinished, RequestStarted, SnapshotTaken
-from engine.metrics.summary import ProfileAggregate, is_saturated
+from engine.metrics.client_health import is_saturated
+from engine.metrics.summary import ProfileAggregate
 from engine.run.ids import RequestIds
 from engine.run.live_figures import RecentLatencies
 from engine.run.profile_run import RunContext

@@ -6,7 +6,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.metrics.summary import WorkerHealth, is_saturated
+from engine.metrics.client_health import WorkerHealth, is_saturated
 from engine.run.workers.messages import Command, Health, Hello
 from engine.stats import percentile
 
