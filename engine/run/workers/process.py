@@ -33,6 +33,9 @@ from engine.run.config import RunConfig
 from engine.run.workers.messages import Command, Crashed, Hello, Report, clock_pair
 from engine.run.workers.runtime import WorkerRuntime
 
+LISTENER_JOIN_S = 2.0
+"""How long closing a link waits for its listener thread to meet the end of the pipe."""
+
 # -- the worker process ------------------------------------------------------------------
 
 
@@ -161,6 +164,7 @@ class ProcessLink:
         self._closed = False
         """Set once the pipe ended or ``close`` was called: no report or exit after that."""
         self._exit_task: asyncio.Task[None] | None = None
+        self._listener: threading.Thread | None = None
 
     def start(self) -> None:
         """Spawn the process and listen to it."""
@@ -169,7 +173,9 @@ class ProcessLink:
         self.pid = self._process.pid
         self._child.close()
         loop = asyncio.get_running_loop()
-        listen(self._conn, loop, self._report, self._gone, f"llmtop-reports-{self.worker}")
+        self._listener = listen(
+            self._conn, loop, self._report, self._gone, f"llmtop-reports-{self.worker}"
+        )
 
     def send(self, command: Command) -> None:
         """Hand the worker a command (a gone worker's are dropped: its exit is reported)."""
@@ -203,8 +209,13 @@ class ProcessLink:
         return not self._process.is_alive()
 
     def close(self) -> None:
-        """Stop listening and close the pipe (after the process ended)."""
+        """Stop listening and close the pipe (after the process ended: its end of the pipe is
+        closed, so the listener meets the end at once). The listener is let finish first: a
+        descriptor closed under a read in progress could be reused by the next file opened.
+        """
         self._closed = True
+        if self._listener is not None:
+            self._listener.join(LISTENER_JOIN_S)
         self._conn.close()
 
 
