@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from engine.errors import ExitCode
-from tui.parser_run import add_run_arguments, add_web_arguments
+from tui.parser_run import add_run_arguments, add_web_arguments, path_arg
 
 
 class Parser(argparse.ArgumentParser):
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--root",
-        type=Path,
+        type=path_arg,
         default=Path("llmtop-results"),
         metavar="DIR",
         help="results directory where run ids are looked up",
@@ -157,13 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=path_arg,
         metavar="FILE.html",
         help="default: report.html in the run folder (one run) or "
         "report-<first id>-vs-<n>.html under --root",
     )
     report.add_argument(
-        "--csv", type=Path, metavar="DIR", help="also write requests.csv and summary.csv into DIR"
+        "--csv",
+        type=path_arg,
+        metavar="DIR",
+        help="also write requests.csv and summary.csv into DIR",
     )
     report.add_argument(
         "--definitions",
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=path_arg,
         metavar="DIR",
         help="folder for requests.csv and summary.csv (required without --trace); with "
         "--trace: for RUN_ID.trace.json (default: trace.json in each run folder)",
@@ -219,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_root_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
-        type=Path,
+        type=path_arg,
         default=Path("llmtop-results"),
         metavar="DIR",
         help="results folder the runs are under (default: llmtop-results)",

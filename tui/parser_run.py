@@ -15,6 +15,15 @@ from tui.options import DEFAULT_PROFILE
 from tui.web.server import DEFAULT_HOST, DEFAULT_PORT
 
 
+def path_arg(text: str) -> Path:
+    """A file or folder path; an empty one (an unset shell variable, most often) is refused
+    rather than read as the current folder.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a folder or file name")
+    return Path(text)
+
+
 def number(text: str) -> float:
     """A finite number: ``nan`` and ``inf`` parse as floats but mean nothing as a rate, a
     duration or a temperature (``--slo-tpot nan`` would silently judge every request)."""
@@ -250,7 +259,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     out = run.add_argument_group("output")
     out.add_argument(
         "--output",
-        type=Path,
+        type=path_arg,
         default=Path("llmtop-results"),
         metavar="DIR",
         help="folder under which the run's results folder is created",

@@ -135,6 +135,10 @@ BAD_INPUTS = [
     row(["run", *URL, "--ray", " "], "--ray is empty"),
     # -- where results go: checked before any request is sent --
     row(["run", *URL, "--output", "/proc/llmtop-x"], "--output /proc/llmtop-x: cannot write"),
+    row(["run", *URL, "--output", ""], "argument --output: an empty path: give a folder or file"),
+    row(["export", "{run}", "--output", " "], "argument --output/-o: an empty path"),
+    row(["report", "{run}", "-o", ""], "argument --output/-o: an empty path"),
+    row(["runs", "--root", ""], "argument --root: an empty path"),
     row(["run", *URL, "--output", "{d}/file.txt"], "--output {d}/file.txt: it is a file"),
     row(["run", *URL, "--output", "{d}/file.txt/sub"], "--output {d}/file.txt/sub: {d}/file.txt"),
     row(
@@ -172,7 +176,11 @@ BAD_INPUTS = [
     row(["runs", "--root", "{d}/no-such"], "results folder {d}/no-such does not exist"),
     row(["runs", "--root", "{d}/file.txt"], "results folder {d}/file.txt is a file, not a results"),
     row(["compare", "{run}"], "compare needs at least two runs"),
-    row(["compare", "{run}", "{slow}", "--resamples", "0"], "--resamples must be at least 100"),
+    row(["compare", "{run}", "{slow}", "--resamples", "0"], "--resamples must be between 100 and"),
+    row(
+        ["compare", "{run}", "{slow}", "--resamples", "100000000"],
+        "--resamples must be between 100 and 100,000 (got 100000000)",
+    ),
     row(["compare", "{run}", "{slow}", "--seed", "-1"], "--seed must be 0 or more (got -1)"),
     # -- the command line itself --
     row(["run", *URL, "--bogus"], "unrecognized arguments: --bogus"),
