@@ -53,6 +53,9 @@ class ServerConfig:
     """Short name in tables: the grid values, or the command's position."""
     params: dict[str, str] = field(default_factory=dict)
     """The grid values this configuration took."""
+    command_line: str = ""
+    """The command as given, its placeholders filled: what ``--server-shell`` hands to
+    ``/bin/sh`` (pipes, redirections and ``&&`` intact)."""
 
 
 def expand(commands: list[str], url: str | None, gpus: int | None) -> list[ServerConfig]:
@@ -96,7 +99,7 @@ def _expand_one(
         label = redact(" ".join(f"{k}={v}" for k, v in params.items())) or (
             f"cmd{number}" if several else Path(argv[0]).name
         )
-        out.append(ServerConfig(argv, url or _url_of(argv, port, command), label, params))
+        out.append(ServerConfig(argv, url or _url_of(argv, port, command), label, params, text))
     return out
 
 

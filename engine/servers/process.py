@@ -59,11 +59,14 @@ class ServerProcess:
         log_path: Path,
         shell: bool = False,
         grace_s: float = DEFAULT_GRACE_S,
+        command_line: str | None = None,
     ) -> None:
-        """``grace_s``: between SIGTERM and SIGKILL, when llmtop stops the server and when
-        the watchdog does because llmtop died.
+        """``shell``: run ``command_line`` (default: ``argv`` joined) through ``/bin/sh``.
+        ``grace_s``: between SIGTERM and SIGKILL, when llmtop stops the server and when the
+        watchdog does because llmtop died.
         """
         self.argv = list(argv)
+        self.command_line = command_line or shlex.join(self.argv)
         remember(*secrets_in(self.argv))
         self.url = url
         self.log_path = log_path
@@ -103,7 +106,7 @@ class ServerProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         """The server in a session of its own, its output piped to the watchdog."""
-        command: Sequence[str] | str = shlex.join(self.argv) if self.shell else self.argv
+        command: Sequence[str] | str = self.command_line if self.shell else self.argv
         output, server_end = os.pipe()
         try:
             proc = subprocess.Popen(

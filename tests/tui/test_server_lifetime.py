@@ -143,3 +143,20 @@ def test_a_recorded_pid_that_is_now_another_process_is_left_alone(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_server_shell_runs_the_command_line_as_written(tmp_path):
+    # `&&`, a pipe or a redirection only mean something to a shell: the command line goes to
+    # /bin/sh as written (re-joining the split words quoted `&&` into an argument of `true`,
+    # which exited at once and the server never came up).
+    command = f"true && exec {FAKE} 2>&1"
+    result = run_llmtop(
+        "run", "--no-ui", "--server-cmd", command, "--server-shell", "--requests", "4",
+        "--concurrency", "2", "--max-tokens", "4", "--warmup", "0", "--output", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = tmp_path.glob("*/")
+    server = json.loads((run_dir / "run.json").read_text())["server_process"]
+    assert server["shell"] is True
+    records = (run_dir / "requests.jsonl").read_text().splitlines()
+    assert len(records) == 4 and all(json.loads(r)["ok"] for r in records)

@@ -215,6 +215,7 @@ def run_one(
                 run_dir / SERVER_LOG,
                 shell=options.server_shell,
                 grace_s=options.server_grace_s,
+                command_line=config.command_line,
             )
         elif url is None:
             server = llama_server(
