@@ -2,8 +2,10 @@
 # Issue 15's client benchmarks on a many-core box (the `device` machine: 16 cores), in one go.
 # No GPU is used: the servers are bench.fast_server processes. Writes every figure under
 # ${OUT:-./device-out}. Needs Python >= 3.11 with the runtime packages (on the device they
-# travel as wheels in .whl/, installed into /tmp/site first):
+# travel as wheels in .whl/, installed into /tmp/site first) and, since nothing is installed
+# there, profiles/ made visible as the package engine.workload.builtin:
 #
+#   ln -sfn "$PWD/profiles" engine/workload/builtin
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 #   PYTHONPATH=/tmp/site bench/device_client.sh
 #
