@@ -144,7 +144,10 @@ def test_cli_compare_json(capsys):
         (["compare", BASE], "compare needs at least two runs"),
         (["compare", BASE, "nope"], "no run 'nope' under"),
         (["compare", BASE, "2026"], "'2026' matches 4 runs"),
-        (["compare", BASE, SLOW, "--resamples", "5"], "--resamples must be at least 100"),
+        (
+            ["compare", BASE, SLOW, "--resamples", "5"],
+            "--resamples must be between 100 and 100,000 (got 5)",
+        ),
     ],
 )
 def test_cli_compare_bad_input(capsys, argv, message):
