@@ -394,36 +394,9 @@ async def _run_raw(spec: Spec) -> dict[str, Any]:
         return await _closed_loop(spec, one)
 
 
-async def _run_aiohttp(spec: Spec) -> dict[str, Any]:
-    """Plain aiohttp (no httpx API on top), bytes counted, nothing parsed."""
-    import aiohttp
-    import orjson
-
-    from bench.fast_server import build_events
-
-    expected = sum(len(e) for e in build_events("chat", MAX_TOKENS, True))
-    content = orjson.dumps(_body())
-    headers = {"content-type": "application/json", "accept": "text/event-stream"}
-    url = spec.url + "/v1/chat/completions"
-    connector = aiohttp.TCPConnector(limit=spec.level, limit_per_host=spec.level)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-
-        async def one() -> int:
-            size = 0
-            async with session.post(url, data=content, headers=headers) as response:
-                async for chunk in response.content.iter_any():
-                    size += len(chunk)
-            if size != expected:
-                raise ValueError(f"got {size} bytes, expected {expected}")
-            return MAX_TOKENS
-
-        return await _closed_loop(spec, one)
-
-
-async def _run_raw_sse(spec: Spec) -> dict[str, Any]:
-    """The raw client of ../shared/MEASURED.md and issue 15: plain aiohttp (uvloop when the spec
-    says so), its own SSE split, ``orjson`` per event, a timestamp per content token. What a
-    hand-written benchmark script does, and the reference llmtop's one process is held to.
+async def _plain_aiohttp(spec: Spec, read: Callable[[Any], Any]) -> dict[str, Any]:
+    """A closed loop of plain aiohttp requests (no httpx API, no engine); ``read(response)``
+    reads one answer and returns its token count, raising when the answer is not whole.
     """
     import aiohttp
     import orjson
@@ -435,29 +408,60 @@ async def _run_raw_sse(spec: Spec) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
 
         async def one() -> int:
-            stamps: list[int] = []
-            usage = None
-            buffer = b""
             async with session.post(url, data=content, headers=headers) as response:
-                async for chunk in response.content.iter_any():
-                    now = perf_counter_ns()
-                    buffer += chunk
-                    *events, buffer = buffer.split(b"\n\n")
-                    for event in events:
-                        if not event.startswith(b"data: ") or event == b"data: [DONE]":
-                            continue
-                        data = orjson.loads(event[6:])
-                        if data.get("usage"):
-                            usage = data["usage"]
-                        for choice in data.get("choices") or ():
-                            if (choice.get("delta") or {}).get("content"):
-                                stamps.append(now)
-            tokens = (usage or {}).get("completion_tokens", 0)
-            if len(stamps) != MAX_TOKENS or tokens != MAX_TOKENS:
-                raise ValueError(f"got {len(stamps)} token events, usage {tokens}")
+                tokens: int = await read(response)
             return tokens
 
         return await _closed_loop(spec, one)
+
+
+async def _run_aiohttp(spec: Spec) -> dict[str, Any]:
+    """Plain aiohttp (no httpx API on top), bytes counted, nothing parsed."""
+    from bench.fast_server import build_events
+
+    expected = sum(len(e) for e in build_events("chat", MAX_TOKENS, True))
+
+    async def read(response: Any) -> int:
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+        if size != expected:
+            raise ValueError(f"got {size} bytes, expected {expected}")
+        return MAX_TOKENS
+
+    return await _plain_aiohttp(spec, read)
+
+
+async def _run_raw_sse(spec: Spec) -> dict[str, Any]:
+    """The raw client of ../shared/MEASURED.md and issue 15: plain aiohttp (uvloop when the spec
+    says so), its own SSE split, ``orjson`` per event, a timestamp per content token. What a
+    hand-written benchmark script does, and the reference llmtop's one process is held to.
+    """
+    import orjson
+
+    async def read(response: Any) -> int:
+        stamps: list[int] = []
+        usage = None
+        buffer = b""
+        async for chunk in response.content.iter_any():
+            now = perf_counter_ns()
+            buffer += chunk
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                if not event.startswith(b"data: ") or event == b"data: [DONE]":
+                    continue
+                data = orjson.loads(event[6:])
+                if data.get("usage"):
+                    usage = data["usage"]
+                for choice in data.get("choices") or ():
+                    if (choice.get("delta") or {}).get("content"):
+                        stamps.append(now)
+        tokens = (usage or {}).get("completion_tokens", 0)
+        if len(stamps) != MAX_TOKENS or tokens != MAX_TOKENS:
+            raise ValueError(f"got {len(stamps)} token events, usage {tokens}")
+        return int(tokens)
+
+    return await _plain_aiohttp(spec, read)
 
 
 async def _run_client(spec: Spec) -> dict[str, Any]:
