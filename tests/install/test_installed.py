@@ -10,8 +10,7 @@ import pytest
 
 from engine.workload.profile import builtin_names
 from engine.workload.suite import builtin_suites
-from tests.install.test_wheel import built_from
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, checkout_commit
 
 pytestmark = pytest.mark.install
 
@@ -22,7 +21,7 @@ READ_THE_CHECKOUT = 97
 def test_version_names_the_commit_it_was_built_from(installed):
     result = installed.run("--version")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == f"llmtop 0.1.0 (commit {built_from()})"
+    assert result.stdout.splitlines()[0] == f"llmtop 0.1.0 (commit {checkout_commit()})"
 
 
 def test_profiles_lists_every_builtin_profile_and_suite(installed):

@@ -4,7 +4,6 @@ and the commit they were built from."""
 
 from __future__ import annotations
 
-import subprocess
 import tarfile
 import tomllib
 import zipfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, checkout_commit
 from tui.entry import IMPORT_PACKAGES
 
 pytestmark = pytest.mark.install
@@ -43,16 +42,6 @@ def wheel_names(dist) -> list[str]:
         return wheel.namelist()
 
 
-def built_from() -> str:
-    return subprocess.run(
-        ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
 def test_the_wheel_installs_only_engine_and_tui(dist):
     top = {name.split("/", 1)[0] for name in wheel_names(dist)}
     (info,) = [name for name in top if name.endswith(".dist-info")]
@@ -68,12 +57,12 @@ def test_the_wheel_carries_every_module_profile_and_suite_and_nothing_else(dist)
 
 def test_the_wheel_and_sdist_name_the_commit_they_were_built_from(dist):
     with zipfile.ZipFile(dist.wheel) as wheel:
-        assert wheel.read("tui/build-commit.txt").decode().strip() == built_from()
+        assert wheel.read("tui/build-commit.txt").decode().strip() == checkout_commit()
     with tarfile.open(dist.sdist) as sdist:
         root = sdist.getnames()[0].split("/", 1)[0]
         names = set(sdist.getnames())
         carried = sdist.extractfile(f"{root}/BUILD_COMMIT")
-        assert carried is not None and carried.read().decode().strip() == built_from()
+        assert carried is not None and carried.read().decode().strip() == checkout_commit()
     for toml in (ROOT / "profiles").rglob("*.toml"):
         assert f"{root}/{toml.relative_to(ROOT).as_posix()}" in names
 

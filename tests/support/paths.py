@@ -1,5 +1,6 @@
-"""Where the tests find the repository and their recorded data."""
+"""Where the tests find the repository and their recorded data, and which commit it is."""
 
+import subprocess
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -7,3 +8,14 @@ ROOT = TESTS.parent
 """The repository root."""
 DATA = TESTS / "data"
 """Recorded streams, metrics captures and run folders (each subfolder's README says whence)."""
+
+
+def checkout_commit() -> str:
+    """``git describe`` of this checkout, as llmtop names its build (``-dirty`` included)."""
+    return subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ExitCode
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, checkout_commit
 from tui import entry
 from tui.commands import about
 from tui.entry import CONFLICT_EXIT, INTERRUPTED_EXIT, package_conflict
@@ -35,21 +35,11 @@ def llmtop(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-def git_describe() -> str:
-    return subprocess.run(
-        ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
 def test_version_names_the_commit_python_and_the_libraries():
     result = llmtop("--version")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"llmtop {importlib.metadata.version('llmtop')} (commit {git_describe()})"
+    assert lines[0] == f"llmtop {importlib.metadata.version('llmtop')} (commit {checkout_commit()})"
     assert lines[1].startswith(f"Python {sys.version.split()[0]} ")
     for name in ("textual", "httpx", "aiohttp", "nvidia-ml-py"):
         assert f"{name} {importlib.metadata.version(name)}" in lines
