@@ -13,7 +13,6 @@ import re
 from typing import TYPE_CHECKING
 
 import aiohttp
-import httpx
 import orjson
 from aiohttp.http_exceptions import (
     ContentLengthError,
@@ -160,7 +159,7 @@ def _is_network_error(exc: BaseException) -> bool:
     # aiohttp raises a bare RuntimeError("Connection closed.") when a read finds the connection
     # already gone; it carries no other mark.
     closed = isinstance(exc, RuntimeError) and str(exc) == "Connection closed."
-    return closed or isinstance(exc, aiohttp.ClientError | httpx.TransportError | OSError)
+    return closed or isinstance(exc, aiohttp.ClientError | OSError)
 
 
 def _network_message(chain: list[BaseException], *, answered: bool) -> str:

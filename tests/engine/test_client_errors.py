@@ -82,7 +82,7 @@ def test_error_body_is_capped() -> None:
     assert len(error_message_from_body(b"y " * 2000)) == 500
 
 
-# -- transport exceptions, wrapped the way httpx-aiohttp wraps them -----------------------------
+# -- transport exceptions, as aiohttp raises them or wrapped by another layer ---------------------
 
 
 class _Wrapper(Exception):
@@ -173,7 +173,7 @@ def test_unexpected_exception_is_protocol() -> None:
 
 def test_a_read_that_finds_the_connection_gone_is_stream_broken() -> None:
     # What aiohttp's stream reader raises when its connection was closed under it: a bare
-    # RuntimeError that httpx-aiohttp does not map.
+    # RuntimeError, no aiohttp or OS error class to go by.
     async def read_from_a_closed_connection() -> None:
         await StreamReader(ResponseHandler(asyncio.get_running_loop()), 2**16).read(1)
 
